@@ -1,0 +1,153 @@
+"""Answer parsing: one module used by the scorer, the harness and the rewards.
+
+Variants
+--------
+``canonical``     the last ``<answer>`` block if it holds a span, else the whole text (flag
+                  ``fallback``); within it the **last** span in any common notation (see ``_SPAN``).
+                  Reversed spans are swapped (flag ``reversed``); with a duration, spans are
+                  clipped to ``[0, duration]`` (flag ``clipped``).
+``timer1-train``  Time-R1's reward parser: last ``<answer>`` block, last ``X to|and Y`` in it,
+                  case-insensitive; nothing else (spec §4.1).
+``timer1-eval``   Time-R1's evaluation parser: last ``X to|and Y`` anywhere in the output,
+                  case-sensitive, reasoning included (spec §4.2).
+``timer1-force``  Time-R1's difficulty-pass fallback: the first two numbers anywhere (spec §4.3).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+VARIANTS = ("canonical", "timer1-train", "timer1-eval", "timer1-force")
+
+FLAG_REVERSED = "reversed"
+FLAG_CLIPPED = "clipped"
+FLAG_FALLBACK = "fallback"
+
+_ANSWER_BLOCK = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
+_ANSWER_BLOCK_TIMER1 = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
+_TIMER1_SPAN = r"(\d+\.?\d*) (to|and) (\d+\.?\d*)"
+_TIMER1_TRAIN = re.compile(_TIMER1_SPAN, re.IGNORECASE)
+_TIMER1_EVAL = re.compile(_TIMER1_SPAN)
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+# A time: h:mm:ss(.f), mm:ss(.f) or plain seconds; optionally followed by a unit word.
+_TIME = r"(?:\d+:)?\d+:\d+(?:\.\d+)?|\d+(?:\.\d+)?"
+_UNIT = r"(?:\s*(?:seconds?|secs?|s)\b)?"
+_SEP = r"\s*(?:-|–|—|~|\bto\b|\band\b|\buntil\b|\btill\b)\s*"
+_SPAN = re.compile(
+    rf"(?<![\d.:])(?:\[\s*(?P<b1>{_TIME}){_UNIT}\s*,\s*(?P<b2>{_TIME}){_UNIT}\s*\]"
+    rf"|\(\s*(?P<p1>{_TIME}){_UNIT}\s*,\s*(?P<p2>{_TIME}){_UNIT}\s*\)"
+    rf"|(?P<a>{_TIME}){_UNIT}{_SEP}(?P<b>{_TIME}){_UNIT})(?![\d:]|\.\d)",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """A parsed answer: ``span`` is None when nothing usable was found."""
+
+    span: tuple[float, float] | None
+    flags: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.span is not None
+
+
+def clock_to_seconds(token: str) -> float:
+    """``"1:02:03"`` → 3723.0, ``"00:12.5"`` → 12.5, ``"17.8"`` → 17.8."""
+    seconds = 0.0
+    for part in token.split(":"):
+        seconds = seconds * 60.0 + float(part)
+    return seconds
+
+
+def _last_span(text: str) -> tuple[float, float] | None:
+    last = None
+    for m in _SPAN.finditer(text):
+        last = m
+    if last is None:
+        return None
+    g = last.groupdict()
+    a, b = (g["a"], g["b"]) if g["a"] is not None else (g["b1"], g["b2"]) if g["b1"] else (g["p1"], g["p2"])
+    return clock_to_seconds(a), clock_to_seconds(b)
+
+
+def parse_canonical(text: str, duration: float | None = None) -> Parsed:
+    flags: list[str] = []
+    span = None
+    blocks = _ANSWER_BLOCK.findall(text)
+    if blocks:
+        span = _last_span(blocks[-1])
+    if span is None:
+        span = _last_span(text)
+        if span is not None:
+            flags.append(FLAG_FALLBACK)
+    if span is None:
+        return Parsed(None, tuple(flags))
+    start, end = span
+    if start > end:
+        start, end = end, start
+        flags.append(FLAG_REVERSED)
+    if duration is not None and duration > 0 and (start < 0 or end > duration):
+        start, end = min(max(start, 0.0), duration), min(max(end, 0.0), duration)
+        flags.append(FLAG_CLIPPED)
+    return Parsed((start, end), tuple(flags))
+
+
+def parse_timer1_train(text: str) -> Parsed:
+    blocks = _ANSWER_BLOCK_TIMER1.findall(text)
+    if not blocks:
+        return Parsed(None)
+    matches = _TIMER1_TRAIN.findall(blocks[-1])
+    if not matches:
+        return Parsed(None)
+    a, _, b = matches[-1]
+    return Parsed((float(a), float(b)))
+
+
+def parse_timer1_eval(text: str) -> Parsed:
+    matches = _TIMER1_EVAL.findall(text)
+    if not matches:
+        return Parsed(None)
+    a, _, b = matches[-1]
+    return Parsed((float(a), float(b)))
+
+
+def parse_timer1_force(text: str) -> Parsed:
+    nums = _NUMBER.findall(text)
+    if len(nums) < 2:
+        return Parsed(None)
+    return Parsed((float(nums[0]), float(nums[1])))
+
+
+def parse_answer(text: str | None, variant: str = "canonical", duration: float | None = None) -> Parsed:
+    """Parse a model output into a span with the named variant (see module docstring)."""
+    if not isinstance(text, str):
+        return Parsed(None)
+    if variant == "canonical":
+        return parse_canonical(text, duration)
+    if variant == "timer1-train":
+        return parse_timer1_train(text)
+    if variant == "timer1-eval":
+        return parse_timer1_eval(text)
+    if variant == "timer1-force":
+        return parse_timer1_force(text)
+    raise ValueError(f"unknown parser variant {variant!r}; choose one of {', '.join(VARIANTS)}")
+
+
+_OPTION_LETTER = re.compile(r"\(([A-Z])\)")
+
+
+def parse_option_letter(text: str | None) -> str | None:
+    """Multiple-choice answers: the last ``(X)`` in the last ``<answer>`` block, else in the text."""
+    if not isinstance(text, str):
+        return None
+    blocks = _ANSWER_BLOCK.findall(text)
+    for scope in ([blocks[-1]] if blocks else []) + [text]:
+        letters = _OPTION_LETTER.findall(scope)
+        if letters:
+            return letters[-1]
+    m = re.match(r"\s*([A-Z])\b", text)
+    return m.group(1) if m else None

@@ -1,0 +1,51 @@
+"""Human-readable score tables (rich) and atomic JSON output."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+
+def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
+    """Write JSON so that a killed process never leaves a half-written file behind."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=p.name + ".", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=2, ensure_ascii=False)
+        f.write("\n")
+    os.replace(tmp, p)
+
+
+def _fmt(metric: str, result: dict) -> str:
+    v = result["metrics"][metric]
+    ci = result.get("ci95", {}).get(metric)
+    return f"{v:.2f}" + (f" [{ci[0]:.1f}, {ci[1]:.1f}]" if ci else "")
+
+
+def print_score_table(result: dict[str, Any], console=None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    metrics = list(result["metrics"])
+    head = Table(title=f"timer1 scores - split {result['split']['name']} ({result['mode']} mode, {result['hit_rule']})")
+    head.add_column("metric")
+    head.add_column("value [95% CI, video bootstrap]", justify="right")
+    for m in metrics:
+        head.add_row(m, _fmt(m, result))
+    console.print(head)
+    c = result["counts"]
+    console.print(", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in c.items()))
+    for key, groups in result["breakdowns"].items():
+        t = Table(title=f"by {key}")
+        t.add_column(key)
+        t.add_column("n", justify="right")
+        for m in ("R1@0.3", "R1@0.5", "R1@0.7", "mIoU"):
+            t.add_column(m, justify="right")
+        for name, g in groups.items():
+            t.add_row(name, str(g["n"]), *(f"{g[m]:.2f}" for m in ("R1@0.3", "R1@0.5", "R1@0.7", "mIoU")))
+        console.print(t)

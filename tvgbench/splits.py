@@ -1,0 +1,207 @@
+"""Splits on disk, in Hugging Face layout.
+
+A split folder holds ``data/<split>-00000-of-00001.parquet``, a ``README.md`` data card and
+``timer1.json`` (what timer1 itself needs: split names, content hashes, how windows are handled, the
+ingestion report). ``datasets.load_dataset("parquet", data_files=...)`` reads the parquet files;
+:func:`load_split` reads them without importing ``datasets``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from .errors import Timer1Error
+from .schema import COLUMNS, Sample
+
+SIDECAR = "timer1.json"
+FORMAT_VERSION = 1
+
+# How a record's ``window`` relates to the video file (spec §15.1):
+#   "crop"       - the file is the raw video; decode only [window[0], window[1]]
+#   "pretrimmed" - the file already is the clip; the window is provenance only
+WINDOW_MODES = ("crop", "pretrimmed")
+
+
+def content_hash(rows: Iterable[dict[str, Any]]) -> str:
+    """sha256 over canonical JSON lines of the rows, in order: independent of parquet versions."""
+    h = hashlib.sha256()
+    for row in rows:
+        h.update(json.dumps(row, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode())
+        h.update(b"\n")
+    return "sha256:" + h.hexdigest()
+
+
+def parquet_name(split: str, shard: int = 0, n_shards: int = 1) -> str:
+    return f"data/{split}-{shard:05d}-of-{n_shards:05d}.parquet"
+
+
+@dataclass
+class SplitInfo:
+    """The sidecar: what a split is and how it was made."""
+
+    name: str
+    n: int
+    content_hash: str
+    window_mode: str = "crop"
+    files: list[str] = field(default_factory=list)
+    build: dict[str, Any] = field(default_factory=dict)
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+def write_split(
+    samples: list[Sample],
+    out_dir: str | os.PathLike,
+    split: str = "test",
+    *,
+    window_mode: str = "crop",
+    build: dict[str, Any] | None = None,
+    report: dict[str, Any] | None = None,
+    card: str | None = None,
+) -> SplitInfo:
+    """Write one split (parquet + card + sidecar) into ``out_dir``, atomically per file.
+
+    Other splits already in ``out_dir`` are kept, so train and test can share a folder.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from .schema import features
+
+    if window_mode not in WINDOW_MODES:
+        raise Timer1Error(f"window_mode must be one of {WINDOW_MODES}, got {window_mode!r}")
+    out = Path(out_dir)
+    try:
+        (out / "data").mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise Timer1Error(f"cannot create output folder {out}: {e.strerror}") from None
+    if not os.access(out, os.W_OK):
+        raise Timer1Error(f"output folder {out} is not writable")
+    rows = [s.to_row() for s in samples]
+    qids = [r["qid"] for r in rows]
+    if len(set(qids)) != len(qids):
+        raise Timer1Error(f"split {split!r} has duplicate qids; deduplicate before writing")
+    feats = features()
+    table = pa.Table.from_pylist(rows, schema=feats.arrow_schema) if rows else feats.arrow_schema.empty_table()
+    # datasets reads its features back from this metadata key
+    meta = {b"huggingface": json.dumps({"info": {"features": feats.to_dict()}}).encode()}
+    table = table.replace_schema_metadata(meta)
+    rel = parquet_name(split)
+    for old in (out / "data").glob(f"{split}-*.parquet"):
+        if old.name != Path(rel).name:
+            old.unlink()
+    tmp = out / (rel + ".tmp")
+    pq.write_table(table, tmp, compression="zstd", row_group_size=100_000)
+    os.replace(tmp, out / rel)
+
+    info = SplitInfo(
+        name=split, n=len(rows), content_hash=content_hash(rows), window_mode=window_mode, files=[rel],
+        build=build or {}, report=report or {},
+    )
+    sidecar = read_sidecar(out) if (out / SIDECAR).exists() else {"format_version": FORMAT_VERSION, "splits": {}}
+    sidecar["splits"][split] = info.__dict__
+    _write_text_atomic(out / SIDECAR, json.dumps(sidecar, indent=2, ensure_ascii=False, sort_keys=True) + "\n")
+    if card is None:
+        from .cards import render_card
+
+        card = render_card(out, sidecar)
+    _write_text_atomic(out / "README.md", card)
+    return info
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def read_sidecar(split_dir: str | os.PathLike) -> dict[str, Any]:
+    p = Path(split_dir) / SIDECAR
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {"format_version": FORMAT_VERSION, "splits": {}}
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise Timer1Error(f"{p} is not valid JSON: {e}") from None
+
+
+def list_splits(split_dir: str | os.PathLike) -> list[str]:
+    d = Path(split_dir)
+    names = sorted({p.name.split("-00")[0] for p in (d / "data").glob("*-*-of-*.parquet")})
+    return names
+
+
+def resolve_split(split_dir: str | os.PathLike, split: str | None = None) -> tuple[Path, str, list[Path]]:
+    """Find the parquet files of ``split`` (or of the only split) under ``split_dir``."""
+    d = Path(split_dir)
+    if not d.exists():
+        raise Timer1Error(f"split folder not found: {d}")
+    if d.is_file() and d.suffix == ".parquet":
+        return d.parent, d.name.split("-00")[0], [d]
+    names = list_splits(d)
+    if not names:
+        raise Timer1Error(f"{d} holds no split (expected data/<split>-00000-of-0000N.parquet)")
+    if split is None:
+        if len(names) > 1:
+            raise Timer1Error(f"{d} holds several splits ({', '.join(names)}); choose one with --split-name")
+        split = names[0]
+    if split not in names:
+        raise Timer1Error(f"{d} has no split {split!r} (it has {', '.join(names)})")
+    return d, split, sorted((d / "data").glob(f"{split}-*-of-*.parquet"))
+
+
+def read_split_table(split_dir: str | os.PathLike, split: str | None = None, columns: list[str] | None = None):
+    """The split as a pyarrow Table (fast; no ``datasets`` import)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    _, _, files = resolve_split(split_dir, split)
+    try:
+        tables = [pq.read_table(f, columns=columns) for f in files]
+    except (pa.ArrowInvalid, OSError) as e:
+        raise Timer1Error(f"cannot read split parquet under {split_dir}: {e}") from None
+    return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+
+
+@dataclass
+class Split:
+    """A loaded split: its name, sidecar info and samples."""
+
+    name: str
+    path: Path
+    samples: list[Sample]
+    info: dict[str, Any]
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    @property
+    def window_mode(self) -> str:
+        return self.info.get("window_mode", "crop")
+
+    @property
+    def content_hash(self) -> str:
+        return self.info.get("content_hash") or content_hash(s.to_row() for s in self.samples)
+
+
+def load_split(split_dir: str | os.PathLike, split: str | None = None) -> Split:
+    d, name, _ = resolve_split(split_dir, split)
+    table = read_split_table(d, name)
+    missing = [c for c in ("qid", "video", "query", "span", "duration", "source") if c not in table.column_names]
+    if missing:
+        raise Timer1Error(f"split {name!r} under {d} lacks columns: {', '.join(missing)}")
+    samples = [Sample.from_row(r) for r in table.to_pylist()]
+    info = read_sidecar(d).get("splits", {}).get(name, {})
+    return Split(name=name, path=d, samples=samples, info=info)
+
+
+__all__ = [
+    "COLUMNS", "Split", "SplitInfo", "WINDOW_MODES", "content_hash", "list_splits", "load_split",
+    "read_split_table", "read_sidecar", "resolve_split", "write_split",
+]
