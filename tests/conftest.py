@@ -1,0 +1,45 @@
+"""Shared fixtures. Real annotation files come from ../shared/data (skipped with a reason when absent)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("TIMER1_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def shared_file(rel: str) -> Path:
+    """Path to a file under ../shared/data, or skip the test with the reason."""
+    p = SHARED_DATA / rel
+    if not p.exists():
+        pytest.skip(f"real data not available: {p} (expected ../shared/data beside the repo)")
+    return p
+
+
+@pytest.fixture(scope="session")
+def tvgbench_json() -> Path:
+    return shared_file("timer1/tvgbench.json")
+
+
+@pytest.fixture(scope="session")
+def timerft_json() -> Path:
+    return shared_file("timer1/train_2k5.json")
+
+
+@pytest.fixture(scope="session")
+def tvgbench_split(tmp_path_factory, tvgbench_json) -> Path:
+    """The official TVGBench release ingested into a canonical split folder (once per session)."""
+    from tvgbench.sources import ingest
+    from tvgbench.splits import write_split
+
+    out = tmp_path_factory.mktemp("tvgbench_split")
+    res = ingest("timer1-tvgbench", tvgbench_json)
+    write_split(res.samples, out, "test", window_mode=res.window_mode, report=res.report.to_dict())
+    return out
