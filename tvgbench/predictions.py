@@ -60,6 +60,8 @@ def _span_columns(list_array, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarra
     import pyarrow.compute as pc
 
     lengths = pc.fill_null(pc.list_value_length(list_array), 0).to_numpy(zero_copy_only=False)
+    if ((lengths != 0) & (lengths != 2)).any():
+        raise ValueError("a span is not [start, end]")  # the line-by-line reader names the line
     ok = lengths == 2
     start = np.full(n, np.nan)
     end = np.full(n, np.nan)
