@@ -92,7 +92,17 @@ def cli():
 
 
 def main() -> None:
-    cli(prog_name="timer1")
+    """Entry point: click usage errors, like every other error, become one line on stderr."""
+    try:
+        rv = cli.main(prog_name="timer1", standalone_mode=False)
+    except click.UsageError as e:
+        where = e.ctx.command_path if e.ctx else "timer1"
+        fail(f"{e.format_message()} (see '{where} --help')", e.exit_code)
+    except click.ClickException as e:
+        fail(e.format_message(), e.exit_code)
+    except click.exceptions.Abort:
+        fail("aborted", 1)
+    sys.exit(rv if isinstance(rv, int) else 0)
 
 
 if __name__ == "__main__":

@@ -132,7 +132,7 @@ def _slow_read(path: Path) -> PredictionColumns:
             try:
                 obj = orjson.loads(raw)
             except orjson.JSONDecodeError as e:
-                raise Timer1Error(f"{where}: not valid JSON ({e})") from None
+                raise Timer1Error(f"{where}: not valid JSON ({e.msg})") from None
             if not isinstance(obj, dict):
                 raise Timer1Error(f"{where}: expected a JSON object, got {type(obj).__name__}")
             qid = obj.get("qid")
