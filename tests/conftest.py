@@ -43,3 +43,11 @@ def tvgbench_split(tmp_path_factory, tvgbench_json) -> Path:
     res = ingest("timer1-tvgbench", tvgbench_json)
     write_split(res.samples, out, "test", window_mode=res.window_mode, report=res.report.to_dict())
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A tiny random Qwen2.5-VL folder (tvgbench.tiny_model), built once per session, offline."""
+    from tvgbench.tiny_model import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny_model") / "tiny-qwen25vl", seed=0)
