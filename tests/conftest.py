@@ -51,3 +51,21 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     from tvgbench.tiny_model import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny_model") / "tiny-qwen25vl", seed=0)
+
+
+@pytest.fixture(scope="session")
+def synth_split(tmp_path_factory) -> Path:
+    """A small synthetic benchmark (4 videos of 10-60 s, 44 queries, seed 0) rendered once per session.
+
+    The folder holds ``data/test-*.parquet`` plus ``videos/*.mp4``; records' ``video`` is relative to it,
+    so it is also the ``--video-root``. Needs the ffmpeg binary (skipped with the reason when absent).
+    """
+    import shutil
+
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg binary not on PATH (apt-get install ffmpeg)")
+    from tvgbench.synth import make_synthetic
+
+    out = tmp_path_factory.mktemp("synth_split")
+    make_synthetic(out, n_videos=4, seed=0, max_duration=60.0)
+    return out
