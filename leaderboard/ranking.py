@@ -1,0 +1,95 @@
+"""Ranking: the best current submission per model, per split (name + content hash).
+
+Only submissions scored by the running scorer version are ranked; others are listed as stale until
+``timer1 leaderboard rescore`` brings them up to date, so old and new scores never mix silently.
+Submissions on a different content hash of the same split name were scored against other ground
+truth: they form their own board.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .store import Submission
+
+METRICS = ("R1@0.3", "R1@0.5", "R1@0.7", "mIoU")
+DEFAULT_SORT = "R1@0.5"
+
+
+@dataclass
+class Entry:
+    rank: int
+    submission: Submission
+    model_submissions: int  # how many current submissions this model has on the board
+
+
+@dataclass
+class Board:
+    split_name: str
+    split_hash: str
+    sort: str
+    entries: list[Entry] = field(default_factory=list)
+    stale: list[Submission] = field(default_factory=list)  # scored by another scorer version
+
+
+def _order_key(sort: str):
+    # best first; ties broken by mIoU, then by who got there first
+    return lambda s: (-s.metric(sort), -s.metric("mIoU"), s.created_at, s.id or 0)
+
+
+def check_sort(sort: str) -> str:
+    from tvgbench.errors import Timer1Error
+
+    if sort not in METRICS:
+        raise Timer1Error(f"cannot sort by {sort!r}; choose one of {', '.join(METRICS)}")
+    return sort
+
+
+def boards(subs: list[Submission], sort: str = DEFAULT_SORT, scorer_version: str | None = None) -> list[Board]:
+    """One board per (split name, content hash), newest content hash first within a name."""
+    if scorer_version is None:
+        from tvgbench.scoring import SCORER_VERSION as scorer_version
+    check_sort(sort)
+    groups: dict[tuple[str, str], list[Submission]] = {}
+    for s in subs:
+        groups.setdefault((s.split_name, s.split_hash), []).append(s)
+    out = []
+    for (name, digest), members in groups.items():
+        board = Board(name, digest, sort)
+        current = [s for s in members if s.scorer_version == scorer_version]
+        board.stale = [s for s in members if s.scorer_version != scorer_version]
+        best: dict[str, Submission] = {}
+        counts: dict[str, int] = {}
+        for s in sorted(current, key=_order_key(sort)):
+            counts[s.model_name] = counts.get(s.model_name, 0) + 1
+            best.setdefault(s.model_name, s)
+        ranked = sorted(best.values(), key=_order_key(sort))
+        prev_value, prev_rank = None, 0
+        for pos, s in enumerate(ranked, 1):
+            value = s.metric(sort)
+            rank = prev_rank if value == prev_value else pos  # competition ranking: 1, 2, 2, 4
+            board.entries.append(Entry(rank, s, counts[s.model_name]))
+            prev_value, prev_rank = value, rank
+        out.append(board)
+    latest = {}
+    for b in out:  # the board whose newest submission is latest comes first for its name
+        newest = max([e.submission.created_at for e in b.entries] + [s.created_at for s in b.stale])
+        latest[(b.split_name, b.split_hash)] = newest
+    out.sort(key=lambda b: (b.split_name, -_ts(latest[(b.split_name, b.split_hash)])))
+    return out
+
+
+def _ts(iso: str) -> float:
+    from datetime import datetime
+
+    return datetime.strptime(iso, "%Y-%m-%dT%H:%M:%SZ").timestamp()
+
+
+def rank_of(subs: list[Submission], sub: Submission, sort: str = DEFAULT_SORT) -> tuple[int | None, int]:
+    """The place of ``sub``'s model on its board, and how many models are ranked there."""
+    for b in boards([s for s in subs if s.split_hash == sub.split_hash], sort):
+        for e in b.entries:
+            if e.submission.model_name == sub.model_name:
+                return e.rank, len(b.entries)
+        return None, len(b.entries)
+    return None, 0

@@ -1,0 +1,253 @@
+"""The web app (Starlette): the board, an upload form and a small JSON API.
+
+Routes
+    GET  /, /index.html              the board (and the upload form when splits accept uploads)
+    GET  /submissions/<id>.html      one submission with its breakdown charts
+    GET  /api/leaderboard            boards as JSON (?split=NAME&sort=METRIC)
+    GET  /api/submissions/<id>       one submission as JSON (scores and provenance)
+    POST /api/submissions            multipart: file, model_name, split, meta ("k=v" lines); JSON reply
+    POST /submit                     the same from the HTML form; redirects to the board
+    GET  /static/...                 the page's CSS and JS
+
+Ground truth is never served: no route reads a split file, and results carry no per-query data and no
+server paths. Uploads are capped in bytes before they are parsed, need the token when one is
+configured, and are scored in a worker thread so the page stays responsive.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+from pathlib import Path
+from typing import Any
+
+from tvgbench.errors import Timer1Error
+
+from .validate import SubmissionRejected, one_line
+
+log = logging.getLogger("timer1.leaderboard")
+FORM_OVERHEAD = 64 * 1024  # multipart boundaries and the small text fields around the file
+
+SECURITY_HEADERS = [
+    (b"content-security-policy", b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+                                 b"form-action 'self'; base-uri 'none'; frame-ancestors 'none'"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+]
+
+
+class HTTPProblem(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(one_line(message))
+        self.status = status
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def read_token(path: str) -> str:
+    try:
+        token = Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as e:
+        raise Timer1Error(f"cannot read token file {path}: {getattr(e, 'strerror', None) or e}") from None
+    if len(token) < 8:
+        raise Timer1Error(f"token in {path} is shorter than 8 characters")
+    return token
+
+
+class _SecurityHeaders:
+    """Pure ASGI middleware: adds the headers above to every HTTP response."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = list(message["headers"]) + SECURITY_HEADERS
+            await send(message)
+
+        return await self.app(scope, receive, send_with_headers)
+
+
+def create_app(store, *, split_dirs: list[str] | None = None, token: str | None = None,
+               max_upload_bytes: int = 32 * 1024 * 1024, bootstrap: int = 1000):
+    """Build the Starlette app around ``store``; ``split_dirs`` are the splits that accept uploads."""
+    from starlette.applications import Starlette
+    from starlette.concurrency import run_in_threadpool
+    from starlette.middleware import Middleware
+    from starlette.requests import Request
+    from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+    from starlette.routing import Mount, Route
+    from starlette.staticfiles import StaticFiles
+
+    from .api import boards_json, submission_json
+    from .html import STATIC_DIR, render_index, render_submission
+    from .ranking import DEFAULT_SORT, boards, check_sort
+    from .service import submit
+    from .validate import SplitIndex
+
+    splits: dict[str, tuple[str, SplitIndex]] = {}
+    for d in split_dirs or []:
+        idx = SplitIndex.from_dir(d)
+        if idx.name in splits:
+            raise Timer1Error(f"two upload splits are both named {idx.name!r}")
+        splits[idx.name] = (str(d), idx)
+
+    def upload_info() -> dict | None:
+        if not splits:
+            return None
+        return {"splits": list(splits), "token_required": token is not None,
+                "max_mib": f"{max_upload_bytes / 2**20:g}"}
+
+    def current_boards(request: Request):
+        sort = request.query_params.get("sort", DEFAULT_SORT)
+        try:
+            check_sort(sort)
+        except Timer1Error as e:
+            raise HTTPProblem(400, str(e)) from None
+        return boards(store.submissions(request.query_params.get("split") or None), sort)
+
+    async def read_upload(request: Request) -> tuple[dict[str, str], bytes, str | None]:
+        """The form fields and the file, refusing oversized bodies before parsing them."""
+        if not splits:
+            raise HTTPProblem(403, "this board is read-only: the server was started without upload splits")
+        limit = max_upload_bytes + FORM_OVERHEAD
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise HTTPProblem(413, f"upload is larger than the {max_upload_bytes / 2**20:g} MiB limit")
+        if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+            raise HTTPProblem(415, "send multipart/form-data with fields file, model_name, split, meta")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise HTTPProblem(413, f"upload is larger than the {max_upload_bytes / 2**20:g} MiB limit")
+
+        async def replay():
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
+
+        try:
+            form = await Request(request.scope, receive=replay).form(max_files=1, max_fields=10)
+        except Exception as e:  # malformed multipart
+            raise HTTPProblem(400, f"unreadable form data: {e}") from None
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            raise HTTPProblem(400, "the form has no 'file' part")
+        data = await upload.read(max_upload_bytes + 1)
+        fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        return fields, data, upload.filename
+
+    def check_token(request: Request, fields: dict[str, str]) -> None:
+        if token is None:
+            return
+        given = fields.get("token", "")
+        auth = request.headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            given = auth[7:].strip()
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            raise HTTPProblem(401, "a valid upload token is required")
+
+    async def handle_upload(request: Request):
+        fields, data, filename = await read_upload(request)
+        check_token(request, fields)
+        name = fields.get("split") or (next(iter(splits)) if len(splits) == 1 else "")
+        if name not in splits:
+            raise HTTPProblem(400, f"unknown split {name!r}; this server takes {', '.join(splits)}")
+        split_dir, idx = splits[name]
+        meta = [line for line in fields.get("meta", "").splitlines() if line.strip()]
+        try:
+            return await run_in_threadpool(
+                submit, store, data, split_dir, model_name=fields.get("model_name", ""), meta=meta,
+                split_name=name, file_name=filename, max_bytes=max_upload_bytes, bootstrap=bootstrap, split=idx)
+        except Timer1Error as e:
+            raise HTTPProblem(400, str(e)) from None
+
+    def problem_json(e: HTTPProblem) -> JSONResponse:
+        return JSONResponse({"error": str(e)}, status_code=e.status)
+
+    async def api_submit(request: Request):
+        try:
+            out = await handle_upload(request)
+        except HTTPProblem as e:
+            return problem_json(e)
+        body = out.to_json()
+        return JSONResponse(body, status_code=201 if out.created else 200)
+
+    async def form_submit(request: Request):
+        try:
+            out = await handle_upload(request)
+        except HTTPProblem as e:
+            notice = {"kind": "error", "text": f"Not stored: {e}"}
+            bs = boards(store.submissions(), DEFAULT_SORT)
+            return HTMLResponse(render_index(bs, base="/", upload=upload_info(), notice=notice), status_code=e.status)
+        return RedirectResponse(f"/?submitted={out.submission.id}", status_code=303)
+
+    async def index(request: Request):
+        try:
+            bs = current_boards(request)
+        except HTTPProblem as e:
+            return Response(str(e), status_code=e.status, media_type="text/plain")
+        highlight = request.query_params.get("submitted", "")
+        notice = None
+        if highlight.isdigit():
+            sub = store.get(int(highlight))
+            if sub is not None:
+                notice = {"kind": "ok", "text": f"Stored submission #{sub.id} for {sub.model_name}."}
+        return HTMLResponse(render_index(bs, base="/", upload=upload_info(), notice=notice,
+                                         highlight=int(highlight) if highlight.isdigit() else None))
+
+    def get_submission(request: Request):
+        sub = store.get(request.path_params["sub_id"])
+        if sub is None:
+            raise HTTPProblem(404, "no such submission")
+        return sub
+
+    async def submission_page(request: Request):
+        try:
+            return HTMLResponse(render_submission(get_submission(request), base="/"))
+        except HTTPProblem as e:
+            return Response(str(e), status_code=e.status, media_type="text/plain")
+
+    async def api_leaderboard(request: Request):
+        try:
+            return JSONResponse({"boards": boards_json(current_boards(request))})
+        except HTTPProblem as e:
+            return problem_json(e)
+
+    async def api_submission(request: Request):
+        try:
+            return JSONResponse(submission_json(get_submission(request), full=True))
+        except HTTPProblem as e:
+            return problem_json(e)
+
+    async def on_error(request: Request, exc: Exception):
+        log.exception("unexpected error on %s", request.url.path)
+        return JSONResponse({"error": "internal error"}, status_code=500)
+
+    routes = [
+        Route("/", index), Route("/index.html", index),
+        Route("/submissions/{sub_id:int}.html", submission_page),
+        Route("/api/leaderboard", api_leaderboard),
+        Route("/api/submissions/{sub_id:int}", api_submission),
+        Route("/api/submissions", api_submit, methods=["POST"]),
+        Route("/submit", form_submit, methods=["POST"]),
+        Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
+    ]
+    app = Starlette(routes=routes, middleware=[Middleware(_SecurityHeaders)],
+                    exception_handlers={Exception: on_error})
+    app.state.splits = list(splits)
+    app.state.store = store
+    return app

@@ -1,0 +1,134 @@
+"""Submit and re-score: validation → canonical + Time-R1-compat scoring → one stored row.
+
+Used by the CLI and the web app alike, so both refuse and accept exactly the same files.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from .ranking import rank_of
+from .store import Store, Submission
+from .validate import (
+    DEFAULT_MAX_BYTES, SplitIndex, SubmissionRejected, ValidSubmission, check_model_name, parse_meta,
+    validate_bytes,
+)
+
+# never served or stored in a result: they are the scoring machine's own paths
+_PRIVATE_RESULT_KEYS = ("predictions",)
+
+
+@dataclass
+class SubmitOutcome:
+    submission: Submission
+    created: bool  # False: the same file was already on this split's board
+    rank: int | None  # the model's place on the board after this submission (None: not ranked)
+    ranked_models: int
+    missing_examples: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        s = self.submission
+        return {
+            "id": s.id, "created": self.created, "model_name": s.model_name, "meta": s.meta,
+            "split": {"name": s.split_name, "content_hash": s.split_hash}, "file_sha256": s.file_sha256,
+            "scorer_version": s.scorer_version, "created_at": s.created_at,
+            "coverage": {"lines": s.lines, "matched": s.matched, "missing": s.missing,
+                         "missing_examples": self.missing_examples},
+            "rank": self.rank, "ranked_models": self.ranked_models,
+            "canonical": s.canonical, "timer1": s.timer1,
+        }
+
+
+def _public(result: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in result.items() if k not in _PRIVATE_RESULT_KEYS}
+    out["split"] = {k: v for k, v in result["split"].items() if k != "path"}
+    return out
+
+
+def score_bytes(data: bytes, split_dir: str | os.PathLike, split: SplitIndex, *, bootstrap: int = 1000,
+                seed: int = 0) -> tuple[dict, dict]:
+    """Canonical and Time-R1-compat results for validated bytes, read by the core reader like ``eval score``."""
+    from tvgbench.predictions import read_predictions
+    from tvgbench.scoring import score
+
+    fd, tmp = tempfile.mkstemp(prefix="timer1-submission-", suffix=".jsonl")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        cols = read_predictions(tmp)
+    finally:
+        os.unlink(tmp)
+    # A Time-R1 line may carry its own "target"; compat mode would score against it. On a leaderboard the
+    # ground truth must come from the split, never from the submitter.
+    cols = replace(cols, target_start=None, target_end=None)
+    results = []
+    for mode in ("canonical", "timer1"):
+        r = score("submission.jsonl", split_dir, mode=mode, split_name=split.name, bootstrap=bootstrap,
+                  seed=seed, predictions=cols)
+        r["split"]["content_hash"] = split.content_hash
+        results.append(_public(r))
+    return results[0], results[1]
+
+
+def submit(store: Store, data: bytes, split_dir: str | os.PathLike, *, model_name: str, meta=None,
+           split_name: str | None = None, file_name: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
+           bootstrap: int = 1000, seed: int = 0, split: SplitIndex | None = None) -> SubmitOutcome:
+    """Validate, score and store one submission; raises :class:`SubmissionRejected` (nothing stored)."""
+    from tvgbench.scoring import SCORER_VERSION
+
+    model_name = check_model_name(model_name)
+    meta = parse_meta(meta or ())
+    if file_name is not None:
+        file_name = Path(str(file_name)).name[:200] or None
+    split = split or SplitIndex.from_dir(split_dir, split_name)
+    valid: ValidSubmission = validate_bytes(data, split, max_bytes=max_bytes)
+    earlier = store.find_file(split.content_hash, valid.sha256)
+    if earlier is None:
+        canonical, timer1 = score_bytes(valid.data, split_dir, split, bootstrap=bootstrap, seed=seed)
+        sub = Submission(
+            model_name=model_name, meta=meta, split_name=split.name, split_hash=split.content_hash,
+            file_sha256=valid.sha256, file_name=file_name, file_bytes=len(valid.data), lines=valid.lines,
+            matched=valid.matched, missing=valid.missing, scorer_version=SCORER_VERSION,
+            canonical=canonical, timer1=timer1,
+        )
+        sub, created = store.add(sub, valid.data)  # a racing identical upload may still win: add() decides
+    else:
+        sub, created = earlier, False
+    rank, ranked = rank_of(store.submissions(sub.split_name), sub)
+    return SubmitOutcome(sub, created, rank, ranked, valid.missing_examples)
+
+
+def submit_file(store: Store, path: str | os.PathLike, split_dir: str | os.PathLike, **kw) -> SubmitOutcome:
+    from .validate import read_limited
+
+    max_bytes = kw.get("max_bytes", DEFAULT_MAX_BYTES)
+    data = read_limited(path, max_bytes)
+    kw.setdefault("file_name", Path(path).name)
+    return submit(store, data, split_dir, **kw)
+
+
+def rescore(store: Store, split_dir: str | os.PathLike, *, split_name: str | None = None, bootstrap: int = 1000,
+            seed: int = 0, progress=None) -> list[int]:
+    """Re-score this split's submissions made with another scorer version from their stored bytes."""
+    from tvgbench.scoring import SCORER_VERSION
+
+    split = SplitIndex.from_dir(split_dir, split_name)
+    stale = [s for s in store.submissions(split.name)
+             if s.split_hash == split.content_hash and s.scorer_version != SCORER_VERSION]
+    done = []
+    for s in (progress(stale) if progress else stale):
+        data = store.predictions(s.id)
+        try:
+            validate_bytes(data, split, max_bytes=max(len(data), 1))
+        except SubmissionRejected:
+            continue  # an older, laxer validator let it in: it stays marked stale, never silently mixed
+        boot = s.canonical.get("bootstrap", {})  # keep the intervals comparable with the first scoring
+        canonical, timer1 = score_bytes(data, split_dir, split, bootstrap=boot.get("samples", bootstrap),
+                                        seed=boot.get("seed", seed))
+        store.update_scores(s.id, SCORER_VERSION, canonical, timer1)
+        done.append(s.id)
+    return done

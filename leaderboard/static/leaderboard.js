@@ -1,0 +1,38 @@
+// Click a column header to sort its table; cells carry their sort value in data-value.
+// Rows are only moved, never rebuilt from strings, so nothing a submitter wrote is ever parsed as HTML.
+(function () {
+  "use strict";
+  function sortTable(table, col, type, dir) {
+    const body = table.tBodies[0];
+    const rows = Array.from(body.rows);
+    const key = (row) => {
+      const v = row.cells[col].dataset.value || "";
+      return type === "number" ? parseFloat(v) : v.toLowerCase();
+    };
+    rows.sort((a, b) => {
+      const x = key(a), y = key(b);
+      const c = x < y ? -1 : x > y ? 1 : 0;
+      return dir === "ascending" ? c : -c;
+    });
+    rows.forEach((r) => body.appendChild(r));
+  }
+  function setup(table) {
+    const heads = Array.from(table.tHead.rows[0].cells);
+    heads.forEach((th, col) => {
+      const button = th.querySelector("button");
+      if (!button) return;
+      button.addEventListener("click", () => {
+        const type = th.dataset.type || "text";
+        const first = type === "number" && col !== 0 ? "descending" : "ascending";
+        const cur = th.getAttribute("aria-sort");
+        const dir = cur === first ? (first === "ascending" ? "descending" : "ascending") : first;
+        heads.forEach((h) => h.setAttribute("aria-sort", "none"));
+        th.setAttribute("aria-sort", dir);
+        sortTable(table, col, type, dir);
+      });
+    });
+  }
+  document.addEventListener("DOMContentLoaded", () => {
+    document.querySelectorAll("table.sortable").forEach(setup);
+  });
+})();

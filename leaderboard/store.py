@@ -1,0 +1,263 @@
+"""Where submissions live: a small interface, and the SQLite implementation used by default.
+
+A submission row keeps everything needed to audit or re-score it later: the exact bytes submitted
+(zlib-compressed), their sha256, the split's name and content hash, the scorer version, and both
+result objects (canonical, and Time-R1-compat beside it). Another backend (e.g. a server database)
+only has to implement :class:`Store`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+import zlib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import unquote, urlparse
+
+from tvgbench.errors import Timer1Error
+
+DB_FILENAME = "leaderboard.sqlite3"
+STORE_SCHEMA_VERSION = 1
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class Submission:
+    """One stored submission (predictions are fetched separately: they can be large)."""
+
+    model_name: str
+    split_name: str
+    split_hash: str
+    file_sha256: str
+    scorer_version: str
+    canonical: dict[str, Any]
+    timer1: dict[str, Any]
+    meta: dict[str, str] = field(default_factory=dict)
+    file_name: str | None = None
+    file_bytes: int = 0
+    lines: int = 0
+    matched: int = 0
+    missing: int = 0
+    created_at: str = field(default_factory=utc_now)
+    id: int | None = None
+
+    def metric(self, name: str) -> float:
+        return float(self.canonical["metrics"][name])
+
+
+class Store(Protocol):
+    """What the leaderboard needs from storage."""
+
+    def add(self, sub: Submission, predictions: bytes) -> tuple[Submission, bool]:
+        """Store ``sub`` in one transaction; returns (the stored row, True) or (the earlier identical file, False)."""
+
+    def find_file(self, split_hash: str, file_sha256: str) -> Submission | None: ...
+
+    def get(self, sub_id: int) -> Submission | None: ...
+
+    def submissions(self, split_name: str | None = None) -> list[Submission]: ...
+
+    def predictions(self, sub_id: int) -> bytes: ...
+
+    def update_scores(self, sub_id: int, scorer_version: str, canonical: dict, timer1: dict) -> None: ...
+
+    def count(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+def default_db_path() -> Path:
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("timer1")) / DB_FILENAME
+
+
+def open_store(url_or_path: str | os.PathLike | None = None) -> Store:
+    """``None`` → the default file; a path or ``sqlite:///path`` → SQLite; other schemes are refused clearly."""
+    if url_or_path is None or str(url_or_path) == "":
+        url_or_path = os.environ.get("TIMER1_LEADERBOARD_DB") or default_db_path()
+    text = str(url_or_path)
+    if "://" in text:
+        u = urlparse(text)
+        if u.scheme != "sqlite":
+            raise Timer1Error(f"unsupported leaderboard database {u.scheme}://; only sqlite:///PATH (or a file path) is built in")
+        text = unquote(u.path if not u.netloc else f"/{u.netloc}{u.path}")
+        if text.startswith("//"):  # sqlite:////abs/path
+            text = text[1:]
+    return SQLiteStore(text)
+
+
+_COLUMNS = ("id", "created_at", "model_name", "meta", "split_name", "split_hash", "file_sha256", "file_name",
+            "file_bytes", "lines", "matched", "missing", "scorer_version", "canonical", "timer1")
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS submissions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_at TEXT NOT NULL,
+    model_name TEXT NOT NULL,
+    meta TEXT NOT NULL,
+    split_name TEXT NOT NULL,
+    split_hash TEXT NOT NULL,
+    file_sha256 TEXT NOT NULL,
+    file_name TEXT,
+    file_bytes INTEGER NOT NULL,
+    lines INTEGER NOT NULL,
+    matched INTEGER NOT NULL,
+    missing INTEGER NOT NULL,
+    scorer_version TEXT NOT NULL,
+    canonical TEXT NOT NULL,
+    timer1 TEXT NOT NULL,
+    predictions BLOB NOT NULL,
+    UNIQUE (split_hash, file_sha256)
+);
+CREATE INDEX IF NOT EXISTS submissions_split ON submissions (split_name, split_hash);
+CREATE TABLE IF NOT EXISTS store_info (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+class SQLiteStore:
+    """SQLite in WAL mode; every submission is one ``BEGIN IMMEDIATE`` transaction (safe across processes)."""
+
+    def __init__(self, path: str | os.PathLike, *, timeout_s: float = 60.0):
+        self.path = Path(path).expanduser()
+        self._lock = threading.RLock()  # one connection shared by a server's threads: one user at a time
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise Timer1Error(f"cannot create the folder for leaderboard database {self.path}: {e.strerror}") from None
+        if self.path.exists() and self.path.is_dir():
+            raise Timer1Error(f"leaderboard database {self.path} is a folder")
+        try:
+            self._db = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None, check_same_thread=False)
+            self._init(timeout_s)
+        except sqlite3.DatabaseError as e:
+            raise Timer1Error(f"cannot open leaderboard database {self.path}: {e}") from None
+
+    def _init(self, timeout_s: float) -> None:
+        db = self._db
+        db.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
+        deadline = time.monotonic() + timeout_s
+        while True:  # switching a fresh file to WAL needs a moment alone with it
+            try:
+                if db.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
+                    raise Timer1Error(f"{self.path}: SQLite refused WAL mode (is it on a network filesystem?)")
+                with self._transaction():
+                    for statement in filter(str.strip, _DDL.split(";")):  # executescript would COMMIT early
+                        db.execute(statement)
+                    row = db.execute("SELECT value FROM store_info WHERE key = 'schema_version'").fetchone()
+                    if row is None:
+                        db.execute("INSERT INTO store_info VALUES ('schema_version', ?)", (str(STORE_SCHEMA_VERSION),))
+                    elif int(row[0]) > STORE_SCHEMA_VERSION:
+                        raise Timer1Error(f"{self.path} was written by a newer timer1 (store schema {row[0]})")
+                break
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        db.execute("PRAGMA synchronous = FULL")  # a leaderboard row, once acknowledged, survives power loss
+
+    class _Tx:
+        def __init__(self, db, lock):
+            self.db, self.lock = db, lock
+
+        def __enter__(self):
+            self.lock.acquire()
+            try:
+                self.db.execute("BEGIN IMMEDIATE")
+            except BaseException:
+                self.lock.release()
+                raise
+            return self.db
+
+        def __exit__(self, exc_type, exc, tb):
+            try:
+                self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+            finally:
+                self.lock.release()
+            return False
+
+    def _transaction(self):
+        return self._Tx(self._db, self._lock)
+
+    @staticmethod
+    def _row(r) -> Submission:
+        d = dict(zip(_COLUMNS, r))
+        return Submission(
+            id=d["id"], created_at=d["created_at"], model_name=d["model_name"], meta=json.loads(d["meta"]),
+            split_name=d["split_name"], split_hash=d["split_hash"], file_sha256=d["file_sha256"],
+            file_name=d["file_name"], file_bytes=d["file_bytes"], lines=d["lines"], matched=d["matched"],
+            missing=d["missing"], scorer_version=d["scorer_version"], canonical=json.loads(d["canonical"]),
+            timer1=json.loads(d["timer1"]),
+        )
+
+    def _select(self, where: str = "", args: tuple = ()) -> list[Submission]:
+        with self._lock:
+            rows = self._db.execute(f"SELECT {', '.join(_COLUMNS)} FROM submissions {where} ORDER BY id", args).fetchall()
+        return [self._row(r) for r in rows]
+
+    def add(self, sub: Submission, predictions: bytes) -> tuple[Submission, bool]:
+        with self._transaction() as db:
+            earlier = self._select("WHERE split_hash = ? AND file_sha256 = ?", (sub.split_hash, sub.file_sha256))
+            if earlier:
+                return earlier[0], False
+            cur = db.execute(
+                f"INSERT INTO submissions ({', '.join(_COLUMNS[1:])}, predictions) VALUES ({', '.join('?' * len(_COLUMNS))})",
+                (sub.created_at, sub.model_name, json.dumps(sub.meta, ensure_ascii=False, sort_keys=True),
+                 sub.split_name, sub.split_hash, sub.file_sha256, sub.file_name, sub.file_bytes, sub.lines,
+                 sub.matched, sub.missing, sub.scorer_version, json.dumps(sub.canonical, ensure_ascii=False),
+                 json.dumps(sub.timer1, ensure_ascii=False), zlib.compress(predictions, 6)),
+            )
+            sub.id = cur.lastrowid
+        return sub, True
+
+    def find_file(self, split_hash: str, file_sha256: str) -> Submission | None:
+        found = self._select("WHERE split_hash = ? AND file_sha256 = ?", (split_hash, file_sha256))
+        return found[0] if found else None
+
+    def get(self, sub_id: int) -> Submission | None:
+        found = self._select("WHERE id = ?", (int(sub_id),))
+        return found[0] if found else None
+
+    def submissions(self, split_name: str | None = None) -> list[Submission]:
+        return self._select("WHERE split_name = ?", (split_name,)) if split_name else self._select()
+
+    def predictions(self, sub_id: int) -> bytes:
+        with self._lock:
+            row = self._db.execute("SELECT predictions FROM submissions WHERE id = ?", (int(sub_id),)).fetchone()
+        if row is None:
+            raise Timer1Error(f"no submission #{sub_id}")
+        return zlib.decompress(row[0])
+
+    def update_scores(self, sub_id: int, scorer_version: str, canonical: dict, timer1: dict) -> None:
+        with self._transaction() as db:
+            db.execute("UPDATE submissions SET scorer_version = ?, canonical = ?, timer1 = ? WHERE id = ?",
+                       (scorer_version, json.dumps(canonical, ensure_ascii=False),
+                        json.dumps(timer1, ensure_ascii=False), int(sub_id)))
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM submissions").fetchone()[0])
+
+    def integrity_check(self) -> str:
+        with self._lock:
+            return self._db.execute("PRAGMA integrity_check").fetchone()[0]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False

@@ -1,0 +1,319 @@
+"""Submission validation: every rejection is one clear line, and it happens before anything is stored.
+
+The core reader (:func:`tvgbench.predictions.read_predictions`) is lenient on purpose (``timer1 eval
+score`` must read whatever a harness wrote). A public leaderboard must be strict, so this module adds
+what the reader does not check: a declared JSON Schema per row (``prediction_row.schema.json``), exact
+non-finite detection (``NaN``/``Infinity`` literals and overflowing numbers), duplicate and unknown qids
+against the split, and size, binary and encoding checks on the raw bytes. Only what passes here is
+handed to the core reader and scorer, so a submission is read exactly as ``timer1 eval score`` reads it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from tvgbench.errors import Timer1Error
+
+SCHEMA_PATH = Path(__file__).with_name("prediction_row.schema.json")
+DEFAULT_MAX_BYTES = 32 * 1024 * 1024  # an 800-query file with raw outputs is well under 1 MiB
+MAX_REASON_CHARS = 300
+MAX_MODEL_NAME = 100
+MAX_META_ITEMS = 32
+MAX_META_KEY = 64
+MAX_META_VALUE = 500
+
+
+class SubmissionRejected(Timer1Error):
+    """A submission refused with a one-line reason; nothing was stored."""
+
+    def __init__(self, reason: str):
+        super().__init__(one_line(reason))
+
+
+def one_line(text: str, limit: int = MAX_REASON_CHARS) -> str:
+    """Collapse any whitespace (incl. U+2028, U+0085) and escape control characters: one printable line."""
+    flat = " ".join(str(text).split())
+    flat = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in flat)
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def show(value, limit: int = 60) -> str:
+    """A user-supplied value, quoted and shortened, safe to put in a reason line."""
+    r = repr(value)
+    return r if len(r) <= limit else r[: limit - 1] + "…"
+
+
+@lru_cache(maxsize=1)
+def row_schema() -> dict:
+    """The declared JSON Schema of one prediction row."""
+    text = SCHEMA_PATH.read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+@lru_cache(maxsize=1)
+def _row_validator():
+    from jsonschema import Draft202012Validator
+
+    schema = row_schema()
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+# ---- the split side: which ids exist ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SplitIndex:
+    """What validation needs from a split: its identity and the id → row map (qids and Time-R1 aliases)."""
+
+    name: str
+    content_hash: str
+    n: int
+    qids: tuple[str, ...]
+    row_of: dict[str, int] = field(repr=False)
+
+    @classmethod
+    def from_dir(cls, split_dir: str | os.PathLike, split_name: str | None = None) -> "SplitIndex":
+        from tvgbench.splits import content_hash, read_sidecar, read_split_table, resolve_split
+
+        d, name, _ = resolve_split(split_dir, split_name)
+        table = read_split_table(d, name, columns=["qid", "source_id"])
+        qids = table.column("qid").to_pylist()
+        aliases = table.column("source_id").to_pylist()
+        row_of: dict[str, int] = {}
+        # aliases first so a real qid always wins over a colliding alias (as the scorer's join does)
+        for i, a in enumerate(aliases):
+            if a:
+                row_of.setdefault(str(a), i)
+        row_of.update({q: i for i, q in enumerate(qids)})
+        info = read_sidecar(d).get("splits", {}).get(name, {})
+        digest = info.get("content_hash")
+        if not digest:  # a split written by other tools: hash the full rows like write_split does
+            digest = content_hash(read_split_table(d, name).to_pylist())
+        return cls(name=name, content_hash=digest, n=len(qids), qids=tuple(qids), row_of=row_of)
+
+
+# ---- the submission side ---------------------------------------------------------------------------
+
+
+@dataclass
+class ValidSubmission:
+    """A submission that passed every check: the bytes to score and store, and its coverage."""
+
+    data: bytes
+    sha256: str
+    lines: int
+    matched: int
+    missing: int
+    missing_examples: list[str]
+
+
+class _NonFinite(ValueError):
+    pass
+
+
+def _parse_constant(name: str):
+    raise _NonFinite(f"non-finite number {name}")
+
+
+def _parse_float(text: str) -> float:
+    x = float(text)
+    if not math.isfinite(x):
+        raise _NonFinite(f"number {text[:40]} is out of range")
+    return x
+
+
+def _parse_line(text: str):
+    return json.loads(text, parse_constant=_parse_constant, parse_float=_parse_float)
+
+
+def _where(path) -> str:
+    parts = list(path)
+    if not parts:
+        return "the line"
+    out = repr(parts[0]) if isinstance(parts[0], str) else f"[{parts[0]}]"
+    for p in parts[1:]:
+        out += f"[{p}]" if isinstance(p, int) else f".{p}"
+    return out
+
+
+_TYPE_WORDS = {"number": "a number", "string": "a string", "array": "a list", "object": "a JSON object",
+               "integer": "an integer", "null": "null", "boolean": "true/false"}
+
+
+def _json_type(v) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "true/false"
+    if isinstance(v, (int, float)):
+        return "a number"
+    if isinstance(v, str):
+        return "a string"
+    if isinstance(v, list):
+        return "a list"
+    if isinstance(v, dict):
+        return "an object"
+    return type(v).__name__
+
+
+def _schema_reason(err) -> str:
+    """A short sentence for a jsonschema error (its own messages repeat the whole instance)."""
+    where = _where(err.absolute_path)
+    v, inst = err.validator, err.instance
+    if err.validator == "anyOf" and not err.absolute_path:
+        return "needs one of 'pred', 'text', 'output_text' or 'windows'"
+    if v == "required":
+        return f"{where} lacks {err.message.split(' is a required')[0]}"
+    if v == "type":
+        want = err.validator_value if isinstance(err.validator_value, list) else [err.validator_value]
+        return f"{where} must be {' or '.join(_TYPE_WORDS.get(w, w) for w in want)}, got {_json_type(inst)}"
+    if v in ("minimum", "maximum"):
+        return f"{where} = {show(inst)} is outside [-1e9, 1e9] seconds"
+    if v in ("minItems", "maxItems"):
+        return f"{where} has {len(inst)} items ({v} {err.validator_value})"
+    if v in ("minLength", "maxLength"):
+        return f"{where} has {len(inst)} characters ({v} {err.validator_value})"
+    if v == "oneOf":
+        top = list(err.absolute_path)[:1]
+        if top == ["pred"]:
+            return f"'pred' must be [start, end] (two numbers), [null, null] or null; got {show(inst)}"
+        if top == ["qid"]:
+            return f"'qid' must be a non-empty string (≤ 256 chars) or a non-negative integer; got {show(inst)}"
+        if top == ["target"]:
+            return f"'target' must be [start, end] or null; got {show(inst)}"
+        return f"{where} must be a number or null; got {show(inst)}"
+    return f"{where}: {err.message}"
+
+
+def _first_schema_error(row):
+    from jsonschema.exceptions import best_match
+
+    return best_match(_row_validator().iter_errors(row))
+
+
+def check_model_name(name: str | None) -> str:
+    """Model names are free text shown on the page (escaped there), but one printable line."""
+    if name is None or not str(name).strip():
+        raise SubmissionRejected("a model name is required")
+    name = str(name).strip()
+    if len(name) > MAX_MODEL_NAME:
+        raise SubmissionRejected(f"model name is {len(name)} characters; the limit is {MAX_MODEL_NAME}")
+    if not all(c.isprintable() for c in name):
+        raise SubmissionRejected("model name must be one line of printable characters")
+    return name
+
+
+def parse_meta(items) -> dict[str, str]:
+    """``key=value`` strings (or a mapping) → a small dict of printable strings."""
+    pairs = list(items.items()) if isinstance(items, dict) else []
+    if not isinstance(items, dict):
+        for item in items or ():
+            if "=" not in item:
+                raise SubmissionRejected(f"metadata {show(item)} is not key=value")
+            k, _, v = item.partition("=")
+            pairs.append((k, v))
+    if len(pairs) > MAX_META_ITEMS:
+        raise SubmissionRejected(f"{len(pairs)} metadata items; the limit is {MAX_META_ITEMS}")
+    meta: dict[str, str] = {}
+    for k, v in pairs:
+        k, v = str(k).strip(), str(v).strip()
+        if not k or len(k) > MAX_META_KEY or not all(c.isalnum() or c in "_.-" for c in k):
+            raise SubmissionRejected(f"metadata key {show(k)} must be 1-{MAX_META_KEY} letters, digits, '_', '.' or '-'")
+        if len(v) > MAX_META_VALUE or not all(c.isprintable() for c in v):
+            raise SubmissionRejected(f"metadata value of {k!r} must be one printable line of ≤ {MAX_META_VALUE} characters")
+        if k in meta:
+            raise SubmissionRejected(f"metadata key {k!r} given twice")
+        meta[k] = v
+    return meta
+
+
+def _check_bytes(data: bytes, max_bytes: int) -> str:
+    if len(data) > max_bytes:
+        raise SubmissionRejected(f"file is larger than the {max_bytes / 2**20:.2f} MiB upload limit")
+    if not data.strip():
+        raise SubmissionRejected("file is empty")
+    if b"\x00" in data:
+        raise SubmissionRejected("file is binary (it contains NUL bytes), not JSONL text")
+    if data.startswith(b"\xef\xbb\xbf"):
+        raise SubmissionRejected("file starts with a byte-order mark; save it as plain UTF-8")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise SubmissionRejected(f"file is not UTF-8 text (bad byte at offset {e.start})") from None
+    if text.lstrip().startswith("["):
+        try:
+            json.loads(text)
+            whole_list = True
+        except (ValueError, RecursionError):
+            whole_list = False
+        if whole_list:
+            raise SubmissionRejected("file is one JSON list; the leaderboard takes JSONL (one object per line)")
+    return text
+
+
+def validate_bytes(data: bytes, split: SplitIndex, *, max_bytes: int = DEFAULT_MAX_BYTES) -> ValidSubmission:
+    """Check a prediction file's bytes against the row schema and the split; raise :class:`SubmissionRejected`."""
+    text = _check_bytes(data, max_bytes)
+    seen: dict[int, int] = {}  # split row -> first line naming it
+    unknown: list[tuple[int, str]] = []
+    n_lines = 0
+    for lineno, line in enumerate(text.split("\n"), 1):
+        if not line.strip():
+            continue
+        n_lines += 1
+        try:
+            row = _parse_line(line)
+        except _NonFinite as e:
+            raise SubmissionRejected(f"line {lineno}: {e}; times must be finite numbers") from None
+        except json.JSONDecodeError as e:
+            raise SubmissionRejected(f"line {lineno}: not valid JSON ({e.msg} at column {e.colno})") from None
+        except RecursionError:
+            raise SubmissionRejected(f"line {lineno}: JSON nested too deeply") from None
+        except ValueError as e:  # e.g. an integer with thousands of digits
+            raise SubmissionRejected(f"line {lineno}: unreadable number ({one_line(str(e), 80)})") from None
+        if not isinstance(row, dict):
+            raise SubmissionRejected(f"line {lineno}: expected a JSON object, got {_json_type(row)}")
+        err = _first_schema_error(row)
+        if err is not None:
+            raise SubmissionRejected(f"line {lineno}: {_schema_reason(err)}")
+        qid = str(row["qid"])
+        r = split.row_of.get(qid)
+        if r is None:
+            unknown.append((lineno, qid))
+            continue
+        if r in seen:
+            also = "" if split.qids[r] == qid else f" (alias of {split.qids[r]!r})"
+            raise SubmissionRejected(
+                f"line {lineno}: qid {show(qid)}{also} already given on line {seen[r]}; one line per qid")
+        seen[r] = lineno
+    if unknown:
+        lineno, qid = unknown[0]
+        raise SubmissionRejected(
+            f"{len(unknown)} qid(s) are not in split {split.name!r} (first: {show(qid)} on line {lineno})")
+    missing_rows = [i for i in range(split.n) if i not in seen]
+    return ValidSubmission(
+        data=data, sha256="sha256:" + hashlib.sha256(data).hexdigest(), lines=n_lines, matched=len(seen),
+        missing=len(missing_rows), missing_examples=[split.qids[i] for i in missing_rows[:5]],
+    )
+
+
+def read_limited(path: str | os.PathLike, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
+    """Read a submission file without ever loading more than ``max_bytes + 1`` bytes."""
+    p = Path(path)
+    try:
+        if p.is_dir():
+            raise SubmissionRejected(f"{p} is a folder, not a predictions file")
+        with open(p, "rb") as f:
+            data = f.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise SubmissionRejected(f"predictions file not found: {p}") from None
+    except OSError as e:
+        raise SubmissionRejected(f"cannot read {p}: {e.strerror or e}") from None
+    return data
