@@ -1,0 +1,169 @@
+"""The one place where timer1 fixes TRL for video: ``VideoGRPOTrainer``, a subclass of TRL 1.16's GRPOTrainer.
+
+Why a subclass (environment-probe §6, spec §15.2):
+
+* Stock TRL 1.16 tokenises prompts through the HF processor, whose Qwen2-VL video processor needs
+  torchvision/torchcodec (CUDA-only wheels here). We tokenise ourselves: the dataset's ``prompt`` is
+  the rendered chat text with one ``<|video_pad|>``; a ``video_inputs(row)`` callable (timer1's video
+  pipeline, :mod:`tvgbench.video`) gives ``pixel_values_videos`` / ``video_grid_thw`` /
+  ``second_per_grid_ts``, and the pad is expanded to the video's token count.
+* Stock TRL passes video tensors to ``generate`` but **not** to the log-prob forward passes (old
+  policy, reference and the loss): the loss is computed on text alone and the vision weights never
+  change. Time-R1 passes the video there but drops ``second_per_grid_ts``, so its loss sees another
+  time axis than its rollouts for clips sampled below 2 fps. Here every forward pass (rollout,
+  old/ref log-probs, loss) receives the same per-row video tensors, ``second_per_grid_ts`` and
+  ``mm_token_type_ids`` (without which Qwen2.5-VL silently falls back to 1-D text positions).
+* Stock TRL suppresses only the image pad token in sampling; a sampled ``<|video_pad|>`` would make
+  the video token count disagree with the features. Both pads are suppressed.
+
+Only private methods of TRL 1.16.0 are overridden (``_tokenize_prompts``,
+``_generate_and_score_completions``, ``_get_per_token_logps_and_entropies``, ``_compute_loss``);
+``tests/test_trainer_video.py`` pins the upstream behaviour this relies on and fails when it changes.
+One video per prompt, no tools, transformers rollouts (TRL 1.16's vLLM path carries images only).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+import trl
+from trl import GRPOTrainer
+
+from tvgbench.errors import Timer1Error
+
+TESTED_TRL_VERSION = "1.16.0"
+VIDEO_PAD = "<|video_pad|>"
+IMAGE_PAD = "<|image_pad|>"
+VIDEO_TOKEN_TYPE = 2  # Qwen2.5-VL mm_token_type_ids: text 0, image 1, video 2
+VIDEO_KEYS = ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts")
+
+VideoInputsFn = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def batch_video_kwargs(rows: list[dict[str, torch.Tensor]], input_ids: torch.Tensor, video_token_id: int) -> dict:
+    """Model kwargs for a chunk of sequences, one video each (rows in the same order as ``input_ids``)."""
+    device = input_ids.device
+    return {
+        "pixel_values_videos": torch.cat([r["pixel_values_videos"] for r in rows]).to(device),
+        "video_grid_thw": torch.cat([r["video_grid_thw"] for r in rows]).to(device),
+        "second_per_grid_ts": torch.cat([r["second_per_grid_ts"] for r in rows]).to(device),
+        "mm_token_type_ids": (input_ids == video_token_id).long() * VIDEO_TOKEN_TYPE,
+    }
+
+
+def expand_pad_ids(ids: list[int], pad_id: int, n: int) -> list[int]:
+    """Replace the single video pad of a tokenised chat prompt by ``n`` pads (one per video token)."""
+    where = [i for i, t in enumerate(ids) if t == pad_id]
+    if len(where) != 1:
+        raise Timer1Error(f"a training prompt must hold exactly one {VIDEO_PAD}, found {len(where)}")
+    i = where[0]
+    return ids[:i] + [pad_id] * n + ids[i + 1 :]
+
+
+class _WithVideo:
+    """Callable stand-in for the model inside TRL's chunked log-prob loop: adds each chunk's video kwargs.
+
+    TRL calls ``model(input_ids=chunk, ...)`` once per chunk, in order; the cursor walks the rows.
+    """
+
+    def __init__(self, model, rows, video_token_id: int):
+        self.model, self.rows, self.video_token_id, self.cursor = model, rows, video_token_id, 0
+
+    def __call__(self, *, input_ids, **kwargs):
+        n = input_ids.size(0)
+        rows = self.rows[self.cursor : self.cursor + n]
+        self.cursor += n
+        if len(rows) != n:
+            raise RuntimeError(f"video context has {len(self.rows)} rows, log-prob pass asked for more")
+        kwargs.update(batch_video_kwargs(rows, input_ids, self.video_token_id))
+        return self.model(input_ids=input_ids, **kwargs)
+
+
+class VideoGRPOTrainer(GRPOTrainer):
+    """GRPO on video prompts with Qwen2.5-VL: video in every forward pass, one time scale throughout.
+
+    Extra argument ``video_inputs``: ``row -> {pixel_values_videos, video_grid_thw (1,3),
+    second_per_grid_ts (1,), num_video_tokens}`` for one dataset row (cache inside it: a prompt's G
+    rollouts share one decode). ``processing_class`` is the tokenizer.
+    Set ``pass_video_to_logps = False`` only to reproduce stock TRL (the regression tests do).
+    """
+
+    pass_video_to_logps = True
+
+    def __init__(self, *args, video_inputs: VideoInputsFn, **kwargs):
+        if trl.__version__ != TESTED_TRL_VERSION:
+            raise Timer1Error(
+                f"VideoGRPOTrainer overrides private methods of trl {TESTED_TRL_VERSION}; installed trl is "
+                f"{trl.__version__} (install with -c constraints.txt)"
+            )
+        super().__init__(*args, **kwargs)
+        if self.use_vllm:
+            raise Timer1Error("TRL 1.16's vLLM rollouts carry images only, not video; set use_vllm: false")
+        if self.tools or self.environment_factories is not None or self.rollout_func is not None:
+            raise Timer1Error("VideoGRPOTrainer supports plain single-turn rollouts only (no tools/environments)")
+        self._video_inputs = video_inputs
+        tok = self._tokenizer
+        self.video_token_id = tok.convert_tokens_to_ids(VIDEO_PAD)
+        if self.video_token_id is None or self.video_token_id == tok.unk_token_id:
+            raise Timer1Error(f"the tokenizer has no {VIDEO_PAD} token; is this a Qwen2.5-VL checkpoint?")
+        blocked = [self.video_token_id]
+        image_id = tok.convert_tokens_to_ids(IMAGE_PAD)
+        if image_id is not None and image_id != tok.unk_token_id:
+            blocked.append(image_id)
+        suppress = sorted(set(list(self.generation_kwargs.get("suppress_tokens") or []) + blocked))
+        self.generation_kwargs["suppress_tokens"] = suppress
+        self.generation_config.suppress_tokens = suppress
+        self._pending_rows: list[dict] | None = None
+        self._video_ctx: list[dict] | None = None
+
+    # -- rollout: our tokenisation + video ---------------------------------------------------------
+    def _tokenize_prompts(self, prompts: list):
+        rows = self._pending_rows
+        if rows is None or len(rows) != len(prompts):
+            raise RuntimeError("VideoGRPOTrainer._tokenize_prompts called outside _generate_and_score_completions")
+        if not all(isinstance(p, str) for p in prompts):
+            raise Timer1Error("VideoGRPOTrainer expects the 'prompt' column to hold rendered chat text")
+        prompt_ids, ctx = [], []
+        for prompt, row in zip(prompts, rows, strict=True):
+            vi = self._video_inputs(row)
+            ids = expand_pad_ids(self._tokenize_text(prompt), self.video_token_id, int(vi["num_video_tokens"]))
+            prompt_ids.append(ids)
+            ctx.append({k: vi[k] for k in VIDEO_KEYS})
+        self._video_ctx = ctx
+        fields = {k: torch.cat([c[k] for c in ctx]) for k in VIDEO_KEYS}
+        fields["mm_token_type_ids"] = [[VIDEO_TOKEN_TYPE if t == self.video_token_id else 0 for t in ids] for ids in prompt_ids]
+        return prompt_ids, None, fields
+
+    def _generate_and_score_completions(self, inputs):
+        self._pending_rows = inputs
+        try:
+            output = super()._generate_and_score_completions(inputs)
+            # a list of per-row dicts survives TRL's shuffle_sequence_dict / split_tensor_dict intact
+            output["video_inputs"] = self._video_ctx
+        finally:
+            self._pending_rows = None
+            self._video_ctx = None
+        return output
+
+    def _tokenize_text(self, prompt: str) -> list[int]:
+        # G rollouts of a prompt share its text: tokenise each distinct prompt once per batch
+        cache = self.__dict__.setdefault("_prompt_id_cache", {})
+        if prompt not in cache:
+            if len(cache) > 4096:
+                cache.clear()
+            cache[prompt] = self._tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        return cache[prompt]
+
+    # -- old/ref log-probs and the loss: same video, same time scale -------------------------------
+    def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep, *args, **kwargs):
+        if self._video_ctx is not None and self.pass_video_to_logps:
+            model = _WithVideo(model, self._video_ctx, self.video_token_id)
+        return super()._get_per_token_logps_and_entropies(model, input_ids, attention_mask, logits_to_keep, *args, **kwargs)
+
+    def _compute_loss(self, model, inputs):
+        self._video_ctx = inputs.get("video_inputs")
+        try:
+            return super()._compute_loss(model, inputs)
+        finally:
+            self._video_ctx = None
