@@ -30,7 +30,7 @@ class PredictionColumns:
     start: np.ndarray  # NaN where no numeric pred was given
     end: np.ndarray
     has_pred_key: np.ndarray  # bool: the line carried a "pred" key (even [null, null])
-    text: list | None  # raw output per line, None where absent
+    text: object | None  # raw output per line (pyarrow StringArray or list; None entries where absent)
     target_start: np.ndarray | None
     target_end: np.ndarray | None
     windows: list | None  # per line: list of (s, e, score) or None
@@ -39,20 +39,15 @@ class PredictionColumns:
         return len(self.start)
 
 
-def _arrow_schema():
+def _arrow_schema(with_text: bool):
     import pyarrow as pa
 
     f64 = pa.float64()
-    return pa.schema(
-        [
-            ("qid", pa.string()),
-            ("pred", pa.list_(f64)),
-            ("text", pa.string()),
-            ("output_text", pa.string()),
-            ("target", pa.list_(f64)),
-            ("windows", pa.list_(pa.list_(f64))),
-        ]
-    )
+    fields = [("qid", pa.string()), ("pred", pa.list_(f64)), ("target", pa.list_(f64)),
+              ("windows", pa.list_(pa.list_(f64)))]
+    if with_text:
+        fields += [("text", pa.string()), ("output_text", pa.string())]
+    return pa.schema(fields)
 
 
 def _span_columns(list_array, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -66,40 +61,41 @@ def _span_columns(list_array, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarra
     start = np.full(n, np.nan)
     end = np.full(n, np.nan)
     if ok.any():
-        offsets = list_array.offsets.to_numpy()[:-1]
+        idx = list_array.offsets.to_numpy()[:-1][ok]
         values = pc.fill_null(list_array.values, float("nan")).to_numpy(zero_copy_only=False)
-        idx = offsets[ok]
         start[ok] = values[idx]
         end[ok] = values[idx + 1]
     present = ~np.asarray(list_array.is_null().to_numpy(zero_copy_only=False))
     return start, end, present
 
 
-def _fast_read(path: Path) -> PredictionColumns:
-    import pyarrow as pa
+def _read_json_table(path: Path, with_text: bool):
     import pyarrow.json as pj
 
-    schema = _arrow_schema()
-    table = pj.read_json(
+    return pj.read_json(
         path,
         read_options=pj.ReadOptions(block_size=16 << 20),
-        parse_options=pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"),
+        parse_options=pj.ParseOptions(explicit_schema=_arrow_schema(with_text), unexpected_field_behavior="ignore"),
     )
+
+
+def _fast_read(path: Path) -> PredictionColumns:
+    import pyarrow.compute as pc
+
+    # Raw outputs are only needed where no numeric span was given; skip materialising them
+    # (they are most of the bytes) unless some line needs them.
+    table = _read_json_table(path, with_text=False)
     n = table.num_rows
     qid = table.column("qid").combine_chunks()
     if qid.null_count:
         raise ValueError("qid missing")
-    pred = table.column("pred").combine_chunks()
-    if isinstance(pred, pa.ChunkedArray):
-        pred = pred.chunk(0)
-    start, end, has_pred = _span_columns(pred, n)
-    text_col = table.column("text").combine_chunks()
-    out_col = table.column("output_text").combine_chunks()
+    start, end, has_pred = _span_columns(table.column("pred").combine_chunks(), n)
     text = None
-    if text_col.null_count < n or out_col.null_count < n:
-        import pyarrow.compute as pc
-
-        text = pc.coalesce(text_col, out_col).to_pylist()
+    if not (np.isfinite(start) & np.isfinite(end)).all():
+        with_text = _read_json_table(path, with_text=True)
+        text = pc.coalesce(with_text.column("text").combine_chunks(), with_text.column("output_text").combine_chunks())
+        if text.null_count == n:
+            text = None
     target = table.column("target").combine_chunks()
     ts = te = None
     if target.null_count < n:

@@ -52,8 +52,8 @@ def read_split_columns(split_dir: str | os.PathLike, split: str | None = None) -
     from .splits import read_sidecar, read_split_table, resolve_split
 
     d, name, _ = resolve_split(split_dir, split)
-    t = read_split_table(d, name, columns=["qid", "source_id", "span", "duration", "video", "window",
-                                           "source", "qtype", "bins"])
+    t = read_split_table(d, name, columns=["qid", "source_id", "span", "duration", "video", "source", "qtype",
+                                           "bins"])
     span = t.column("span").combine_chunks().flatten().to_numpy(zero_copy_only=False).reshape(-1, 2)
     # a raw video with several windows is one correlated unit: key the bootstrap on the file
     groups = {
@@ -77,6 +77,8 @@ def _join(pred_qid, split: SplitColumns) -> np.ndarray:
 
     if not isinstance(pred_qid, (pa.Array, pa.ChunkedArray)):
         pred_qid = pa.array(pred_qid, type=pa.string())
+    if len(pred_qid) == len(split.qid) and pred_qid.equals(split.qid):
+        return np.arange(len(pred_qid), dtype=np.int64)  # predictions in split order: nothing to hash
     idx = pc.index_in(pred_qid, value_set=split.qid)
     if idx.null_count and split.source_id.null_count < len(split.source_id):
         alias = pc.index_in(pred_qid, value_set=split.source_id)
@@ -89,8 +91,14 @@ def _text_spans(texts, rows: np.ndarray, variant: str, duration: np.ndarray | No
     s = np.full(len(rows), np.nan)
     e = np.full(len(rows), np.nan)
     rev = np.zeros(len(rows), dtype=bool)
-    for k, i in enumerate(rows):
-        parsed = parse_answer(texts[i], variant, None if duration is None else float(duration[k]))
+    if hasattr(texts, "take"):  # pyarrow array: pull only the rows we parse
+        import pyarrow as pa
+
+        picked = texts.take(pa.array(rows, type=pa.int64())).to_pylist()
+    else:
+        picked = [texts[i] for i in rows]
+    for k, text in enumerate(picked):
+        parsed = parse_answer(text, variant, None if duration is None else float(duration[k]))
         if parsed.span is not None:
             s[k], e[k] = parsed.span
             rev[k] = FLAG_REVERSED in parsed.flags
@@ -126,16 +134,20 @@ def bootstrap_ci(iou: np.ndarray, units, *, strict: bool, samples: int = 1000, s
         return {}
     codes = pc.dictionary_encode(units).indices.to_numpy(zero_copy_only=False)
     n_units = int(codes.max()) + 1
-    per_item = np.stack([iou] + [((iou > t) if strict else (iou >= t)).astype(np.float64) for t in THRESHOLDS], 1)
+    per_item = np.stack([iou] + [((iou > t) if strict else (iou >= t)).astype(np.float64) for t in THRESHOLDS]
+                        + [np.ones_like(iou)], 1)
+    # per-video sums; the last column counts queries, so a resampled mean is sum/count
     sums = np.stack([np.bincount(codes, weights=col, minlength=n_units) for col in per_item.T], 1)
-    counts = np.bincount(codes, minlength=n_units).astype(np.float64)
     rng = np.random.default_rng(seed)
-    chunk = max(1, min(samples, 20_000_000 // n_units))
+    chunk = max(1, min(samples, 4_000_000 // n_units))
     stats = []
-    p = np.full(n_units, 1.0 / n_units)
     for lo in range(0, samples, chunk):
-        w = rng.multinomial(n_units, p, size=min(chunk, samples - lo)).astype(np.float64)
-        stats.append((w @ sums) / np.maximum(w @ counts, 1.0)[:, None])
+        b = min(chunk, samples - lo)
+        draws = rng.integers(0, n_units, size=(b, n_units))
+        # how often each video was drawn in each resample, then one matrix product for all metrics
+        weights = np.bincount((draws + np.arange(b)[:, None] * n_units).ravel(), minlength=b * n_units)
+        tot = weights.reshape(b, n_units).astype(np.float64) @ sums
+        stats.append(tot[:, :-1] / np.maximum(tot[:, -1:], 1.0))
     stats = np.concatenate(stats) * 100.0
     lo_q, hi_q = 100 * alpha / 2, 100 * (1 - alpha / 2)
     names = ["mIoU"] + [f"R1@{t}" for t in THRESHOLDS]
