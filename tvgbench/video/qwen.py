@@ -1,0 +1,78 @@
+"""Qwen2.5-VL model inputs from sampled frames, on CPU, without torchvision.
+
+This reproduces what transformers' ``Qwen2VLVideoProcessor`` + ``Qwen2_5_VLProcessor`` produce for
+frames that are already at their final size (tests/test_video_qwen.py proves equality against the
+real processor): rescale+normalise with the CLIP mean/std (fused the way transformers fuses it),
+pad the frame count to ``temporal_patch_size`` by repeating the last frame, cut into
+``temporal_patch_size × patch_size × patch_size`` patches ordered in ``merge_size × merge_size``
+blocks, and ``second_per_grid_ts = temporal_patch_size / sample_fps``. Pass the returned
+``second_per_grid_ts`` to *every* forward pass (Time-R1 drops it in its loss pass, spec §15.2).
+"""
+
+from __future__ import annotations
+
+from ..errors import Timer1Error
+
+# OPENAI_CLIP_MEAN / OPENAI_CLIP_STD, the normalisation Qwen2-VL and Qwen2.5-VL were trained with
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+VIDEO_PAD = "<|video_pad|>"
+
+
+def qwen_video_inputs(
+    sampled,
+    *,
+    patch_size: int = 14,
+    temporal_patch_size: int = 2,
+    merge_size: int = 2,
+    image_mean=CLIP_MEAN,
+    image_std=CLIP_STD,
+) -> dict:
+    """``pixel_values_videos`` (N, 3·tps·ps·ps) float32, ``video_grid_thw`` (1, 3), ``second_per_grid_ts`` (1,)."""
+    import numpy as np
+    import torch
+
+    frames = np.ascontiguousarray(sampled.frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise Timer1Error(f"frames must be (T, H, W, 3), got {frames.shape}")
+    num_frames, height, width, channels = frames.shape
+    factor = patch_size * merge_size
+    if height % factor or width % factor:
+        raise Timer1Error(f"frame size {height}x{width} is not a multiple of {factor} (sample with smart_resize first)")
+    if not sampled.sample_fps or sampled.sample_fps <= 0:
+        raise Timer1Error(f"sample_fps must be positive, got {sampled.sample_fps}")
+
+    video = torch.from_numpy(frames).permute(0, 3, 1, 2).to(torch.float32)  # (T, C, H, W)
+    # transformers fuses rescale(1/255) into the normalisation: (x - mean·255) / (std·255)
+    mean = (torch.tensor(image_mean) * 255.0).view(-1, 1, 1)
+    std = (torch.tensor(image_std) * 255.0).view(-1, 1, 1)
+    video = video.sub_(mean).div_(std)
+
+    if pad := -num_frames % temporal_patch_size:
+        video = torch.cat([video, video[-1:].expand(pad, -1, -1, -1)], dim=0)
+    grid_t = video.shape[0] // temporal_patch_size
+    grid_h, grid_w = height // patch_size, width // patch_size
+    patches = video.view(
+        grid_t, temporal_patch_size, channels,
+        grid_h // merge_size, merge_size, patch_size,
+        grid_w // merge_size, merge_size, patch_size,
+    )
+    # (t, h-block, w-block, h-in-block, w-in-block, C, tps, ps, ps): the order the vision tower expects
+    patches = patches.permute(0, 3, 6, 4, 7, 2, 1, 5, 8)
+    pixel_values = patches.reshape(grid_t * grid_h * grid_w, channels * temporal_patch_size * patch_size * patch_size)
+    return {
+        "pixel_values_videos": pixel_values,
+        "video_grid_thw": torch.tensor([[grid_t, grid_h, grid_w]], dtype=torch.long),
+        "second_per_grid_ts": torch.tensor([temporal_patch_size / sampled.sample_fps], dtype=torch.float32),
+        "num_video_tokens": int(grid_t * grid_h * grid_w // (merge_size**2)),
+    }
+
+
+def expand_video_pads(text: str, num_video_tokens: int, pad_token: str = VIDEO_PAD) -> str:
+    """Replace the one ``pad_token`` of a rendered chat template by ``num_video_tokens`` copies."""
+    count = text.count(pad_token)
+    if count != 1:
+        raise Timer1Error(f"expected exactly one {pad_token} in the prompt, found {count}")
+    if num_video_tokens < 1:
+        raise Timer1Error(f"num_video_tokens must be positive, got {num_video_tokens}")
+    return text.replace(pad_token, pad_token * int(num_video_tokens))

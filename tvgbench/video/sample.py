@@ -1,0 +1,126 @@
+"""``sample_video``: one video (or one window of it) -> uint8 frames, their times and ``sample_fps``."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import decode
+from .config import SamplingConfig, SamplingPlan, plan_sampling
+from .errors import VideoError
+from .resize import RESIZERS
+
+
+@dataclass
+class SampledVideo:
+    """Frames as the model sees them. ``timestamps`` are seconds from the clip start (window start when cropped)."""
+
+    frames: np.ndarray  # uint8 (T, H, W, 3)
+    timestamps: np.ndarray  # float64 (T,)
+    sample_fps: float
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.frames.shape[0])
+
+
+def _plan(path: Path, probe: decode.VideoProbe, window, cfg: SamplingConfig) -> SamplingPlan:
+    try:
+        return plan_sampling(probe.total_frames, probe.fps, probe.height, probe.width, window, cfg)
+    except ValueError as e:
+        # a window past the last frame means the file is shorter than its annotation says
+        reason = "truncated" if window is not None and "outside the video" in str(e) else "undecodable"
+        raise VideoError(path, reason, str(e)) from None
+
+
+def _decode_resized(chunks, plan: SamplingPlan, cfg: SamplingConfig) -> np.ndarray:
+    """Resize chunk by chunk into one preallocated (T, h, w, 3) uint8 array."""
+    resize = RESIZERS[cfg.resize]
+    out = np.empty((len(plan.indices), plan.height, plan.width, 3), dtype=np.uint8)
+    filled = 0
+    for chunk in chunks:
+        out[filled:filled + len(chunk)] = resize(chunk, plan.height, plan.width)
+        filled += len(chunk)
+    if filled != len(plan.indices):
+        raise ValueError(f"decoder returned {filled} of {len(plan.indices)} frames")
+    return out
+
+
+def _needs_determinism_check(path: Path, cfg: SamplingConfig) -> bool:
+    if cfg.decoder != "decord" or cfg.check_determinism == "never":
+        return False
+    return cfg.check_determinism == "always" or decode.container_kind(path) in ("avi", "mkv")
+
+
+def _pyav(path: Path, window, cfg: SamplingConfig):
+    plan = _plan(path, decode.probe_pyav(path), window, cfg)
+    return _decode_resized(decode.iter_pyav(path, plan.indices), plan, cfg), plan
+
+
+def decode_with_fallback(path: Path, window, cfg: SamplingConfig, *, iter_decord=None):
+    """Decode with ``cfg.decoder``; for AVI/MKV decode twice with decord and use PyAV if they differ.
+
+    ``iter_decord`` is the decord reading function (a parameter so the fallback rule is testable).
+    Returns ``(frames, plan, info)``.
+    """
+    iter_decord = iter_decord or decode.iter_decord
+    if cfg.decoder == "pyav":
+        frames, plan = _pyav(path, window, cfg)
+        return frames, plan, {"decoder": "pyav"}
+
+    reader = decode.open_decord(path)
+    plan = _plan(path, decode.probe_decord(path, reader), window, cfg)
+    frames = _decode_resized(iter_decord(path, plan.indices, reader=reader), plan, cfg)
+    if not _needs_determinism_check(path, cfg):
+        return frames, plan, {"decoder": "decord"}
+    # second pass on the same reader: it now seeks back from the end, the case decord gets wrong on AVI
+    again = _decode_resized(iter_decord(path, plan.indices, reader=reader), plan, cfg)
+    if np.array_equal(frames, again):
+        return frames, plan, {"decoder": "decord", "determinism_checked": True}
+    frames, plan = _pyav(path, window, cfg)
+    return frames, plan, {"decoder": "pyav", "determinism_checked": True, "fallback": "decord_nondeterministic"}
+
+
+def sample_video(
+    path: str | os.PathLike,
+    window: tuple[float, float] | None = None,
+    *,
+    crop: bool = True,
+    config: SamplingConfig = SamplingConfig(),
+) -> SampledVideo:
+    """Sample ``path`` at ``config.fps`` (Time-R1 / qwen-vl-utils rules), cropping to ``window`` if ``crop``.
+
+    ``window=[start, end]`` seconds; with ``crop=False`` (the file already is the clip) it is ignored
+    for decoding and only kept in ``meta``. Raises :class:`VideoError` with a reason on any failure.
+    """
+    path = Path(path)
+    decode.check_file(path)
+    used_window = tuple(float(v) for v in window) if (window is not None and crop) else None
+    frames, plan, info = decode_with_fallback(path, used_window, config)
+    clip_start = used_window[0] if used_window is not None else 0.0
+    indices = np.asarray(plan.indices, dtype=np.int64)
+    timestamps = indices / plan.video_fps - clip_start
+    meta = {
+        "path": str(path),
+        "window": list(window) if window is not None else None,
+        "cropped": used_window is not None,
+        "clip_start": clip_start,
+        "total_frames": plan.total_frames,
+        "video_fps": plan.video_fps,
+        "start_frame": plan.start_frame,
+        "end_frame": plan.end_frame,
+        "effective_frames": plan.effective_frames,
+        "indices": indices.tolist(),
+        "nframes": len(plan.indices),
+        "height": plan.height,
+        "width": plan.width,
+        "sample_fps": plan.sample_fps,
+        "config": config.__dict__.copy(),
+        **info,
+    }
+    return SampledVideo(frames=frames, timestamps=timestamps, sample_fps=plan.sample_fps, meta=meta)
