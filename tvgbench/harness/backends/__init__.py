@@ -1,0 +1,28 @@
+"""Inference backends behind one small interface (see :mod:`.base`); each imported only when chosen."""
+
+from __future__ import annotations
+
+from ...errors import Timer1Error
+from .base import Backend, Generation, GenParams
+
+BACKENDS = ("hf", "vllm", "openai")
+
+
+def make_backend(name: str, model: str, params: GenParams, **options) -> Backend:
+    """Load the named backend for ``model`` (a folder, or the served model name for ``openai``)."""
+    if name == "hf":
+        from .hf import HFBackend
+
+        return HFBackend(model, params, **options)
+    if name == "vllm":
+        from .vllm import VLLMBackend
+
+        return VLLMBackend(model, params, **options)
+    if name == "openai":
+        from .openai import OpenAIBackend
+
+        return OpenAIBackend(model, params, **options)
+    raise Timer1Error(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+
+
+__all__ = ["BACKENDS", "Backend", "GenParams", "Generation", "make_backend"]

@@ -1,0 +1,169 @@
+"""transformers ``generate`` backend (CPU or GPU): batched, left-padded, greedy unless asked otherwise.
+
+Pixels come from :func:`tvgbench.video.qwen_video_inputs` (no processor, no torchvision); the prompt
+is the tokenizer's chat template with its one ``<|video_pad|>`` expanded to the video's token count.
+``mm_token_type_ids`` is passed so transformers builds M-RoPE positions (without it, it silently
+falls back to text positions), and :mod:`..qwen_compat` makes those positions exact in time.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from ...errors import Timer1Error
+from .base import Generation, GenParams
+
+SUPPORTED_MODEL_TYPES = ("qwen2_5_vl",)
+
+
+@dataclass
+class HFRequest:
+    input_ids: list[int]
+    pixel_values_videos: object  # torch.FloatTensor (N, C·tps·ps·ps)
+    video_grid_thw: object  # torch.LongTensor (1, 3)
+    second_per_grid_ts: object  # torch.FloatTensor (1,)
+    num_video_tokens: int
+
+
+def pick_device(device: str | None) -> str:
+    import torch
+
+    if device in (None, "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+class HFBackend:
+    name = "hf"
+
+    def __init__(self, model: str, params: GenParams, *, device: str | None = "auto", dtype: str = "auto",
+                 attn_implementation: str | None = None, loaded=None):
+        import torch
+        from transformers import AutoTokenizer, Qwen2_5_VLForConditionalGeneration
+
+        from ..qwen_compat import use_exact_video_time
+
+        self.params = params
+        self.model_path = str(model)
+        self.device = pick_device(device)
+        if loaded is not None:  # (model, tokenizer) already in memory, e.g. the trainer's policy
+            self.model, self.tokenizer = loaded
+        else:
+            if not Path(model).is_dir():
+                raise Timer1Error(f"model folder not found: {model} (the hf backend loads local checkpoints offline)")
+            try:
+                import json
+
+                model_type = json.loads((Path(model) / "config.json").read_text()).get("model_type")
+            except (OSError, ValueError):
+                raise Timer1Error(f"{model} has no readable config.json") from None
+            if model_type not in SUPPORTED_MODEL_TYPES:
+                raise Timer1Error(f"{model} is a {model_type!r} model; the hf backend runs {', '.join(SUPPORTED_MODEL_TYPES)}")
+            if dtype == "auto":
+                torch_dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
+            else:
+                torch_dtype = getattr(torch, dtype)
+            kwargs = {"dtype": torch_dtype}
+            if attn_implementation:
+                kwargs["attn_implementation"] = attn_implementation
+            self.tokenizer = AutoTokenizer.from_pretrained(model)
+            self.model = Qwen2_5_VLForConditionalGeneration.from_pretrained(model, **kwargs).to(self.device).eval()
+        use_exact_video_time(self.model)
+        cfg = self.model.config
+        vision = cfg.vision_config
+        self.patch_size = vision.patch_size
+        self.temporal_patch_size = vision.temporal_patch_size
+        self.merge_size = vision.spatial_merge_size
+        self.video_token_id = cfg.video_token_id
+        self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        gen_eos = self.model.generation_config.eos_token_id
+        self.eos_ids = sorted({*(gen_eos if isinstance(gen_eos, list) else [gen_eos] if gen_eos is not None else []),
+                               *([self.tokenizer.eos_token_id] if self.tokenizer.eos_token_id is not None else [])})
+        self._lock = threading.Lock()
+
+    # -- prepare (runs in the prefetch pool) ---------------------------------------------------------
+    def prepare(self, messages: list[dict], assistant_prefix: str, sampled) -> HFRequest:
+        from ...prompts import render_prompt
+        from ...video import expand_video_pads, qwen_video_inputs
+
+        inputs = qwen_video_inputs(sampled, patch_size=self.patch_size, temporal_patch_size=self.temporal_patch_size,
+                                   merge_size=self.merge_size)
+        text = expand_video_pads(render_prompt(self.tokenizer, messages, assistant_prefix), inputs["num_video_tokens"])
+        ids = self.tokenizer(text, add_special_tokens=False).input_ids
+        return HFRequest(ids, inputs["pixel_values_videos"], inputs["video_grid_thw"], inputs["second_per_grid_ts"],
+                         inputs["num_video_tokens"])
+
+    # -- generate -------------------------------------------------------------------------------------
+    def _batch_tensors(self, requests: list[HFRequest]) -> dict:
+        import torch
+
+        width = max(len(r.input_ids) for r in requests)
+        ids = torch.full((len(requests), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(requests), width), dtype=torch.long)
+        for i, r in enumerate(requests):  # left padding: every prompt ends where generation starts
+            ids[i, width - len(r.input_ids):] = torch.tensor(r.input_ids, dtype=torch.long)
+            mask[i, width - len(r.input_ids):] = 1
+        dev = self.device
+        pixel_dtype = next(self.model.model.visual.parameters()).dtype
+        return {
+            "input_ids": ids.to(dev),
+            "attention_mask": mask.to(dev),
+            "pixel_values_videos": torch.cat([r.pixel_values_videos for r in requests]).to(dev, pixel_dtype),
+            "video_grid_thw": torch.cat([r.video_grid_thw for r in requests]).to(dev),
+            "second_per_grid_ts": torch.cat([r.second_per_grid_ts for r in requests]).to(dev),
+            "mm_token_type_ids": ((ids == self.video_token_id).long() * 2).to(dev),
+        }
+
+    def generation_config(self):
+        from transformers import GenerationConfig
+
+        p = self.params
+        kw = dict(max_new_tokens=p.max_new_tokens, do_sample=not p.greedy, eos_token_id=self.eos_ids,
+                  pad_token_id=self.pad_id, repetition_penalty=p.repetition_penalty)
+        if not p.greedy:
+            kw.update(temperature=p.temperature, top_p=p.top_p, top_k=p.top_k if p.top_k > 0 else 0)
+        return GenerationConfig(**kw)
+
+    def generate(self, requests: list[HFRequest]) -> list[Generation]:
+        import torch
+
+        if not requests:
+            return []
+        batch = self._batch_tensors(requests)
+        with self._lock, torch.inference_mode():
+            if not self.params.greedy:
+                torch.manual_seed(self.params.seed)
+            out = self.model.generate(**batch, generation_config=self.generation_config())
+        new = out[:, batch["input_ids"].shape[1]:].cpu()
+        results = []
+        for row in new.tolist():
+            n, finish = len(row), "length"
+            for k, tok in enumerate(row):
+                if tok in self.eos_ids:
+                    n, finish = k + 1, "stop"
+                    break
+            text = self.tokenizer.decode(row[:n], skip_special_tokens=True)
+            results.append(Generation(text=text, n_tokens=n, finish_reason=finish))
+        return results
+
+    def settings(self) -> dict:
+        from ..provenance import config_hash, weights_hash
+
+        return {
+            "backend": self.name,
+            "model": self.model_path,
+            "weights_sha256": weights_hash(self.model_path),
+            "config_sha256": config_hash(self.model_path),
+            "device": self.device,
+            "dtype": str(next(self.model.parameters()).dtype).replace("torch.", ""),
+            "attn_implementation": getattr(self.model.config, "_attn_implementation", None),
+            "decode": {"skip_special_tokens": True},
+            "video_time_positions": "exact (floor(t * second_per_grid_t * tokens_per_second), tvgbench.harness.qwen_compat)",
+            "generation": self.params.to_dict(),
+            "eos_token_ids": self.eos_ids,
+        }
+
+    def close(self) -> None:
+        self.model = None

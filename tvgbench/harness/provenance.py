@@ -1,0 +1,86 @@
+"""What a run records about its environment: library versions and the model's weights hash."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import sys
+from importlib import metadata
+from pathlib import Path
+
+LIBRARIES = ("torch", "transformers", "tokenizers", "accelerate", "numpy", "decord", "av", "pillow", "pyarrow",
+             "vllm", "timer1")
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf")
+
+
+def library_versions(extra: tuple[str, ...] = ()) -> dict[str, str | None]:
+    """Installed versions (None when absent) plus the Python version and platform."""
+    out: dict[str, str | None] = {}
+    for name in LIBRARIES + tuple(extra):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    out["python"] = platform.python_version()
+    out["platform"] = f"{sys.platform}-{platform.machine()}"
+    return out
+
+
+def _cache_file() -> Path:
+    from platformdirs import user_cache_dir
+
+    return Path(os.environ.get("TIMER1_CACHE", user_cache_dir("timer1"))) / "weights_hashes.json"
+
+
+def weights_hash(model_dir: str | os.PathLike) -> str | None:
+    """sha256 over the model's weight files (name + content, sorted), cached by path, size and mtime.
+
+    None when ``model_dir`` is not a local folder (e.g. a served model name).
+    """
+    d = Path(model_dir)
+    if not d.is_dir():
+        return None
+    files = sorted(p for p in d.iterdir() if p.is_file() and p.name.endswith(WEIGHT_SUFFIXES))
+    if not files:
+        return None
+    stamp = json.dumps([[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in files])
+    key = hashlib.sha256(f"{d.resolve()}|{stamp}".encode()).hexdigest()
+    cache_path = _cache_file()
+    try:
+        cache = json.loads(cache_path.read_text())
+    except (OSError, ValueError):
+        cache = {}
+    if key in cache:
+        return cache[key]
+    h = hashlib.sha256()
+    for p in files:
+        h.update(p.name.encode() + b"\0")
+        with open(p, "rb") as f:
+            for block in iter(lambda: f.read(1 << 22), b""):
+                h.update(block)
+    digest = "sha256:" + h.hexdigest()
+    try:
+        cache[key] = digest
+        cache_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache_path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(cache))
+        os.replace(tmp, cache_path)
+    except OSError:
+        pass  # the cache only saves time
+    return digest
+
+
+def config_hash(model_dir: str | os.PathLike) -> str | None:
+    """sha256 of config.json + generation_config.json + tokenizer files (what shapes the output besides weights)."""
+    d = Path(model_dir)
+    if not d.is_dir():
+        return None
+    h = hashlib.sha256()
+    for name in ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "chat_template.jinja",
+                 "chat_template.json", "preprocessor_config.json"):
+        p = d / name
+        if p.exists():
+            h.update(name.encode() + b"\0" + p.read_bytes())
+    return "sha256:" + h.hexdigest()

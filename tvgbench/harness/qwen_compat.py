@@ -1,0 +1,74 @@
+"""The one place where timer1 corrects transformers' Qwen2.5-VL for video time (instance-level, never global).
+
+transformers 5.17's ``Qwen2_5_VLModel.get_rope_index`` spaces video frames by
+``tokens_per_second * int(second_per_grid_t)``: it truncates ``second_per_grid_t`` *before* scaling.
+Qwen2.5-VL (and vLLM) compute ``floor(t * second_per_grid_t * tokens_per_second)``. The two agree
+only when ``second_per_grid_t`` is a whole number. Time-R1's sampler often gives a ``sample_fps`` a
+little above 2 (e.g. 22 frames from 10.5 s → 2.095 fps → 0.955 s per grid), where the truncation
+gives 0 and puts *every* frame at the same time position; above 384 s (``sample_fps`` < 2) it
+compresses time instead. :func:`use_exact_video_time` swaps the loaded model's inner module to
+a subclass (``ExactVideoTimeQwen2_5_VLModel``), which computes the positions the real model was trained with.
+``tests/test_harness_qwen_compat.py`` fails when upstream changes this behaviour, so the fix can go.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+
+def _exact_rope_index(self, input_ids, mm_token_type_ids, image_grid_thw=None, video_grid_thw=None,
+                      second_per_grid_ts=None, attention_mask=None, **kwargs):
+    """3-D M-RoPE positions: text advances by 1; a vision block takes (t, h, w) grid positions."""
+    import torch
+
+    merge = self.config.vision_config.spatial_merge_size
+    tokens_per_second = self.config.vision_config.tokens_per_second
+    positions = torch.zeros(3, *input_ids.shape, dtype=input_ids.dtype, device=input_ids.device)
+    grids = {1: iter(image_grid_thw if image_grid_thw is not None else []),
+             2: iter(video_grid_thw if video_grid_thw is not None else [])}
+    seconds = iter(second_per_grid_ts.tolist() if second_per_grid_ts is not None else [])
+    deltas = []
+    for b in range(input_ids.shape[0]):
+        keep = attention_mask[b].bool() if attention_mask is not None else torch.ones_like(input_ids[b], dtype=torch.bool)
+        kinds = mm_token_type_ids[b][keep].tolist()
+        parts, cursor = [], 0
+        for kind, run in itertools.groupby(kinds):
+            length = len(list(run))
+            if kind == 0:
+                parts.append(torch.arange(length, device=input_ids.device).expand(3, -1) + cursor)
+                cursor += length
+                continue
+            t, h, w = (int(v) for v in next(grids[kind]))
+            h, w = h // merge, w // merge
+            step = next(seconds, 1.0) * tokens_per_second if kind == 2 else 1.0
+            tt = (torch.arange(t, device=input_ids.device, dtype=torch.float64) * step).long()
+            grid = torch.stack(torch.meshgrid(tt, torch.arange(h, device=input_ids.device),
+                                              torch.arange(w, device=input_ids.device), indexing="ij"))
+            parts.append(grid.reshape(3, -1) + cursor)
+            cursor += max(h, w)  # the text after a vision block continues after its largest spatial extent
+        seq = torch.cat(parts, dim=1)
+        positions[:, b, keep] = seq.to(positions.dtype)
+        deltas.append(int(seq.max()) + 1 - len(kinds))
+    return positions, torch.tensor(deltas, device=input_ids.device).unsqueeze(1)
+
+
+_SUBCLASSES: dict[type, type] = {}
+
+
+def exact_video_time_class(base: type) -> type:
+    """``base`` (a ``Qwen2_5_VLModel`` class) with the exact temporal positions."""
+    if base not in _SUBCLASSES:
+        _SUBCLASSES[base] = type(f"ExactVideoTime{base.__name__}", (base,), {"get_rope_index": _exact_rope_index})
+    return _SUBCLASSES[base]
+
+
+def use_exact_video_time(model):
+    """Give this loaded Qwen2.5-VL instance exact video time positions (no other model is touched)."""
+    inner = getattr(model, "model", None)
+    if inner is None or not hasattr(inner, "get_rope_index"):
+        return model
+    if type(inner).__name__.startswith("Qwen2_5_VL"):
+        inner.__class__ = exact_video_time_class(type(inner))
+    return model
+
+

@@ -1,0 +1,466 @@
+"""``run_eval``: a split + a model → predictions.jsonl, run.json, scores.json; resumable and shardable.
+
+How a run proceeds
+------------------
+1. The split's queries are cut into the requested shard (Time-R1's contiguous chunks,
+   ``ceil(N / n)`` each) and optionally the first ``limit`` of them.
+2. Batches are fixed by position (items ``k·B … k·B+B-1``), so a resumed run computes every batch
+   with exactly the same members as an uninterrupted one and gets the same outputs.
+3. A worker pool decodes videos and builds requests ahead of the model (``workers`` threads,
+   ``prefetch`` items deep), overlapping decode with generation.
+4. Each finished query is appended to ``predictions.jsonl`` with flush + fsync; ``--resume`` drops a
+   torn last line, skips finished qids and continues.
+5. A bad video (missing, empty, truncated, undecodable) becomes that query's error line (no span,
+   so the scorer counts a miss) and the run's status is ``partial``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import Timer1Error
+from .backends.base import GenParams
+
+PREDICTIONS = "predictions.jsonl"
+RUN_JSON = "run.json"
+SCORES = "scores.json"
+RUN_FORMAT = 1
+# settings that may differ between a run and its resumption without changing any number
+_NOT_FINGERPRINTED = ("workers", "prefetch", "progress", "out_dir", "cache_dir")
+
+
+@dataclass
+class WorkItem:
+    """One query for the model: what to decode, what to ask, and the extra fields of its line."""
+
+    qid: str
+    video_path: Path
+    window: tuple[float, float] | None
+    crop: bool
+    messages: list[dict]
+    duration: float | None = None
+    extra: dict = field(default_factory=dict)
+    sample: Any = None  # the canonical Sample (TVG) or QA item
+    video_root: Path | None = None  # set for canonical samples: enables the frame cache
+
+
+@dataclass
+class Prepared:
+    item: WorkItem
+    request: Any = None
+    error: dict | None = None
+    decode_s: float = 0.0
+    video: dict = field(default_factory=dict)
+
+
+def parse_shard(text: str | tuple[int, int] | None) -> tuple[int, int]:
+    """``"i/n"`` → (i, n) with 0 ≤ i < n."""
+    if text is None:
+        return 0, 1
+    if isinstance(text, tuple):
+        i, n = text
+    else:
+        try:
+            i, n = (int(x) for x in str(text).split("/"))
+        except ValueError:
+            raise Timer1Error(f"--shard must look like i/n (e.g. 0/4), got {text!r}") from None
+    if n < 1 or not 0 <= i < n:
+        raise Timer1Error(f"--shard {i}/{n}: need 0 <= i < n")
+    return i, n
+
+
+def shard_slice(n_items: int, shard: tuple[int, int]) -> slice:
+    """Time-R1's sharding: contiguous chunks of ceil(N / n)."""
+    i, n = shard
+    chunk = math.ceil(n_items / n) if n_items else 0
+    return slice(min(i * chunk, n_items), min((i + 1) * chunk, n_items))
+
+
+def fixed_batches(n_items: int, batch_size: int) -> list[range]:
+    return [range(k, min(k + batch_size, n_items)) for k in range(0, n_items, batch_size)]
+
+
+def _prepare(item: WorkItem, backend, sampling, assistant_prefix: str, cache_dir) -> Prepared:
+    """Decode + build the request for one item; a bad video becomes an error record (never raises)."""
+    from ..video import VideoError, sample_video
+
+    t0 = time.perf_counter()
+    try:
+        if cache_dir is not None and item.video_root is not None:
+            from ..video import sample_for_record
+
+            sampled = sample_for_record(item.sample, item.video_root, window_mode="crop" if item.crop else "pretrimmed",
+                                        config=sampling, cache_dir=cache_dir)
+        else:
+            sampled = sample_video(item.video_path, item.window, crop=item.crop, config=sampling)
+    except VideoError as e:
+        return Prepared(item, error={"reason": e.reason, "message": str(e)}, decode_s=time.perf_counter() - t0)
+    decode_s = time.perf_counter() - t0
+    request = backend.prepare(item.messages, assistant_prefix, sampled)
+    video = {"n_frames": sampled.num_frames, "sample_fps": round(float(sampled.sample_fps), 6),
+             "frame_size": [int(sampled.frames.shape[1]), int(sampled.frames.shape[2])]}
+    if getattr(request, "num_video_tokens", None):
+        video["video_tokens"] = int(request.num_video_tokens)
+    return Prepared(item, request, None, decode_s, video)
+
+
+class Prefetcher:
+    """Prepares items in order with a thread pool, at most ``depth`` ahead of the consumer."""
+
+    def __init__(self, items: list[WorkItem], fn: Callable[[WorkItem], Prepared], workers: int, depth: int):
+        self.items, self.fn = items, fn
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="timer1-decode") if workers > 0 else None
+        self.depth = max(1, depth)
+        self.futures: dict[int, Future] = {}
+        self.next_submit = 0
+
+    def get(self, index: int) -> Prepared:
+        if self.pool is None:
+            return self.fn(self.items[index])
+        while self.next_submit < len(self.items) and self.next_submit < index + self.depth:
+            self.futures[self.next_submit] = self.pool.submit(self.fn, self.items[self.next_submit])
+            self.next_submit += 1
+        if index not in self.futures:  # out-of-order request (resume skipped ahead)
+            self.futures[index] = self.pool.submit(self.fn, self.items[index])
+        return self.futures.pop(index).result()
+
+    def skip(self, index: int) -> None:
+        fut = self.futures.pop(index, None)
+        if fut is not None:
+            fut.cancel()
+
+    def close(self) -> None:
+        if self.pool is not None:
+            for f in self.futures.values():
+                f.cancel()
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+@dataclass
+class LoopResult:
+    n_items: int
+    n_done_before: int
+    n_written: int
+    n_errors: int
+    seconds: float
+    errors_by_reason: dict[str, int]
+
+
+def run_items(items: list[WorkItem], backend, *, out_path: Path, finish: Callable[[WorkItem, Prepared, Any], dict],
+              sampling, assistant_prefix: str, batch_size: int, workers: int, prefetch: int | None, done: set[str],
+              progress: bool = True, cache_dir=None, desc: str = "evaluating") -> LoopResult:
+    """The shared loop (TVG and QA): fixed batches, prefetching, durable lines, per-query errors."""
+    from tqdm import tqdm
+
+    from .jsonl import DurableLog
+
+    batches = fixed_batches(len(items), batch_size)
+    depth = prefetch if prefetch is not None else max(2 * batch_size, 2 * workers)
+    fetcher = Prefetcher(items, lambda it: _prepare(it, backend, sampling, assistant_prefix, cache_dir), workers, depth)
+    n_written = n_errors = 0
+    n_before = sum(it.qid in done for it in items)
+    errors: dict[str, int] = {}
+    started = time.perf_counter()
+    bar = tqdm(total=len(items), initial=n_before, desc=desc, unit="query",
+               disable=not progress, dynamic_ncols=True)
+    log = DurableLog(out_path)
+    try:
+        for batch in batches:
+            todo = [i for i in batch if items[i].qid not in done]
+            if not todo:
+                for i in batch:
+                    fetcher.skip(i)
+                continue
+            prepared = [fetcher.get(i) for i in batch]  # the whole batch, so its composition never changes
+            ok = [p for p in prepared if p.error is None]
+            t0 = time.perf_counter()
+            outputs = backend.generate([p.request for p in ok]) if ok else []
+            gen_s = time.perf_counter() - t0
+            by_qid = {p.item.qid: o for p, o in zip(ok, outputs)}
+            for p in prepared:
+                if p.item.qid in done:
+                    continue
+                timing = {"decode_s": round(p.decode_s, 4), "generate_s": round(gen_s / max(1, len(ok)), 4),
+                          "batch_size": len(ok)}
+                record = finish(p.item, p, by_qid.get(p.item.qid))
+                record["timing"] = timing
+                log.append(record)
+                done.add(p.item.qid)
+                n_written += 1
+                if p.error is not None:
+                    n_errors += 1
+                    errors[p.error["reason"]] = errors.get(p.error["reason"], 0) + 1
+                bar.update(1)
+    finally:
+        log.close()
+        bar.close()
+        fetcher.close()
+    return LoopResult(len(items), n_before, n_written, n_errors, time.perf_counter() - started, errors)
+
+
+# --------------------------------------------------------------------------------------------------
+# run directory bookkeeping
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def fingerprint(settings: dict) -> dict:
+    """The part of the settings that must match for a resume (everything that changes a number), flattened."""
+    return _flatten({k: v for k, v in settings.items() if k not in _NOT_FINGERPRINTED})
+
+
+def prepare_run_dir(out_dir: Path, settings: dict, *, resume: bool, overwrite: bool) -> tuple[set[str], dict]:
+    """Check/initialise ``out_dir``; returns the qids already done and the previous run.json (if any)."""
+    import json
+
+    from .jsonl import recover
+
+    pred = out_dir / PREDICTIONS
+    run_json = out_dir / RUN_JSON
+    if pred.exists() and not resume:
+        if not overwrite:
+            raise Timer1Error(f"{out_dir} already holds a run; pass --resume to continue it or --overwrite to replace it")
+        for name in (PREDICTIONS, RUN_JSON, SCORES):
+            (out_dir / name).unlink(missing_ok=True)
+    previous: dict = {}
+    if resume and run_json.exists():
+        try:
+            previous = json.loads(run_json.read_text())
+        except ValueError:
+            raise Timer1Error(f"{run_json} is not valid JSON; cannot resume") from None
+        before, now = fingerprint(previous.get("settings", {})), fingerprint(settings)
+        diff = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+        if diff:
+            shown = ", ".join(f"{k}: {before.get(k)!r} -> {now.get(k)!r}" for k in diff[:3])
+            raise Timer1Error(f"cannot resume {out_dir}: settings differ ({shown})")
+    done = {r["qid"] for r in recover(pred)} if resume else set()
+    return done, previous
+
+
+def _settings_for(split_dir, split_name, video_root, model, backend, prompt, layout, parser, sampling, params,
+                  batch_size, shard, limit, workers, prefetch, extra) -> dict:
+    from ..prompts import prompt_settings
+
+    return {
+        "task": "tvg",
+        "split": str(Path(split_dir).resolve()),
+        "split_name": split_name,
+        "video_root": str(Path(video_root).resolve()),
+        "model": str(model),
+        "backend": backend,
+        "prompt": prompt_settings(prompt, layout),
+        "parser": parser,
+        "sampling": asdict(sampling),
+        "sampling_key": sampling.output_key(),
+        "generation": params.to_dict(),
+        "batch_size": batch_size,
+        "shard": list(shard),
+        "limit": limit,
+        "workers": workers,
+        "prefetch": prefetch,
+        **extra,
+    }
+
+
+def _coerce_sampling(sampling):
+    from ..video import SamplingConfig
+
+    if sampling is None:
+        return SamplingConfig()
+    if isinstance(sampling, dict):
+        return SamplingConfig(**sampling)
+    return sampling
+
+
+def _coerce_params(gen) -> GenParams:
+    if gen is None:
+        return GenParams()
+    if isinstance(gen, dict):
+        return GenParams(**gen)
+    return gen
+
+
+def tvg_items(samples, video_root: Path, window_mode: str, prompt, layout: str) -> list[WorkItem]:
+    from ..prompts import build_messages
+    from ..video import should_crop
+
+    items = []
+    for s in samples:
+        crop = should_crop(s, window_mode)
+        items.append(WorkItem(
+            qid=s.qid, video_path=video_root / s.video, window=s.window, crop=crop,
+            messages=build_messages(s.query, prompt, layout), duration=s.duration, sample=s, video_root=video_root,
+        ))
+    return items
+
+
+def tvg_finisher(parser: str):
+    from ..parsing import parse_answer
+
+    def finish(item: WorkItem, prepared: Prepared, output) -> dict:
+        record: dict[str, Any] = {"qid": item.qid}
+        if prepared.error is not None:
+            record.update(text=None, pred=None, parse_flags=[], error=prepared.error)
+            return record
+        parsed = parse_answer(output.text, parser, item.duration if parser == "canonical" else None)
+        record.update(
+            text=output.text,
+            pred=list(parsed.span) if parsed.span is not None else None,
+            parse_flags=list(parsed.flags) if parsed.span is not None else ["unparsed"],
+            error=None, n_tokens=output.n_tokens, finish_reason=output.finish_reason, video=prepared.video,
+        )
+        return record
+
+    return finish
+
+
+def _write_run_json(out_dir: Path, payload: dict) -> None:
+    from ..report import write_json_atomic
+
+    write_json_atomic(out_dir / RUN_JSON, payload)
+
+
+def project_version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def run_eval(split_dir, video_root, model, backend: str = "hf", prompt="r1", out_dir="timer1-run", *,
+             resume: bool = False, overwrite: bool = False, batch_size: int = 4, limit: int | None = None,
+             shard=None, layout: str = "default", parser: str = "canonical", sampling=None, gen=None,
+             workers: int = 2, prefetch: int | None = None, split_name: str | None = None, cache_dir=None,
+             backend_options: dict | None = None, backend_obj=None, progress: bool = True,
+             score: bool = True, bootstrap: int = 1000) -> dict:
+    """Evaluate ``model`` on a TVG split; writes predictions.jsonl, run.json and scores.json in ``out_dir``.
+
+    Returns a summary: ``status`` ("clean" or "partial"), counts, throughput and the scores (when scored).
+    ``backend_obj`` lets a caller pass an already-built backend (e.g. the trainer's in-memory policy).
+    """
+    from ..parsing import VARIANTS
+    from ..prompts import LAYOUTS, get_prompt
+    from ..splits import load_split
+    from .backends import make_backend
+    from .provenance import library_versions
+
+    if batch_size < 1:
+        raise Timer1Error("--batch-size must be at least 1")
+    if limit is not None and limit < 1:
+        raise Timer1Error("--limit must be at least 1")
+    if layout not in LAYOUTS:
+        raise Timer1Error(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
+    if parser not in VARIANTS:
+        raise Timer1Error(f"unknown parser {parser!r}; choose one of {', '.join(VARIANTS)}")
+    shard = parse_shard(shard)
+    prompt_obj = get_prompt(prompt, task="tg")
+    sampling = _coerce_sampling(sampling)
+    params = _coerce_params(gen)
+    video_root = Path(video_root)
+    if not video_root.is_dir():
+        raise Timer1Error(f"--video-root {video_root} is not a folder")
+    split = load_split(split_dir, split_name)
+    selected = split.samples[shard_slice(len(split.samples), shard)]
+    if limit is not None:
+        selected = selected[:limit]
+    if not selected:
+        raise Timer1Error(f"nothing to evaluate: shard {shard[0]}/{shard[1]} of {len(split)} queries is empty")
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    settings = _settings_for(split_dir, split.name, video_root, model, backend, prompt_obj, layout, parser, sampling,
+                             params, batch_size, shard, limit, workers, prefetch,
+                             {"split_content_hash": split.content_hash, "window_mode": split.window_mode,
+                              "backend_options": backend_options or {}})
+    done, previous = prepare_run_dir(out, settings, resume=resume, overwrite=overwrite)
+
+    be = backend_obj or make_backend(backend, str(model), params, **(backend_options or {}))
+    run = {
+        "format": RUN_FORMAT,
+        "status": "running",
+        "project_version": project_version(),
+        "settings": settings,
+        "backend": be.settings(),
+        "libraries": library_versions(),
+        "started_at": previous.get("started_at") or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "resumed_at": previous.get("resumed_at", []) + ([time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())] if previous else []),
+        "queries": len(selected),
+    }
+    _write_run_json(out, run)
+    items = tvg_items(selected, video_root, split.window_mode, prompt_obj, layout)
+    try:
+        loop = run_items(items, be, out_path=out / PREDICTIONS, finish=tvg_finisher(parser), sampling=sampling,
+                         assistant_prefix=prompt_obj.assistant_prefix, batch_size=batch_size, workers=workers,
+                         prefetch=prefetch, done=done, progress=progress, cache_dir=cache_dir)
+    finally:
+        if backend_obj is None:
+            be.close()
+    return finalize_run(out, run, split_dir=split_dir, split_name=split.name, subset=selected if limit else None,
+                        window_mode=split.window_mode, shard=shard, loop=loop, score=score, bootstrap=bootstrap)
+
+
+def summarize_predictions(path: Path) -> dict:
+    """Counts over a predictions file: lines, errors by reason, unparsed, tokens, timing."""
+    from .jsonl import recover
+
+    recs = recover(path, truncate=False)
+    errors: dict[str, int] = {}
+    unparsed = 0
+    decode = gen = 0.0
+    for r in recs:
+        if r.get("error"):
+            errors[r["error"]["reason"]] = errors.get(r["error"]["reason"], 0) + 1
+        elif r.get("pred") is None:
+            unparsed += 1
+        t = r.get("timing") or {}
+        decode += t.get("decode_s", 0.0)
+        gen += t.get("generate_s", 0.0)
+    return {"lines": len(recs), "errors": sum(errors.values()), "errors_by_reason": errors, "unparsed": unparsed,
+            "decode_s_total": round(decode, 3), "generate_s_total": round(gen, 3)}
+
+
+def finalize_run(out: Path, run: dict, *, split_dir, split_name, subset, window_mode, shard, loop: LoopResult | None,
+                 score: bool, bootstrap: int) -> dict:
+    """Mark the run finished, score it (whole split, or the ``--limit`` subset), return the summary."""
+    from ..report import write_json_atomic
+
+    counts = summarize_predictions(out / PREDICTIONS)
+    status = "partial" if counts["errors"] else "clean"
+    run.update(status=status, finished_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), counts=counts)
+    if loop is not None:
+        run["last_session"] = {"written": loop.n_written, "seconds": round(loop.seconds, 3),
+                               "queries_per_s": round(loop.n_written / loop.seconds, 4) if loop.seconds > 0 else None}
+    scores = None
+    if score and shard[1] == 1:
+        from ..scoring import score as score_fn
+
+        target = split_dir
+        if subset is not None:  # --limit: score against exactly the evaluated queries
+            from ..splits import write_split
+
+            target = out / "scored_subset"
+            write_split(list(subset), target, split_name, window_mode=window_mode,
+                        build={"command": "eval run --limit", "of": str(split_dir)})
+        scores = score_fn(out / PREDICTIONS, target, mode="canonical", split_name=split_name, bootstrap=bootstrap)
+        scores["harness"] = {"status": status, "errors_by_reason": counts["errors_by_reason"],
+                             "subset": subset is not None}
+        write_json_atomic(out / SCORES, scores)
+        run["scores"] = {"file": SCORES, "metrics": scores["metrics"]}
+    elif shard[1] > 1:
+        run["scores"] = {"file": None, "note": "shard run: score after `timer1 eval merge`"}
+    _write_run_json(out, run)
+    return {"out_dir": str(out), "status": status, "queries": run["queries"], "counts": counts,
+            "scores": scores, "last_session": run.get("last_session")}
