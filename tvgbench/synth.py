@@ -101,14 +101,22 @@ class Plan:
     events: list[Event] = field(default_factory=list)
 
 
-def _split_units(rng, total_units: int, minimum_units: list[int]) -> list[float]:
-    """Random segment boundaries (seconds) on the grid: segment i gets >= minimum_units[i] grid steps."""
+GAP = 3.0  # Dirichlet weight of a quiet stretch against 1.0 for an event: events take a modest share of a video
+
+
+def _split_units(rng, total_units: int, minimum_units: list[int], weights: list[float] | None = None) -> list[float]:
+    """Random segment boundaries (seconds) on the grid: segment i gets >= minimum_units[i] grid steps.
+
+    The spare steps are shared by Dirichlet proportions with concentration ``weights`` (default all 1),
+    so a segment's expected share of the spare time is its weight over the weights' sum.
+    """
     import numpy as np
 
     spare = total_units - sum(minimum_units)
     if spare < 0:
         raise ValueError(f"{total_units} grid steps cannot hold segments of at least {minimum_units}")
-    extra = rng.multinomial(spare, rng.dirichlet(np.ones(len(minimum_units))))
+    alpha = np.ones(len(minimum_units)) if weights is None else np.asarray(weights, dtype=float)
+    extra = rng.multinomial(spare, rng.dirichlet(alpha))
     lengths = np.asarray(minimum_units) + extra
     return [float(u) * GRID_S for u in np.cumsum(lengths)[:-1]]
 
@@ -150,7 +158,7 @@ def plan_video(rng, duration: float) -> Plan:
     events: list[Event] = []
 
     # square and circle: four ordered boundaries, the two intervals overlap in [p1, p2)
-    p0, p1, p2, p3 = _split_units(rng, units, [1, 2, 2, 2, 1])
+    p0, p1, p2, p3 = _split_units(rng, units, [1, 2, 2, 2, 1], [GAP, 1, 1, 1, GAP])
     base, changed = (str(c) for c in rng.permutation(ATTRIBUTE_COLOURS)[:2])
     square_first = bool(rng.integers(2))
     square, circle_change = ((p0, p2), (p1, p3)) if square_first else ((p1, p3), (p0, p2))
@@ -188,7 +196,8 @@ def plan_video(rng, duration: float) -> Plan:
     # dots: 0, 1, ..., peak, ..., 1, 0; the peak count holds exactly once
     peak = int(rng.integers(2, len(DOTS) + 1))
     counts = list(range(peak + 1)) + list(range(peak - 1, -1, -1))
-    cuts = [0.0, *_split_units(rng, units, [2 if c == peak else 1 for c in counts]), duration]
+    cuts = [0.0, *_split_units(rng, units, [2 if c == peak else 1 for c in counts],
+                               [GAP if c == 0 else 1.0 for c in counts]), duration]
     dots = [(cuts[i], cuts[i + 1], c) for i, c in enumerate(counts)]
     top = next(d for d in dots if d[2] == peak)
     last_dot = DOTS[peak - 1]
@@ -204,7 +213,7 @@ def plan_video(rng, duration: float) -> Plan:
     ))
 
     # mover: rests at one end, slides, rests at the other end
-    m0, m1 = _split_units(rng, units, [1, 2, 1])
+    m0, m1 = _split_units(rng, units, [1, 2, 1], [GAP, 1, GAP])
     rightward = bool(rng.integers(2))
     x_from, x_to = MOVER_X if rightward else MOVER_X[::-1]
     frm, to = ("left", "right") if rightward else ("right", "left")
@@ -221,7 +230,7 @@ def plan_video(rng, duration: float) -> Plan:
     # background: a solid-colour stretch (state) and a fade (change), in random order
     bg0, bg1, bg2 = (str(c) for c in rng.permutation(BACKGROUNDS)[:3])
     state_first = bool(rng.integers(2))
-    b = [0.0, *_split_units(rng, units, [1, 2, 1, 2, 1]), duration]
+    b = [0.0, *_split_units(rng, units, [1, 2, 1, 2, 1], [GAP, 1, GAP, 1, GAP]), duration]
     if state_first:
         background = [(b[0], b[1], bg0, bg0), (b[1], b[2], bg2, bg2), (b[2], b[3], bg0, bg0),
                       (b[3], b[4], bg0, bg1), (b[4], b[5], bg1, bg1)]
@@ -248,7 +257,8 @@ def plan_video(rng, duration: float) -> Plan:
     ))
 
     # stick figure: arms up, jump, walk, jump again
-    f = _split_units(rng, units, [1, 2, 1, 2, 1, 3, 1, 2, 1])
+    f = _split_units(rng, units, [1, 2, 1, 2, 1, 3, 1, 2, 1],
+                     [GAP, 1, GAP / 2, 1, GAP, 1, GAP, 1, GAP])
     arms_up, jump1, walk_t, jump2 = (f[0], f[1]), (f[2], f[3]), (f[4], f[5]), (f[6], f[7])
     walk_right = bool(rng.integers(2))
     cx_from, cx_to = FIGURE_X if walk_right else FIGURE_X[::-1]
