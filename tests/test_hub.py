@@ -294,3 +294,47 @@ def test_cli_dry_run_prints_the_plan(synth_split, tmp_path):
     assert "video_shards/videos-00000-of-" in r.stdout and "1 atomic annotations commit" in r.stdout
     r = run_cli(["data", "download", "--help"], tmp_path)
     assert r.returncode == 0 and "--from-dir" in r.stdout and "--no-videos" in r.stdout
+
+
+def test_publish_refuses_a_split_edited_after_writing(synth_split, tmp_path):
+    import pyarrow.parquet as pq
+
+    edited = tmp_path / "edited"
+    shutil.copytree(synth_split, edited, ignore=shutil.ignore_patterns("videos"))
+    f = edited / "data/test-00000-of-00001.parquet"
+    table = pq.read_table(f)
+    pq.write_table(table.slice(1), f)  # one record dropped by hand
+    with pytest.raises(Timer1Error, match="changed after it was written"):
+        hub.publish(edited, "me/x", api=Boom(), dry_run=True)
+
+
+def test_download_through_snapshot_download(official_release, tmp_path):
+    """The real path calls huggingface_hub.snapshot_download; here a stand-in serves the release folder."""
+    calls = []
+
+    def fake_snapshot_download(repo_id, **kw):
+        calls.append({"repo_id": repo_id, **kw})
+        dest = Path(kw["local_dir"])
+        shutil.copytree(official_release, dest, dirs_exist_ok=True)
+        return str(dest)
+
+    res = hub.download("tvgbench", out=tmp_path / "out", local_dir=tmp_path / "raw", videos=False, revision="r1",
+                       snapshot_download=fake_snapshot_download, progress=False)
+    assert calls == [{"repo_id": hub.OFFICIAL_REPO, "repo_type": "dataset", "revision": "r1",
+                      "local_dir": tmp_path / "raw", "allow_patterns": ["*.json", "*.md", "*.parquet", "*.jsonl", "*.csv"]}]
+    assert res.splits["test"] > 700 and res.video_root is None
+    assert not (tmp_path / "raw" / "timerft_data").exists()  # --no-videos: archives stay packed
+
+
+def test_cli_download_from_dir(official_release, tmp_path):
+    from click.testing import CliRunner
+
+    from tvgbench.cli import cli
+
+    r = CliRunner().invoke(cli, ["data", "download", "tvgbench", "--from-dir", str(official_release),
+                                 "-o", str(tmp_path / "tvg")])
+    assert r.exit_code == 0, r.output
+    assert "test: " in r.stdout and f"--video-root {official_release / 'tvgbench_data'}" in r.stdout
+    assert "3 found" in r.stdout
+    r = CliRunner().invoke(cli, ["data", "download", "tvgbench", "--from-dir", str(tmp_path / "missing")])
+    assert r.exit_code == 2 and r.stderr.startswith("error: --from-dir folder not found")

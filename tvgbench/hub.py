@@ -214,6 +214,7 @@ def make_plan(split_dir: Path, video_root: Path | None = None, shard_bytes: int 
     if unknown:
         raise Timer1Error(f"{split_dir}/timer1.json does not describe split(s) {', '.join(unknown)}")
 
+    check_content_hashes(split_dir, splits, sidecar)
     files = [PlannedFile(n, (split_dir / n).stat().st_size, "annotations", split_dir / n) for n in ANNOTATION_FILES]
     for p in sorted((split_dir / "data").glob("*.parquet")):
         files.append(PlannedFile(f"data/{p.name}", p.stat().st_size, "annotations", p))
@@ -235,6 +236,18 @@ def make_plan(split_dir: Path, video_root: Path | None = None, shard_bytes: int 
             files.append(PlannedFile(shard_name(i, len(groups)), -(-size // 10240) * 10240, "shard", members=members))
         files.append(PlannedFile(SHARD_INDEX, 0, "annotations"))
     return files
+
+
+def check_content_hashes(split_dir: Path, splits: list[str], sidecar: dict[str, Any]) -> None:
+    """Refuse to publish a split whose rows no longer match the hash its card and sidecar announce."""
+    from .splits import content_hash, load_split
+
+    for name in splits:
+        recorded = sidecar["splits"][name].get("content_hash")
+        actual = content_hash(s.to_row() for s in load_split(split_dir, name).samples)
+        if recorded != actual:
+            raise Timer1Error(f"split {name!r} in {split_dir} was changed after it was written (content hash "
+                              f"{actual[:19]}..., recorded {str(recorded)[:19]}...); rewrite it with timer1")
 
 
 def check_card(readme: Path) -> None:
