@@ -57,9 +57,11 @@ def container_kind(path: Path) -> str:
     return "other"
 
 
-def _classify(path: Path, err: BaseException) -> VideoError:
+def _classify(path: Path, err: BaseException, default: str = "undecodable") -> VideoError:
+    """FFmpeg's message -> a reason. ``default="truncated"`` for failures after the header was read:
+    a file whose header opens but whose frames do not is almost always cut short."""
     msg = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
-    reason = "truncated" if any(h in msg.lower() for h in _TRUNCATION_HINTS) else "undecodable"
+    reason = "truncated" if any(h in msg.lower() for h in _TRUNCATION_HINTS) else default
     return VideoError(path, reason, msg)
 
 
@@ -72,7 +74,24 @@ def _decord_reader(path: Path, width: int = -1, height: int = -1):
     try:
         return decord.VideoReader(str(path), width=width, height=height, num_threads=0)
     except Exception as e:  # decord raises RuntimeError/DECORDError/AssertionError with FFmpeg's text
-        raise _classify(path, e) from None
+        raise _diagnose_open_failure(path, e) from None
+
+
+def _diagnose_open_failure(path: Path, err: BaseException) -> VideoError:
+    """decord indexes every packet when it opens a file, so a cut-off file fails right there.
+
+    If PyAV can still read the container header and finds a video stream, the data after it is what
+    is missing: the file is truncated. Otherwise it is judged on FFmpeg's message.
+    """
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            if container.streams.video:
+                return _classify(path, err, default="truncated")
+    except Exception as av_err:
+        return _classify(path, av_err)
+    return _classify(path, err)
 
 
 def probe_decord(path: Path, reader=None) -> VideoProbe:
@@ -82,7 +101,7 @@ def probe_decord(path: Path, reader=None) -> VideoProbe:
     try:
         first = vr[0].asnumpy()
     except Exception as e:
-        raise _classify(path, e) from None
+        raise _classify(path, e, default="truncated") from None
     return VideoProbe(total, fps, int(first.shape[0]), int(first.shape[1]), "decord")
 
 
@@ -108,7 +127,7 @@ def iter_decord(path: Path, indices, *, reader=None, chunk: int = CHUNK):
     except VideoError:
         raise
     except Exception as e:
-        raise _classify(path, e) from None
+        raise _classify(path, e, default="truncated") from None
 
 
 # ---------------------------------------------------------------- PyAV
@@ -173,7 +192,7 @@ def iter_pyav(path: Path, indices, *, chunk: int = CHUNK):
     except VideoError:
         raise
     except Exception as e:
-        raise _classify(path, e) from None
+        raise _classify(path, e, default="truncated") from None
     finally:
         container.close()
     produced += len(pending)
