@@ -367,27 +367,42 @@ def _draw_figure(frame, cx: int, arms_up: bool, jumping: bool) -> None:
         _paint(frame, cx + 2, g - 38, cx + 6, g - 24, white)
 
 
-def render_frame(plan: Plan, t: float):
-    """The RGB frame (HEIGHT x WIDTH x 3, uint8) shown at time ``t``."""
+def scene_state(plan: Plan, t: float) -> tuple:
+    """Everything visible at time ``t``, as a hashable value: equal states draw identical frames."""
+    base, changed, c0, c1 = plan.circle
+    return (
+        _colour_at(plan.background, t),
+        plan.square[0] <= t < plan.square[1],
+        changed if c0 <= t < c1 else base,
+        next((n for start, end, n in plan.dots if start <= t < end), 0),
+        _lerp_even(*plan.mover, t),
+        _lerp_even(*plan.walk, t),
+        plan.arms_up[0] <= t < plan.arms_up[1],
+        any(a <= t < b for a, b in plan.jumps),
+    )
+
+
+def draw_state(state: tuple):
+    """The RGB frame (HEIGHT x WIDTH x 3, uint8) for a :func:`scene_state`."""
     import numpy as np
 
+    background, square_on, circle_colour, n_dots, mover_x, figure_x, arms_up, jumping = state
     frame = np.empty((HEIGHT, WIDTH, 3), dtype=np.uint8)
-    frame[:] = _colour_at(plan.background, t)
-    if plan.square[0] <= t < plan.square[1]:
+    frame[:] = background
+    if square_on:
         x, y, side = SQUARE
         _paint(frame, x, y, x + side, y + side, COLOURS["red"])
-    base, changed, c0, c1 = plan.circle
-    _paint_disc(frame, CIRCLE[0], CIRCLE[1], CIRCLE[2], COLOURS[changed if c0 <= t < c1 else base],
-                _disc_mask(CIRCLE[2]))
-    n_dots = next((n for start, end, n in plan.dots if start <= t < end), 0)
-    dot_mask = _disc_mask(DOT_RADIUS)
+    _paint_disc(frame, CIRCLE[0], CIRCLE[1], CIRCLE[2], COLOURS[circle_colour], _disc_mask(CIRCLE[2]))
     for cx, cy in DOTS[:n_dots]:
-        _paint_disc(frame, cx, cy, DOT_RADIUS, COLOURS["cyan"], dot_mask)
-    mx = _lerp_even(*plan.mover, t)
-    _paint(frame, mx, MOVER_Y, mx + MOVER_SIDE, MOVER_Y + MOVER_SIDE, COLOURS["magenta"])
-    cx = _lerp_even(*plan.walk, t)
-    _draw_figure(frame, cx, plan.arms_up[0] <= t < plan.arms_up[1], any(a <= t < b for a, b in plan.jumps))
+        _paint_disc(frame, cx, cy, DOT_RADIUS, COLOURS["cyan"], _disc_mask(DOT_RADIUS))
+    _paint(frame, mover_x, MOVER_Y, mover_x + MOVER_SIDE, MOVER_Y + MOVER_SIDE, COLOURS["magenta"])
+    _draw_figure(frame, figure_x, arms_up, jumping)
     return frame
+
+
+def render_frame(plan: Plan, t: float):
+    """The RGB frame (HEIGHT x WIDTH x 3, uint8) shown at time ``t``."""
+    return draw_state(scene_state(plan, t))
 
 
 def encode_video(plan: Plan, path: Path) -> None:
@@ -406,8 +421,12 @@ def encode_video(plan: Plan, path: Path) -> None:
         .run_async(pipe_stdin=True, pipe_stderr=True)
     )
     try:
+        last_state, raw = None, b""
         for i in range(n_frames):
-            process.stdin.write(render_frame(plan, i / FPS).tobytes())
+            state = scene_state(plan, i / FPS)
+            if state != last_state:  # most frames repeat the previous one: draw only on change
+                last_state, raw = state, draw_state(state).tobytes()
+            process.stdin.write(raw)
         process.stdin.close()
         err = process.stderr.read().decode(errors="replace").strip()
         if process.wait() != 0:
