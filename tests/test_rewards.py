@@ -133,3 +133,8 @@ def test_resolve_rewards_rejects_unknown_names():
     assert [f.__name__ for f in funcs] == ["iou_v2", "format"] and weights == [1.0, 0.5]
     with pytest.raises(Timer1Error, match="unknown reward"):
         rewards.resolve_rewards({"accuracy": 1.0})
+
+
+def test_tags_shaping_reward_counts_the_format_building_blocks():
+    got = rewards.tags(None, ["", "<think>", "<think></think><answer>1 to 2</answer>", "</answer>", "7"])
+    assert got == pytest.approx([0.0, 3 / 6, 1.0, 3 / 6, 1 / 6])

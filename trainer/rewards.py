@@ -14,6 +14,9 @@ Parsing and IoU come from the core (``tvgbench.parsing`` variant ``timer1-train`
             negative when a prediction overshoots by more than one duration, which makes a
             wildly wrong answer *cheaper* than a plain miss (spec §15.9). Without the clamp the two
             formulas are identical. A non-positive ``D`` leaves the IoU unpenalised.
+``tags``    shaping only, not Time-R1: the fraction of the answer format's building blocks present
+            (``<``, ``</``, ``think``, ``answer``, ``>``, a digit). For tiny random models (``tiny-cpu``),
+            which never write the full format by chance and would otherwise see all-zero advantages.
 ``format``  1.0 when the whole completion is ``<think>…</think>`` then ``<answer>…</answer>``
             (Python ``re.fullmatch`` with Time-R1's lazy pattern, surrounding whitespace ignored).
 
@@ -107,10 +110,18 @@ def format_reward(prompts=None, completions=(), **kwargs) -> list[float]:
     return format_array(completions).tolist()
 
 
+def tags(prompts=None, completions=(), **kwargs) -> list[float]:
+    """Shaping reward: fraction of the format's building blocks present (not a Time-R1 reward)."""
+    texts = [completion_text(c) for c in completions]
+    return [sum(bool(p.search(t)) for p in _FORMAT_PIECES) / len(_FORMAT_PIECES) for t in texts]
+
+
+_FORMAT_PIECES = tuple(re.compile(p) for p in (r"<(?!/)", r"</", r"think", r"answer", r">", r"\d"))
+
 format_reward.__name__ = "format"  # TRL logs rewards under the callable's __name__
 format = format_reward  # noqa: A001  (the public name Time-R1 uses: --reward_funcs iou_v2 format)
 
-REWARDS: dict[str, Callable[..., list[float]]] = {"iou": iou, "iou_v2": iou_v2, "format": format_reward}
+REWARDS: dict[str, Callable[..., list[float]]] = {"iou": iou, "iou_v2": iou_v2, "format": format_reward, "tags": tags}
 
 
 def resolve_rewards(weights: dict[str, float]) -> tuple[list[Callable[..., list[float]]], list[float]]:

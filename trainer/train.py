@@ -1,0 +1,262 @@
+"""Running a recipe: data and video → VideoGRPOTrainer → checkpoints, logs, optional sample filtering.
+
+Output folder layout::
+
+    OUTPUT/config.yaml          the resolved, validated config (what actually ran)
+    OUTPUT/run.json             versions, timings, final metrics, per-round counts
+    OUTPUT/train_log.jsonl      TRL's log history (loss, kl, rewards/<name>/mean, step_time, ...)
+    OUTPUT/checkpoint-N/        resumable checkpoints (model, optimizer, scheduler, RNG, trainer state)
+    OUTPUT/final/               the trained model (+ tokenizer), loadable by the eval harness
+    OUTPUT/round-K/...          the same per round when sample filtering is on, plus filter/ and split/
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+from tvgbench.errors import Timer1Error
+from tvgbench.report import write_json_atomic
+
+from .config import TrainConfig, require_runnable
+
+PROCESSOR_FILES = ("preprocessor_config.json", "video_preprocessor_config.json", "chat_template.jinja")
+
+
+# -- inputs ----------------------------------------------------------------------------------------
+def sampling_config(cfg: TrainConfig):
+    from tvgbench.video import SamplingConfig
+
+    v = cfg.video
+    return SamplingConfig(fps=v.fps, min_frames=v.min_frames, max_frames=v.max_frames, min_pixels=v.min_pixels,
+                          total_pixels=v.total_pixels, max_pixels=v.max_pixels, decoder=v.decoder)
+
+
+class VideoInputs:
+    """``row -> qwen video inputs`` for the trainer: decode once per record, keep the last few in memory.
+
+    A prompt's G rollouts (and its old/ref/loss passes) share one decoded tensor.
+    """
+
+    def __init__(self, samples, video_root, window_mode: str, config, cache_dir=None, keep: int = 32):
+        self.samples = {s.qid: s for s in samples}
+        self.video_root, self.window_mode, self.config, self.cache_dir = video_root, window_mode, config, cache_dir
+        self.keep = keep
+        self._memo: OrderedDict[str, dict] = OrderedDict()
+
+    def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
+        from tvgbench.video import qwen_video_inputs, sample_for_record
+
+        qid = row["qid"]
+        if qid in self._memo:
+            self._memo.move_to_end(qid)
+            return self._memo[qid]
+        sampled = sample_for_record(self.samples[qid], self.video_root, window_mode=self.window_mode,
+                                    config=self.config, cache_dir=self.cache_dir)
+        inputs = qwen_video_inputs(sampled)
+        self._memo[qid] = inputs
+        while len(self._memo) > self.keep:
+            self._memo.popitem(last=False)
+        return inputs
+
+
+def present_samples(samples, video_root) -> tuple[list, int]:
+    """Records whose video file exists (Time-R1 drops the others silently; timer1 counts them)."""
+    root = Path(video_root)
+    kept = [s for s in samples if (root / s.video).is_file()]
+    return kept, len(samples) - len(kept)
+
+
+def build_rows(samples, tokenizer, prompt: str, layout: str) -> list[dict[str, Any]]:
+    """Dataset rows: the rendered chat prompt (one video pad) plus what the rewards read."""
+    from tvgbench.prompts import build_messages, get_prompt, render_prompt
+
+    preset = get_prompt(prompt, task="tg")
+    rows = []
+    for s in samples:
+        text = render_prompt(tokenizer, build_messages(s.query, preset, layout), preset.assistant_prefix)
+        rows.append({"prompt": text, "qid": s.qid, "span": list(s.span), "duration": float(s.duration)})
+    return rows
+
+
+def resolve_model_path(cfg: TrainConfig, out: Path) -> str:
+    if cfg.model.path != "tiny":
+        return cfg.model.path
+    from tvgbench.tiny_model import build_tiny_model
+
+    target = out / "tiny-model"
+    if not (target / "config.json").exists():
+        build_tiny_model(target, seed=int(cfg.trl.get("seed", 0)), hidden_size=cfg.model.tiny_hidden_size,
+                         num_heads=cfg.model.tiny_num_heads)
+    return str(target)
+
+
+def resolve_split(cfg: TrainConfig, out: Path) -> tuple[Path, str | None, Path]:
+    """(split_dir, split name, video_root); renders the synthetic split when the recipe asks for one."""
+    if cfg.data.synthetic is not None and not cfg.data.split_dir:
+        from tvgbench.splits import list_splits
+        from tvgbench.synth import make_synthetic
+
+        target = out / "synthetic"
+        if not (target.exists() and "train" in list_splits(target)):
+            syn = cfg.data.synthetic
+            make_synthetic(target, n_videos=syn.n_videos, seed=syn.seed, max_duration=syn.max_duration, split="train")
+        return target, "train", Path(cfg.data.video_root or target)
+    split_dir = Path(cfg.data.split_dir)
+    return split_dir, cfg.data.split, Path(cfg.data.video_root or split_dir)
+
+
+# -- one training round ----------------------------------------------------------------------------
+def grpo_args(cfg: TrainConfig, out: Path, weights: list[float], **overrides):
+    from trl import GRPOConfig
+
+    kwargs = {**cfg.trl, **overrides, "output_dir": str(out), "reward_weights": weights}
+    try:
+        return GRPOConfig(**kwargs)
+    except (ValueError, TypeError) as e:
+        raise Timer1Error(f"invalid trl settings: {str(e).splitlines()[0]}") from None
+
+
+def copy_processor_files(model_path: str, dest: Path) -> None:
+    """Carry the pixel settings beside the weights so GPU stacks (vLLM) can rebuild the processor."""
+    src = Path(model_path)
+    if not src.is_dir():
+        return
+    for name in PROCESSOR_FILES:
+        if (src / name).exists() and not (dest / name).exists():
+            shutil.copy2(src / name, dest / name)
+
+
+def train_round(cfg: TrainConfig, *, model_path: str, ref_path: str | None, samples, split_info: dict,
+                video_root: Path, out: Path, resume: bool | str | None, optimizer_state: Path | None = None,
+                callbacks: list | None = None, trainer_cls=None, **arg_overrides) -> dict[str, Any]:
+    """Train on ``samples`` from ``model_path``; the KL reference loads from ``ref_path`` (default: the same).
+
+    ``callbacks`` (TrainerCallback list) and ``trainer_cls`` (a VideoGRPOTrainer subclass) are for
+    benchmarks and experiments; recipes never need them.
+    """
+    from datasets import Dataset
+
+    from .model import freeze_vision, load_policy, lora_config
+    from .rewards import resolve_rewards
+    from .video_grpo import VideoGRPOTrainer
+
+    funcs, weights = resolve_rewards(cfg.rewards)
+    model, tok = load_policy(model_path, cfg.model.dtype, cfg.model.attn_implementation)
+    if ref_path and ref_path != model_path:
+        model.config._name_or_path = ref_path  # TRL builds the reference model from this path
+    peft = None
+    if cfg.lora.enabled:
+        peft = lora_config(cfg.lora.r, cfg.lora.alpha, cfg.lora.dropout, cfg.lora.target_regex)
+    elif cfg.model.freeze_vision:
+        freeze_vision(model, train_merger=cfg.model.train_merger)
+    rows = build_rows(samples, tok, cfg.data.prompt, cfg.data.layout)
+    provider = VideoInputs(samples, video_root, split_info.get("window_mode", "crop"), sampling_config(cfg),
+                           cfg.video.cache_dir)
+    args = grpo_args(cfg, out, weights, **arg_overrides)
+    trainer = (trainer_cls or VideoGRPOTrainer)(
+        model=model, reward_funcs=funcs, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok,
+        video_inputs=provider, peft_config=peft, callbacks=callbacks,
+    )
+    if optimizer_state is not None and optimizer_state.exists():
+        import torch
+
+        trainer.create_optimizer()
+        trainer.optimizer.load_state_dict(torch.load(optimizer_state, map_location="cpu", weights_only=True))
+    if resume is True:
+        from transformers.trainer_utils import get_last_checkpoint
+
+        resume = get_last_checkpoint(str(out)) if out.exists() else None
+    started = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=resume or None)
+    final = out / "final"
+    trainer.save_model(str(final))
+    tok.save_pretrained(str(final))
+    copy_processor_files(model_path, final)
+    if trainer.optimizer is not None:
+        import torch
+
+        torch.save(trainer.optimizer.state_dict(), final / "optimizer_state.pt")
+    _write_log(trainer.state.log_history, out / "train_log.jsonl")
+    return {"final": str(final), "steps": trainer.state.global_step, "train_seconds": time.perf_counter() - started,
+            "metrics": result.metrics, "n_samples": len(samples), "resumed_from": resume or None}
+
+
+def _write_log(history: list[dict], path: Path) -> None:
+    tmp = path.with_suffix(".jsonl.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for entry in history:
+            f.write(json.dumps(entry) + "\n")
+    os.replace(tmp, path)
+
+
+# -- the whole run ---------------------------------------------------------------------------------
+def write_config(cfg: TrainConfig, out: Path) -> None:
+    import yaml
+
+    from tvgbench.splits import _write_text_atomic
+
+    _write_text_atomic(out / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+
+def run_training(cfg: TrainConfig, output_dir: str | os.PathLike, resume: bool | str | None = None,
+                 **round_kwargs) -> dict[str, Any]:
+    """Run a validated config end to end; returns (and writes) ``run.json``.
+
+    ``round_kwargs`` (``callbacks``, ``trainer_cls``) go to :func:`train_round` (benchmarks use them).
+    """
+    import torch
+    import transformers
+    import trl
+
+    from tvgbench.splits import load_split
+
+    require_runnable(cfg)
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_config(cfg, out)
+    started = time.perf_counter()
+    model_path = resolve_model_path(cfg, out)
+    split_dir, split_name, video_root = resolve_split(cfg, out)
+    split = load_split(split_dir, split_name)
+    samples, missing = present_samples(split.samples, video_root)
+    if cfg.data.limit:
+        samples = samples[: cfg.data.limit]
+    if not samples:
+        raise Timer1Error(f"no training record has its video under {video_root} ({missing} missing)")
+    run: dict[str, Any] = {
+        "recipe": cfg.name, "output_dir": str(out), "model": model_path, "split": str(split.path),
+        "split_name": split.name, "split_hash": split.content_hash, "window_mode": split.window_mode,
+        "video_root": str(video_root), "n_records": len(samples), "missing_videos": missing,
+        "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "trl": trl.__version__},
+        "config": cfg.to_dict(),
+    }
+    if cfg.sample_filter.enabled:
+        from .sample_filter import run_rounds
+
+        run["rounds"] = run_rounds(cfg, model_path=model_path, samples=samples, split_info=split.info,
+                                   video_root=video_root, out=out, resume=resume)
+        run["final"] = run["rounds"][-1]["final"]
+    else:
+        result = train_round(cfg, model_path=model_path, ref_path=None, samples=samples, split_info=split.info,
+                             video_root=video_root, out=out, resume=resume, **round_kwargs)
+        run.update(result)
+    run["wall_seconds"] = time.perf_counter() - started
+    write_json_atomic(out / "run.json", run)
+    return run
+
+
+def config_summary(cfg: TrainConfig) -> str:
+    t = cfg.trl
+    return (f"{cfg.name}: model={cfg.model.path} rewards={dict(cfg.rewards)} G={t.get('num_generations', 8)} "
+            f"beta={t.get('beta', 0.0)} lr={t.get('learning_rate', 1e-6)} "
+            f"{'max_steps=' + str(t['max_steps']) if t.get('max_steps') else 'epochs=' + str(t.get('num_train_epochs', 3))}"
+            f"{' sample_filter rounds=' + str(cfg.sample_filter.rounds) if cfg.sample_filter.enabled else ''}")
+
+
+__all__ = ["VideoInputs", "build_rows", "config_summary", "run_training", "train_round"]
