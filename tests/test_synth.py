@@ -158,3 +158,40 @@ def test_cli_writes_split(tmp_path):
     info = json.loads((tmp_path / "s" / "timer1.json").read_text())
     assert info["splits"]["train"]["n"] == 11
     assert len(load_split(tmp_path / "s", "train")) == 11
+
+
+def test_plans_keep_their_invariants_over_many_seeds():
+    """Cheap (no rendering): the relations between queries that make each one unambiguous hold for any seed."""
+    dt = 1.0 / synth.FPS
+    for seed in range(150):
+        rng = np.random.default_rng(seed)
+        duration = float(rng.choice([synth.MIN_DURATION_S, 37.5, synth.MAX_DURATION_S]))
+        plan = synth.plan_video(rng, duration)
+        ev = {e.qtype: e for e in plan.events}
+        assert set(ev) == set(QTYPES)
+        for e in plan.events:
+            a, b = e.span
+            assert 0 < a < b < duration and (b - a) >= synth.GRID_S
+            assert all(0 <= p["t"] <= duration - dt for p in e.probes)
+        oes, oa, oec = ev["Object Existence (Simple)"].span, ev["Object Attribute"].span, ev["Object Existence (Complex)"].span
+        assert oec == (max(oes[0], oa[0]), min(oes[1], oa[1]))  # the complex query is the overlap
+        assert oes != oec and oa != oec
+        hp, hap = ev["Human Pose"].span, ev["Human Action (Procedural)"].span
+        has, hac = ev["Human Action (Simple)"].span, ev["Human Action (Complex)"].span
+        assert hap[0] == hp[0] and hap[1] > hp[1] and hap[1] <= has[0] and has[1] < hac[0]
+        assert plan.jumps[1] == hac and plan.jumps[0][1] == hap[1]
+        # the peak count of dots occurs exactly once
+        peak = max(n for _, _, n in plan.dots)
+        assert [n for _, _, n in plan.dots].count(peak) == 1
+
+
+def test_split_units_respects_minimums_and_the_grid():
+    rng = np.random.default_rng(1)
+    for total in (14, 20, 37, 359):
+        mins = [1, 2, 1, 2, 1, 3, 1, 2, 1]
+        cuts = synth._split_units(rng, total, mins)
+        edges = [0.0, *cuts, total * synth.GRID_S]
+        lengths = [(b - a) / synth.GRID_S for a, b in zip(edges, edges[1:])]
+        assert all(float(n).is_integer() and n >= m for n, m in zip(lengths, mins))
+    with pytest.raises(ValueError):
+        synth._split_units(rng, 5, [1, 2, 3])
