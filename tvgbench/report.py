@@ -32,14 +32,17 @@ def print_score_table(result: dict[str, Any], console=None) -> None:
 
     console = console or Console()
     metrics = list(result["metrics"])
-    head = Table(title=f"timer1 scores - split {result['split']['name']} ({result['mode']} mode, {result['hit_rule']})")
+    head = Table(title=f"{result['split']['name']}: {result['mode']} ({result['hit_rule']})")
     head.add_column("metric")
-    head.add_column("value [95% CI, video bootstrap]", justify="right")
+    head.add_column("value [95% CI]", justify="right")
     for m in metrics:
         head.add_row(m, _fmt(m, result))
     console.print(head)
     c = result["counts"]
     console.print(", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in c.items()))
+    if result.get("ci95"):
+        b = result["bootstrap"]
+        console.print(f"95% CI: {b['samples']} bootstrap resamples of videos (seed {b['seed']})")
     for key, groups in result["breakdowns"].items():
         t = Table(title=f"by {key}")
         t.add_column(key)
