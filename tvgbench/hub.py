@@ -582,7 +582,10 @@ def download(
         raise Timer1Error(f"no {names} under {snapshot}; the Time-R1 annotation files live in its GitHub "
                           "repository (dataset/timer1/annotations/): pass one with --annotations FILE")
     if videos:
-        _unpack_release_archives(snapshot, progress)
+        try:
+            _unpack_release_archives(snapshot, progress)
+        except OSError as e:
+            raise Timer1Error(f"cannot unpack the video archives under {snapshot}: {e.strerror or e}") from None
     splits, video_root, found, missing = {}, None, 0, 0
     for o in wanted:
         path = found_files.get(o.annotation)
