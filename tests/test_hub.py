@@ -121,8 +121,13 @@ def test_publish_commits_exactly_the_split_then_one_atomic_commit(synth_split, t
     assert paths_of(api.commits[-1]) == {"README.md", "timer1.json", "data/test-00000-of-00001.parquet", hub.SHARD_INDEX}
     assert all(c["revision"] == "v1" and c["repo_type"] == "dataset" for c in api.commits)
     remote = api.repo("me/synth")
-    for name in ("README.md", "timer1.json", "data/test-00000-of-00001.parquet"):
+    for name in ("timer1.json", "data/test-00000-of-00001.parquet"):
         assert (remote / name).read_bytes() == (synth_split / name).read_bytes()
+    # the uploaded card is the split's card plus how to download it, and still a valid Hub card
+    card = (remote / "README.md").read_text()
+    assert card.startswith((synth_split / "README.md").read_text().rstrip("\n"))
+    assert "timer1 data download me/synth -o DIR" in card and "video_shards/index.json" in card
+    hub.check_card(remote / "README.md")
     # the shards hold every referenced video, byte for byte, and the index says which shard holds what
     seen = {}
     for s in shards:
@@ -182,6 +187,9 @@ def test_round_trip_publish_then_download_from_dir(synth_split, tmp_path, SHARD)
     assert content_hash(s.to_row() for s in copy.samples) == content_hash(s.to_row() for s in original.samples)
     for v in hub.referenced_videos(out):
         assert sha(out / v) == sha(synth_split / v)
+    # publishing the downloaded copy again does not repeat the usage section
+    hub.publish(out, "me/synth2", api=api, stage_dir=tmp_path / "stage2", progress=False)
+    assert (api.repo("me/synth2") / "README.md").read_text().count(hub.USAGE_MARKER) == 1
     # running it again resumes: nothing is rewritten
     again = hub.download("me/synth", from_dir=api.repo("me/synth"), out=out, progress=False)
     assert again.videos_found == 4
@@ -338,3 +346,24 @@ def test_cli_download_from_dir(official_release, tmp_path):
     assert "3 found" in r.stdout
     r = CliRunner().invoke(cli, ["data", "download", "tvgbench", "--from-dir", str(tmp_path / "missing")])
     assert r.exit_code == 2 and r.stderr.startswith("error: --from-dir folder not found")
+
+
+def test_download_checks_shards_and_rows_against_what_was_published(synth_split, tmp_path, SHARD):
+    api = FakeHfApi(tmp_path / "hub")
+    hub.publish(synth_split, "me/synth", api=api, video_root=synth_split, stage_dir=tmp_path / "stage",
+                shard_bytes=SHARD, progress=False)
+    remote = api.repo("me/synth")
+    shard = sorted((remote / hub.SHARD_DIR).glob("*.tar"))[0]
+    good = shard.read_bytes()
+    shard.write_bytes(good[:2000] + bytes([good[2000] ^ 0xFF]) + good[2001:])  # one damaged byte
+    with pytest.raises(Timer1Error, match="corrupt"):
+        hub.download("me/synth", from_dir=remote, out=tmp_path / "a", progress=False)
+    shard.unlink()
+    with pytest.raises(Timer1Error, match="missing"):
+        hub.download("me/synth", from_dir=remote, out=tmp_path / "b", progress=False)
+    shard.write_bytes(good)
+    sidecar = json.loads((remote / "timer1.json").read_text())
+    sidecar["splits"]["test"]["content_hash"] = "sha256:" + "0" * 64
+    (remote / "timer1.json").write_text(json.dumps(sidecar))
+    with pytest.raises(Timer1Error, match="changed after it was written"):
+        hub.download("me/synth", from_dir=remote, out=tmp_path / "c", progress=False)

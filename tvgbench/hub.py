@@ -276,7 +276,20 @@ def write_shard(members: list[tuple[str, int]], video_root: Path, dest: Path) ->
     os.replace(tmp, dest)
 
 
-def stage(files: list[PlannedFile], stage_dir: Path, video_root: Path | None, progress: bool = True) -> None:
+USAGE_MARKER = "<!-- timer1:usage -->"
+
+
+def usage_section(repo_id: str, with_videos: bool) -> str:
+    """What a visitor of the Hub page needs to fetch the data; appended once to the uploaded card."""
+    videos = ("Videos are in `video_shards/*.tar` (listed with their sha256 in `video_shards/index.json`); "
+              "the command above unpacks them beside the split, so the output folder is also the `--video-root`.\n"
+              if with_videos else "Videos are not part of this repository.\n")
+    return (f"\n{USAGE_MARKER}\n## Download\n\n```bash\ntimer1 data download {repo_id} -o DIR   # --no-videos for "
+            f"annotations only\n```\n\nor, annotations only: `datasets.load_dataset(\"{repo_id}\")`.\n{videos}")
+
+
+def stage(files: list[PlannedFile], stage_dir: Path, video_root: Path | None, progress: bool = True,
+          card_note: str | None = None) -> None:
     """Copy annotations and pack shards under ``stage_dir``; shards already staged with the same members are reused."""
     from tqdm import tqdm
 
@@ -302,6 +315,10 @@ def stage(files: list[PlannedFile], stage_dir: Path, video_root: Path | None, pr
             f.staged = stage_dir / f.path_in_repo
             f.staged.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(f.source, f.staged)
+            if f.path_in_repo == "README.md" and card_note:
+                text = f.staged.read_text(encoding="utf-8")
+                if USAGE_MARKER not in text:
+                    f.staged.write_text(text.rstrip("\n") + "\n" + card_note, encoding="utf-8")
             f.size = f.staged.stat().st_size
     index = next((f for f in files if f.path_in_repo == SHARD_INDEX), None)
     if index is not None:
@@ -371,7 +388,8 @@ def publish(
         api.create_repo(repo_id, repo_type=REPO_TYPE, private=private, exist_ok=True)
         if revision and revision != "main":
             api.create_branch(repo_id, branch=revision, repo_type=REPO_TYPE, exist_ok=True)
-        stage(files, Path(stage_dir) if stage_dir else default_stage_dir(repo_id), root, progress)
+        stage(files, Path(stage_dir) if stage_dir else default_stage_dir(repo_id), root, progress,
+              card_note=usage_section(repo_id, root is not None))
         shards = [f for f in files if f.commit == "shard"]
         for i, f in enumerate(shards):
             if _remote_sha256(api, repo_id, f.path_in_repo, revision) == f.sha256:
@@ -510,6 +528,27 @@ def _unpack_release_archives(snapshot: Path, progress: bool) -> None:
             marker.write_text("done\n")
 
 
+def verified_shards(snapshot: Path) -> list[Path]:
+    """The video shards a published repo lists in its index, each checked against its recorded sha256."""
+    index_path = snapshot / SHARD_INDEX
+    if not index_path.is_file():
+        return sorted((snapshot / SHARD_DIR).glob("*.tar"))
+    try:
+        index = json.loads(index_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise Timer1Error(f"{index_path} is not valid JSON: {e}") from None
+    shards = []
+    for entry in index.get("shards", []):
+        p = snapshot / entry["path"]
+        if not p.is_file():
+            raise Timer1Error(f"video shard {entry['path']} is missing from {snapshot}; re-run the download")
+        if entry.get("sha256") and sha256_file(p) != entry["sha256"]:
+            raise Timer1Error(f"video shard {entry['path']} is corrupt (sha256 differs from the index); "
+                              "delete it and re-run the download")
+        shards.append(p)
+    return shards
+
+
 def _copy_canonical(src: Path, out: Path) -> None:
     if src.resolve() == out.resolve():
         return
@@ -558,8 +597,11 @@ def download(
             _copy_canonical(snapshot, out_dir)
         except OSError as e:
             raise Timer1Error(f"cannot write {out_dir}: {e.strerror or e}") from None
+        from .splits import read_sidecar
+
+        check_content_hashes(out_dir, list_splits(out_dir), read_sidecar(out_dir))
         if videos:
-            for tar in sorted((snapshot / SHARD_DIR).glob("*.tar")):
+            for tar in verified_shards(snapshot):
                 safe_extract(tar, out_dir, progress)
         refs = referenced_videos(out_dir)
         found = sum((out_dir / v).is_file() for v in refs)
