@@ -8,7 +8,6 @@ only has to implement :class:`Store`.
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import threading
@@ -20,10 +19,16 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import unquote, urlparse
 
+import orjson
+
 from tvgbench.errors import Timer1Error
 
 DB_FILENAME = "leaderboard.sqlite3"
 STORE_SCHEMA_VERSION = 1
+
+
+def _dumps(obj) -> str:
+    return orjson.dumps(obj).decode()  # keeps key order: the scorer orders breakdown groups on purpose
 
 
 def utc_now() -> str:
@@ -192,11 +197,11 @@ class SQLiteStore:
     def _row(r) -> Submission:
         d = dict(zip(_COLUMNS, r))
         return Submission(
-            id=d["id"], created_at=d["created_at"], model_name=d["model_name"], meta=json.loads(d["meta"]),
+            id=d["id"], created_at=d["created_at"], model_name=d["model_name"], meta=orjson.loads(d["meta"]),
             split_name=d["split_name"], split_hash=d["split_hash"], file_sha256=d["file_sha256"],
             file_name=d["file_name"], file_bytes=d["file_bytes"], lines=d["lines"], matched=d["matched"],
-            missing=d["missing"], scorer_version=d["scorer_version"], canonical=json.loads(d["canonical"]),
-            timer1=json.loads(d["timer1"]),
+            missing=d["missing"], scorer_version=d["scorer_version"], canonical=orjson.loads(d["canonical"]),
+            timer1=orjson.loads(d["timer1"]),
         )
 
     def _select(self, where: str = "", args: tuple = ()) -> list[Submission]:
@@ -211,10 +216,10 @@ class SQLiteStore:
                 return earlier[0], False
             cur = db.execute(
                 f"INSERT INTO submissions ({', '.join(_COLUMNS[1:])}, predictions) VALUES ({', '.join('?' * len(_COLUMNS))})",
-                (sub.created_at, sub.model_name, json.dumps(sub.meta, ensure_ascii=False, sort_keys=True),
+                (sub.created_at, sub.model_name, _dumps(sub.meta),
                  sub.split_name, sub.split_hash, sub.file_sha256, sub.file_name, sub.file_bytes, sub.lines,
-                 sub.matched, sub.missing, sub.scorer_version, json.dumps(sub.canonical, ensure_ascii=False),
-                 json.dumps(sub.timer1, ensure_ascii=False), zlib.compress(predictions, 6)),
+                 sub.matched, sub.missing, sub.scorer_version, _dumps(sub.canonical), _dumps(sub.timer1),
+                 zlib.compress(predictions, 6)),
             )
             sub.id = cur.lastrowid
         return sub, True
@@ -240,8 +245,7 @@ class SQLiteStore:
     def update_scores(self, sub_id: int, scorer_version: str, canonical: dict, timer1: dict) -> None:
         with self._transaction() as db:
             db.execute("UPDATE submissions SET scorer_version = ?, canonical = ?, timer1 = ? WHERE id = ?",
-                       (scorer_version, json.dumps(canonical, ensure_ascii=False),
-                        json.dumps(timer1, ensure_ascii=False), int(sub_id)))
+                       (scorer_version, _dumps(canonical), _dumps(timer1), int(sub_id)))
 
     def count(self) -> int:
         with self._lock:

@@ -58,11 +58,29 @@ def row_schema() -> dict:
 
 @lru_cache(maxsize=1)
 def _row_validator():
-    from jsonschema import Draft202012Validator
+    """jsonschema: slow, but its errors say what is wrong; used only once a row is known to be bad."""
+    from jsonschema import Draft7Validator
 
     schema = row_schema()
-    Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
+    Draft7Validator.check_schema(schema)
+    return Draft7Validator(schema)
+
+
+@lru_cache(maxsize=1)
+def _row_is_valid():
+    """fastjsonschema compiles the same schema to plain Python (~100x faster): the accept path."""
+    import fastjsonschema
+
+    check = fastjsonschema.compile(row_schema())
+
+    def is_valid(row) -> bool:
+        try:
+            check(row)
+            return True
+        except fastjsonschema.JsonSchemaException:
+            return False
+
+    return is_valid
 
 
 # ---- the split side: which ids exist ---------------------------------------------------------------
@@ -182,6 +200,9 @@ def _schema_reason(err) -> str:
         return f"{where} has {len(inst)} characters ({v} {err.validator_value})"
     if v == "oneOf":
         top = list(err.absolute_path)[:1]
+        numbers = isinstance(inst, list) and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in inst)
+        if top in (["pred"], ["target"]) and numbers and len(inst) == 2:
+            return f"{where} = {show(inst)} has a time outside [-1e9, 1e9] seconds"
         if top == ["pred"]:
             return f"'pred' must be [start, end] (two numbers), [null, null] or null; got {show(inst)}"
         if top == ["qid"]:
@@ -193,9 +214,11 @@ def _schema_reason(err) -> str:
 
 
 def _first_schema_error(row):
-    from jsonschema.exceptions import best_match
+    from jsonschema.exceptions import relevance
 
-    return best_match(_row_validator().iter_errors(row))
+    # best_match() would descend into oneOf branches ("must be null"); the branch-level error reads better
+    errors = list(_row_validator().iter_errors(row))
+    return max(errors, key=relevance) if errors else None
 
 
 def check_model_name(name: str | None) -> str:
@@ -280,9 +303,9 @@ def validate_bytes(data: bytes, split: SplitIndex, *, max_bytes: int = DEFAULT_M
             raise SubmissionRejected(f"line {lineno}: unreadable number ({one_line(str(e), 80)})") from None
         if not isinstance(row, dict):
             raise SubmissionRejected(f"line {lineno}: expected a JSON object, got {_json_type(row)}")
-        err = _first_schema_error(row)
-        if err is not None:
-            raise SubmissionRejected(f"line {lineno}: {_schema_reason(err)}")
+        if not _row_is_valid()(row):
+            err = _first_schema_error(row)
+            raise SubmissionRejected(f"line {lineno}: {_schema_reason(err) if err else 'does not match the row schema'}")
         qid = str(row["qid"])
         r = split.row_of.get(qid)
         if r is None:
