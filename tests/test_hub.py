@@ -329,9 +329,30 @@ def test_download_through_snapshot_download(official_release, tmp_path):
     res = hub.download("tvgbench", out=tmp_path / "out", local_dir=tmp_path / "raw", videos=False, revision="r1",
                        snapshot_download=fake_snapshot_download, progress=False)
     assert calls == [{"repo_id": hub.OFFICIAL_REPO, "repo_type": "dataset", "revision": "r1",
-                      "local_dir": tmp_path / "raw", "allow_patterns": ["*.json", "*.md", "*.parquet", "*.jsonl", "*.csv"]}]
+                      "local_dir": tmp_path / "raw", "allow_patterns": hub.ANNOTATION_PATTERNS}]
     assert res.splits["test"] > 700 and res.video_root is None
     assert not (tmp_path / "raw" / "timerft_data").exists()  # --no-videos: archives stay packed
+
+    # with videos: annotations first, then only this part's videos
+    calls.clear()
+    res = hub.download("timerft", out=tmp_path / "out2", local_dir=tmp_path / "raw2",
+                       snapshot_download=fake_snapshot_download, progress=False)
+    assert [c["allow_patterns"] for c in calls] == [hub.ANNOTATION_PATTERNS, [*hub.ANNOTATION_PATTERNS, "*timerft_data*"]]
+    assert res.splits["train"] > 2400 and res.videos_found == 2
+
+
+def test_download_without_annotations_fails_before_fetching_videos(tmp_path):
+    calls = []
+
+    def videos_only_release(repo_id, **kw):
+        calls.append(kw["allow_patterns"])
+        (Path(kw["local_dir"]) / "tvgbench_data").mkdir(parents=True, exist_ok=True)
+        return kw["local_dir"]
+
+    with pytest.raises(Timer1Error, match="--annotations FILE"):
+        hub.download("tvgbench", out=tmp_path / "o", local_dir=tmp_path / "raw",
+                     snapshot_download=videos_only_release, progress=False)
+    assert calls == [hub.ANNOTATION_PATTERNS]
 
 
 def test_cli_download_from_dir(official_release, tmp_path):

@@ -561,6 +561,15 @@ def _copy_canonical(src: Path, out: Path) -> None:
         shutil.copyfile(p, out / "data" / p.name)
 
 
+ANNOTATION_PATTERNS = ["*.json", "*.md", "*.parquet", "*.jsonl", "*.csv"]
+
+
+def missing_annotation_message(wanted: list[OfficialData], snapshot: Path) -> str:
+    names = " or ".join(o.annotation for o in wanted)
+    return (f"no {names} under {snapshot}; the Time-R1 annotation files live in its GitHub repository "
+            "(dataset/timer1/annotations/): pass one with --annotations FILE")
+
+
 def download(
     target: str,
     *,
@@ -588,9 +597,16 @@ def download(
         if not snapshot.is_dir():
             raise Timer1Error(f"--from-dir folder not found: {snapshot}")
     else:
-        patterns = None if videos else ["*.json", "*.md", "*.parquet", "*.jsonl", "*.csv"]
-        snapshot = _fetch_snapshot(repo_id, revision=revision, local_dir=local_dir, allow_patterns=patterns,
+        # annotations first: a release without them fails before any video is downloaded
+        snapshot = _fetch_snapshot(repo_id, revision=revision, local_dir=local_dir, allow_patterns=ANNOTATION_PATTERNS,
                                    snapshot_download=snapshot_download)
+        if videos:
+            if official and annotations is None and find_file(snapshot, official.annotation) is None:
+                raise Timer1Error(missing_annotation_message([official], snapshot))
+            # only this part's videos (a folder or archive named after it) for the official release
+            patterns = [*ANNOTATION_PATTERNS, f"*{official.video_dir}*"] if official else None
+            snapshot = _fetch_snapshot(repo_id, revision=revision, local_dir=local_dir, allow_patterns=patterns,
+                                       snapshot_download=snapshot_download)
 
     if not official and annotations is None and is_canonical(snapshot):
         try:
@@ -620,9 +636,7 @@ def download(
     else:
         found_files = {o.annotation: p for o in wanted if (p := find_file(snapshot, o.annotation)) is not None}
     if not found_files:
-        names = " or ".join(o.annotation for o in wanted)
-        raise Timer1Error(f"no {names} under {snapshot}; the Time-R1 annotation files live in its GitHub "
-                          "repository (dataset/timer1/annotations/): pass one with --annotations FILE")
+        raise Timer1Error(missing_annotation_message(wanted, snapshot))
     if videos:
         try:
             _unpack_release_archives(snapshot, progress)
