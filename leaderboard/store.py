@@ -95,9 +95,9 @@ def open_store(url_or_path: str | os.PathLike | None = None) -> Store:
         u = urlparse(text)
         if u.scheme != "sqlite":
             raise Timer1Error(f"unsupported leaderboard database {u.scheme}://; only sqlite:///PATH (or a file path) is built in")
-        text = unquote(u.path if not u.netloc else f"/{u.netloc}{u.path}")
-        if text.startswith("//"):  # sqlite:////abs/path
-            text = text[1:]
+        if u.netloc:
+            raise Timer1Error(f"{text}: use sqlite:///relative/path or sqlite:////absolute/path (no host)")
+        text = unquote(u.path[1:] if u.path.startswith("/") else u.path)  # SQLAlchemy's convention
     return SQLiteStore(text)
 
 

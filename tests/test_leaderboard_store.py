@@ -46,6 +46,10 @@ def test_sqlite_store_uses_wal_and_the_default_location(tmp_path, monkeypatch):
     assert default_db_path() == Path(user_data_dir("timer1")) / "leaderboard.sqlite3"
     with pytest.raises(Exception, match="only sqlite"):
         open_store("postgresql://db.example/lb")
+    monkeypatch.chdir(tmp_path)
+    rel = open_store("sqlite:///rel/lb.db")  # SQLAlchemy's convention: three slashes, relative path
+    assert rel.path == Path("rel/lb.db") and (tmp_path / "rel" / "lb.db").exists()
+    rel.close()
 
 
 def test_submit_scores_canonically_and_stores_compat_beside(tiny, store, tmp_path):
@@ -92,6 +96,27 @@ def test_timer1_targets_in_a_file_cannot_move_the_ground_truth(tiny, store):
     assert s.timer1["metrics"]["R1@0.3"] == 0.0 and s.canonical["metrics"]["R1@0.3"] == 0.0
 
 
+def test_same_file_racing_from_8_connections_is_stored_once(tiny, tmp_path):
+    """Eight writers (own connections, as separate processes would have) race the same bytes."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    split_dir, idx = tiny
+    db = tmp_path / "race.sqlite3"
+    SQLiteStore(db).close()
+    data = jsonl(rows_for(idx, 7))
+
+    def one(i):
+        with open_store(db) as s:
+            out = submit(s, data, split_dir, model_name=f"racer{i}", bootstrap=0, split=idx)
+            return out.submission.id, out.created
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(one, range(8)))
+    assert {r[0] for r in results} == {1} and sum(r[1] for r in results) == 1
+    with open_store(db) as s:
+        assert s.count() == 1
+
+
 def test_ranking_best_per_model_with_ties(tiny, store):
     split_dir, idx = tiny
     submit(store, jsonl(rows_for(idx, 4)), split_dir, model_name="A", bootstrap=0)
@@ -123,6 +148,13 @@ def test_scorer_version_change_marks_stale_then_rescore(tiny, store, monkeypatch
     (b,) = boards(store.submissions(), "R1@0.5")
     assert [e.submission.model_name for e in b.entries] == ["new"]  # never ranked together
     assert [s.model_name for s in b.stale] == ["old"] and b.stale[0].scorer_version != "9.9.9"
+    from leaderboard.html import render_index
+
+    page = render_index(boards(store.submissions(), "R1@0.5"))
+    assert "1 submission(s) scored with another scorer version are not ranked" in page
+    r = CliRunner().invoke(cli, ["leaderboard", "show", "--db", str(store.path)])
+    table, note = r.output.split("1 submission(s) scored with another scorer version")
+    assert "│ new" in table and "│ old" not in table and "not ranked" in note
     assert rescore(store, split_dir) == [1]
     (b,) = boards(store.submissions(), "R1@0.5")
     assert [e.submission.model_name for e in b.entries] == ["old", "new"] and not b.stale
