@@ -66,6 +66,7 @@ def write_entry(path: Path, sampled) -> int:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(MAGIC + struct.pack("<I", len(header)) + header + payload)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a shared cache must be readable by its users
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -96,3 +97,17 @@ def read_entry(path: Path):
     meta = dict(header["meta"], cache_entry=str(path))
     return SampledVideo(frames=frames, timestamps=np.asarray(header["timestamps"], dtype=np.float64),
                         sample_fps=header["sample_fps"], meta=meta)
+
+
+def entry_is_complete(path: Path) -> bool:
+    """Cheap resumability check (header only): the file exists and is exactly as long as it says."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+            if len(head) < 8 or head[:4] != MAGIC:
+                return False
+            (hlen,) = struct.unpack("<I", head[4:8])
+            header = json.loads(f.read(hlen))
+        return os.stat(path).st_size == 8 + hlen + int(header["payload_bytes"])
+    except (FileNotFoundError, ValueError, KeyError, OSError):
+        return False

@@ -86,22 +86,48 @@ def decode_with_fallback(path: Path, window, cfg: SamplingConfig, *, iter_decord
     return frames, plan, {"decoder": "pyav", "determinism_checked": True, "fallback": "decord_nondeterministic"}
 
 
+def decode_from_proxy(path: Path, proxy: Path, source: decode.VideoProbe | None, window, cfg: SamplingConfig):
+    """Plan on the source's frame count and fps; take each sampled frame from the proxy nearest in time."""
+    from .proxy import proxy_indices
+
+    decode.check_file(proxy)
+    source = source or decode.probe_decord(path)
+    plan = _plan(path, source, window, cfg)
+    if cfg.decoder == "pyav":
+        pprobe = decode.probe_pyav(proxy)
+        chunks = decode.iter_pyav(proxy, proxy_indices(plan.indices, plan.video_fps, pprobe))
+    else:
+        reader = decode.open_decord(proxy)
+        pprobe = decode.probe_decord(proxy, reader)
+        chunks = decode.iter_decord(proxy, proxy_indices(plan.indices, plan.video_fps, pprobe), reader=reader)
+    return _decode_resized(chunks, plan, cfg), plan, {"decoder": cfg.decoder, "proxy": str(proxy)}
+
+
 def sample_video(
     path: str | os.PathLike,
     window: tuple[float, float] | None = None,
     *,
     crop: bool = True,
     config: SamplingConfig = SamplingConfig(),
+    proxy: str | os.PathLike | None = None,
+    source_probe: decode.VideoProbe | None = None,
 ) -> SampledVideo:
     """Sample ``path`` at ``config.fps`` (Time-R1 / qwen-vl-utils rules), cropping to ``window`` if ``crop``.
 
     ``window=[start, end]`` seconds; with ``crop=False`` (the file already is the clip) it is ignored
-    for decoding and only kept in ``meta``. Raises :class:`VideoError` with a reason on any failure.
+    for decoding and only kept in ``meta``. With ``proxy`` (see :mod:`tvgbench.video.proxy`), pixels
+    come from the proxy while counts, sizes, ``sample_fps`` and times are the source's
+    (``source_probe`` spares opening the source). Raises :class:`VideoError` with a reason on any failure.
     """
     path = Path(path)
-    decode.check_file(path)
     used_window = tuple(float(v) for v in window) if (window is not None and crop) else None
-    frames, plan, info = decode_with_fallback(path, used_window, config)
+    if proxy is not None:
+        if source_probe is None:
+            decode.check_file(path)
+        frames, plan, info = decode_from_proxy(path, Path(proxy), source_probe, used_window, config)
+    else:
+        decode.check_file(path)
+        frames, plan, info = decode_with_fallback(path, used_window, config)
     clip_start = used_window[0] if used_window is not None else 0.0
     indices = np.asarray(plan.indices, dtype=np.int64)
     timestamps = indices / plan.video_fps - clip_start

@@ -1,0 +1,57 @@
+"""``timer1 data preprocess``: fill the frame cache (and optional proxies) for a split."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+
+@click.command("preprocess")
+@click.argument("split_dir", type=click.Path(file_okay=False))
+@click.option("--video-root", required=True, type=click.Path(file_okay=False), help="Folder the records' video paths are relative to.")
+@click.option("--cache", "cache_dir", required=True, type=click.Path(file_okay=False), help="Frame cache folder (created; resumable).")
+@click.option("--split-name", default=None, help="Split to use when SPLIT_DIR holds several.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 256), help="Parallel decoding processes.")
+@click.option("--decoder", default="decord", show_default=True, type=click.Choice(["decord", "pyav"]))
+@click.option("--resize", default="fast", show_default=True, type=click.Choice(["fast", "torch"]),
+              help="fast: torch uint8 kernel (≤1.0 mean abs of the reference); torch: the reference float resize.")
+@click.option("--fps", default=2.0, show_default=True, type=click.FloatRange(min=0.01), help="Sampling rate.")
+@click.option("--max-frames", default=768, show_default=True, type=click.IntRange(2))
+@click.option("--total-pixels", default=3584 * 28 * 28, show_default=True, type=click.IntRange(784), help="Pixel budget per video.")
+@click.option("--min-pixels", default=16 * 28 * 28, show_default=True, type=click.IntRange(784), help="Minimum pixels per frame.")
+@click.option("--proxy-dir", default=None, type=click.Path(file_okay=False),
+              help="Also make small h264 proxies here and decode from them (counts, sizes and times stay the source's).")
+@click.option("--proxy-height", default=360, show_default=True, type=click.IntRange(28), help="Proxy short side at most.")
+@click.option("--proxy-fps", default=4.0, show_default=True, type=click.FloatRange(min=0.5), help="Proxy fps at most.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def preprocess(split_dir, video_root, cache_dir, split_name, workers, decoder, resize, fps, max_frames, total_pixels,
+               min_pixels, proxy_dir, proxy_height, proxy_fps, as_json, quiet):
+    """Decode, sample and resize every (video, window) of SPLIT_DIR once into a compact uint8 cache.
+
+    \b
+    Finished entries are skipped, so an interrupted run resumes where it stopped. Videos that are
+    missing, empty, truncated or undecodable are listed with the reason in
+    CACHE/preprocess_report.json and the run goes on. The harness and the trainer read the
+    cache through tvgbench.video.sample_for_record(..., cache_dir=CACHE).
+    """
+    from .config import SamplingConfig
+    from .preprocess import REPORT, preprocess as run_preprocess
+
+    config = SamplingConfig(fps=fps, max_frames=max_frames, total_pixels=total_pixels, min_pixels=min_pixels,
+                            decoder=decoder, resize=resize)
+    report = run_preprocess(split_dir, video_root, cache_dir, split=split_name, workers=workers, config=config,
+                            proxy_dir=proxy_dir, proxy_height=proxy_height, proxy_fps=proxy_fps, progress=not quiet)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    click.echo(f"{report['records']} records -> {report['entries']} cache entries in {cache_dir}: "
+               f"{report['cached_now']} new, {report['already_cached']} already cached, {report['failed_entries']} failed")
+    if report["float32_bytes_equivalent"]:
+        ratio = report["bytes_written"] / report["float32_bytes_equivalent"]
+        click.echo(f"  wrote {report['bytes_written'] / 1e6:.1f} MB ({ratio:.1%} of a float32 cache)")
+    for f in report["failures"][:20]:
+        click.echo(f"  FAILED {f['reason']:<11} {f['video']} ({f['n_qids']} records){': ' + f['detail'] if f['detail'] else ''}")
+    if len(report["failures"]) > 20:
+        click.echo(f"  ... {len(report['failures']) - 20} more in {cache_dir}/{REPORT}")

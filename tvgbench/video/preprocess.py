@@ -1,0 +1,244 @@
+"""``timer1 data preprocess``: decode + sample + resize every (video, window) of a split once, into the cache.
+
+Resumable (finished entries are skipped; entries appear atomically), parallel (process pool),
+and every video that fails is reported with its reason while the run goes on.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from . import cache as cache_mod
+from .config import SamplingConfig
+from .errors import VideoError
+
+REPORT = "preprocess_report.json"
+CACHE_INFO = "cache.json"
+STALE_TMP_SECONDS = 600
+
+
+@dataclass
+class Entry:
+    key: str
+    video: str
+    window: tuple[float, float] | None
+    crop: bool
+    qids: list[str] = field(default_factory=list)
+
+
+def plan_entries(samples, video_root: Path, window_mode: str, config: SamplingConfig):
+    """Unique (video, window) entries of a split, plus the records whose file is missing or empty."""
+    from .decode import check_file
+    from .records import should_crop
+
+    entries: dict[str, Entry] = {}
+    failures: dict[str, dict] = {}
+    sizes: dict[str, int] = {}
+    for s in samples:
+        if s.video in failures:
+            failures[s.video]["qids"].append(s.qid)
+            continue
+        if s.video not in sizes:
+            path = video_root / s.video
+            try:
+                check_file(path)
+            except VideoError as e:
+                failures[s.video] = {"video": s.video, "reason": e.reason, "detail": e.detail, "qids": [s.qid]}
+                continue
+            sizes[s.video] = os.stat(path).st_size
+        crop = should_crop(s, window_mode)
+        window = s.window if crop else None
+        key = cache_mod.entry_key(s.video, sizes[s.video], window, config)
+        entries.setdefault(key, Entry(key, s.video, window, crop)).qids.append(s.qid)
+    return list(entries.values()), list(failures.values())
+
+
+def _init_worker() -> None:
+    # one process per core: keep each process single-threaded so N workers use N cores, not N²
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def cache_one(entry: Entry, video_root: str, cache_dir: str, config: SamplingConfig,
+              proxy: str | None = None, source_probe: dict | None = None) -> dict:
+    """Decode one entry into the cache. Never raises: returns a status row for the report."""
+    from .decode import VideoProbe
+    from .sample import sample_video
+
+    t0 = time.perf_counter()
+    try:
+        sampled = sample_video(Path(video_root) / entry.video, entry.window, crop=entry.crop, config=config,
+                               proxy=proxy, source_probe=VideoProbe(**source_probe) if source_probe else None)
+        sampled.meta["video"] = entry.video
+        nbytes = cache_mod.write_entry(cache_mod.entry_path(cache_dir, entry.key), sampled)
+    except VideoError as e:
+        return {"key": entry.key, "status": "failed", "reason": e.reason, "detail": e.detail}
+    except Exception as e:  # a bug or an unexpected decoder error must not stop a 300 GB run
+        msg = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        return {"key": entry.key, "status": "failed", "reason": "undecodable", "detail": f"{type(e).__name__}: {msg}"}
+    return {"key": entry.key, "status": "cached", "bytes": nbytes, "frames": sampled.num_frames,
+            "raw_float32_bytes": int(sampled.frames.size) * 4, "seconds": time.perf_counter() - t0}
+
+
+def _remove_stale_tmp(d: Path) -> int:
+    now, removed = time.time(), 0
+    for p in d.glob("*/*.tmp"):
+        try:
+            if now - p.stat().st_mtime > STALE_TMP_SECONDS:
+                p.unlink()
+                removed += 1
+        except FileNotFoundError:
+            pass
+    return removed
+
+
+def _run(tasks, fn, workers: int, desc: str, progress: bool):
+    """Run ``fn(*task)`` over tasks (in-process for 1 worker), yielding results as they finish."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(tasks), desc=desc, unit="video", disable=not progress, dynamic_ncols=True)
+    try:
+        if workers <= 1:
+            for t in tasks:
+                yield fn(*t)
+                bar.update()
+            return
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                                 initializer=_init_worker) as pool:
+            futures = [pool.submit(fn, *t) for t in tasks]
+            try:
+                for f in as_completed(futures):
+                    yield f.result()
+                    bar.update()
+            except BaseException:
+                for f in futures:
+                    f.cancel()
+                raise
+    finally:
+        bar.close()
+
+
+def make_one_proxy(video: str, video_root: str, proxy_dir: str, height: int, fps: float) -> dict:
+    from .proxy import make_proxy
+
+    try:
+        row = make_proxy(Path(video_root) / video, Path(proxy_dir) / video, max_height=height, max_fps=fps)
+    except VideoError as e:
+        return {"video": video, "status": "failed", "reason": e.reason, "detail": e.detail}
+    return {"video": video, "status": "ok", "row": row}
+
+
+def build_proxies(videos, video_root: Path, proxy_dir: Path, *, height: int, fps: float, workers: int,
+                  progress: bool) -> tuple[dict, list[dict]]:
+    """Proxies for ``videos`` (skipping ones already made with the same settings); manifest + failures."""
+    from .proxy import read_manifest, write_manifest
+
+    manifest = read_manifest(proxy_dir)
+    todo = []
+    for v in videos:
+        row = manifest.get(v)
+        fresh = (row is not None and (proxy_dir / v).is_file() and row.get("max_height") == height
+                 and row.get("max_fps") == fps and row.get("source_size") == os.stat(video_root / v).st_size)
+        if not fresh:
+            todo.append((v, str(video_root), str(proxy_dir), height, fps))
+    failures = []
+    try:
+        for res in _run(todo, make_one_proxy, workers, "proxies", progress):
+            if res["status"] == "ok":
+                manifest[res["video"]] = res["row"]
+            else:
+                failures.append(res)
+    finally:
+        write_manifest(proxy_dir, manifest)  # keep what finished, even when interrupted
+    return manifest, failures
+
+
+def preprocess(
+    split_dir, video_root, cache_dir, *, split: str | None = None, workers: int = 1,
+    config: SamplingConfig = SamplingConfig(), proxy_dir=None, proxy_height: int = 360, proxy_fps: float = 4.0,
+    progress: bool = True,
+) -> dict:
+    """Fill ``cache_dir`` for every record of the split; returns (and writes) the report."""
+    from ..errors import Timer1Error
+    from ..report import write_json_atomic
+    from ..splits import load_split
+
+    t0 = time.perf_counter()
+    sp = load_split(split_dir, split)
+    video_root, cache_dir = Path(video_root), Path(cache_dir)
+    if not video_root.is_dir():
+        raise Timer1Error(f"video root not found: {video_root}")
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise Timer1Error(f"cannot create cache folder {cache_dir}: {e.strerror}") from None
+    stale = _remove_stale_tmp(cache_dir)
+    entries, failures = plan_entries(sp.samples, video_root, sp.window_mode, config)
+    pending = [e for e in entries if not cache_mod.entry_is_complete(cache_mod.entry_path(cache_dir, e.key))]
+    already = len(entries) - len(pending)
+
+    manifest = {}
+    if proxy_dir is not None and pending:
+        videos = sorted({e.video for e in pending})
+        manifest, proxy_failures = build_proxies(videos, video_root, Path(proxy_dir), height=proxy_height,
+                                                 fps=proxy_fps, workers=workers, progress=progress)
+        bad = {f["video"]: f for f in proxy_failures}
+        for e in [e for e in pending if e.video in bad]:
+            failures.append({"video": e.video, "window": e.window, "reason": bad[e.video]["reason"],
+                             "detail": bad[e.video]["detail"], "qids": e.qids})
+        pending = [e for e in pending if e.video not in bad]
+
+    write_json_atomic(cache_dir / CACHE_INFO, {
+        "format": cache_mod.CACHE_FORMAT, "config": asdict(config), "config_key": config.output_key(),
+        "pixels_from": "proxy" if proxy_dir is not None else "source",
+        **({"proxy": {"dir": str(proxy_dir), "max_height": proxy_height, "max_fps": proxy_fps}} if proxy_dir else {}),
+    })
+    tasks = []
+    for e in pending:
+        row = manifest.get(e.video)
+        proxy = str(Path(proxy_dir) / e.video) if row else None
+        tasks.append((e, str(video_root), str(cache_dir), config, proxy, row["source"] if row else None))
+    by_key = {e.key: e for e in pending}
+    cached, nbytes, float_bytes = 0, 0, 0
+    interrupted = False
+    try:
+        for res in _run(tasks, cache_one, workers, "cache", progress):
+            if res["status"] == "cached":
+                cached += 1
+                nbytes += res["bytes"]
+                float_bytes += res["raw_float32_bytes"]
+            else:
+                e = by_key[res["key"]]
+                failures.append({"video": e.video, "window": e.window, "reason": res["reason"],
+                                 "detail": res["detail"], "qids": e.qids})
+    except KeyboardInterrupt:
+        interrupted = True
+    report = {
+        "split": sp.name, "split_dir": str(split_dir), "content_hash": sp.content_hash,
+        "video_root": str(video_root), "cache_dir": str(cache_dir), "workers": workers,
+        "records": len(sp.samples), "entries": len(entries), "already_cached": already, "cached_now": cached,
+        "failed_entries": len(failures), "failed_records": sum(len(f["qids"]) for f in failures),
+        "failures_by_reason": _count_reasons(failures),
+        "failures": [{**f, "qids": f["qids"][:20], "n_qids": len(f["qids"])} for f in failures],
+        "bytes_written": nbytes, "float32_bytes_equivalent": float_bytes,
+        "stale_tmp_removed": stale, "interrupted": interrupted, "seconds": round(time.perf_counter() - t0, 3),
+        "config": asdict(config),
+    }
+    write_json_atomic(cache_dir / REPORT, report)
+    if interrupted:
+        raise KeyboardInterrupt
+    return report
+
+
+def _count_reasons(failures) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for f in failures:
+        out[f["reason"]] = out.get(f["reason"], 0) + 1
+    return dict(sorted(out.items()))
