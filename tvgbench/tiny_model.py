@@ -54,6 +54,9 @@ SPECIAL_TOKENS = [
 PIXEL_MEAN = [0.48145466, 0.4578275, 0.40821073]
 PIXEL_STD = [0.26862954, 0.26130258, 0.27577711]
 PATCH_SIZE, TEMPORAL_PATCH_SIZE, MERGE_SIZE = 14, 2, 2
+# Wider than transformers' 0.02 so the random model's greedy text varies with the video (at 0.02 it
+# repeats one token whatever it sees, which would hide mixed-up outputs in tests).
+INIT_RANGE = 0.2
 
 _WORDS = (
     "person man woman girl boy dog cat ball door chair table cup phone book car red green blue "
@@ -123,16 +126,16 @@ def tiny_config(tok, hidden_size: int = 64, num_heads: int = 4):
             num_attention_heads=num_heads, num_key_value_heads=max(1, num_heads // 2), max_position_embeddings=32768,
             rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": _mrope_section(head_dim)},
             bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"],
-            tie_word_embeddings=True,
+            tie_word_embeddings=True, initializer_range=INIT_RANGE,
         ),
         vision_config=dict(
             depth=2, hidden_size=32, intermediate_size=64, num_heads=2, patch_size=PATCH_SIZE,
             spatial_merge_size=MERGE_SIZE, temporal_patch_size=TEMPORAL_PATCH_SIZE, window_size=112,
-            out_hidden_size=hidden_size, fullatt_block_indexes=[1], tokens_per_second=2,
+            out_hidden_size=hidden_size, fullatt_block_indexes=[1], tokens_per_second=2, initializer_range=INIT_RANGE,
         ),
         image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
         vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
-        tie_word_embeddings=True,
+        tie_word_embeddings=True, initializer_range=INIT_RANGE,
     )
 
 

@@ -32,6 +32,8 @@ def _model_options(f):
                      help="Pixel budget over all frames (Time-R1: 3584*28*28)."),
         click.option("--decoder", type=click.Choice(["decord", "pyav"]), default="decord", show_default=True),
         click.option("--device", default="auto", show_default=True, help="hf backend: cpu, cuda, cuda:1 or auto."),
+        click.option("--threads", default=None, type=click.IntRange(min=1),
+                     help="hf backend on CPU: torch intra-op threads [default: torch's choice]."),
         click.option("--dtype", default="auto", show_default=True, help="hf/vllm: auto, float32, bfloat16, float16."),
         click.option("--api-base", default="http://127.0.0.1:8000/v1", show_default=True,
                      help="openai backend: the endpoint (a vLLM server, or an API)."),
@@ -62,7 +64,7 @@ def _backend_options(kw) -> dict:
         return {"api_base": kw["api_base"], "api_key_env": kw["api_key_env"]}
     if kw["backend"] == "vllm":
         return {"dtype": kw["dtype"]}
-    return {"device": kw["device"], "dtype": kw["dtype"]}
+    return {"device": kw["device"], "dtype": kw["dtype"], "threads": kw["threads"]}
 
 
 def _echo_summary(summary: dict) -> None:

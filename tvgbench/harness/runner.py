@@ -32,7 +32,9 @@ RUN_JSON = "run.json"
 SCORES = "scores.json"
 RUN_FORMAT = 1
 # settings that may differ between a run and its resumption without changing any number
-_NOT_FINGERPRINTED = ("workers", "prefetch", "progress", "out_dir", "cache_dir")
+_NOT_FINGERPRINTED = ("workers", "prefetch", "progress", "out_dir", "cache_dir", "backend_options")
+# backend facts that must match for a resume (checked after the backend is loaded)
+_BACKEND_FINGERPRINT = ("backend", "weights_sha256", "dtype", "generation")
 
 
 @dataclass
@@ -251,6 +253,14 @@ def prepare_run_dir(out_dir: Path, settings: dict, *, resume: bool, overwrite: b
     return done, previous
 
 
+def check_backend_matches(previous: dict, now: dict, out: Path) -> None:
+    """A resumed run must use the same weights, dtype and generation settings as the lines already written."""
+    before = previous.get("backend") or {}
+    for key in _BACKEND_FINGERPRINT:
+        if key in before and before.get(key) != now.get(key):
+            raise Timer1Error(f"cannot resume {out}: backend {key} differs ({before.get(key)!r} -> {now.get(key)!r})")
+
+
 def _settings_for(split_dir, split_name, video_root, model, backend, prompt, layout, parser, sampling, params,
                   batch_size, shard, limit, workers, prefetch, extra) -> dict:
     from ..prompts import prompt_settings
@@ -388,6 +398,7 @@ def run_eval(split_dir, video_root, model, backend: str = "hf", prompt="r1", out
     done, previous = prepare_run_dir(out, settings, resume=resume, overwrite=overwrite)
 
     be = backend_obj or make_backend(backend, str(model), params, **(backend_options or {}))
+    check_backend_matches(previous, be.settings(), out)
     run = {
         "format": RUN_FORMAT,
         "status": "running",

@@ -39,7 +39,7 @@ class HFBackend:
     name = "hf"
 
     def __init__(self, model: str, params: GenParams, *, device: str | None = "auto", dtype: str = "auto",
-                 attn_implementation: str | None = None, loaded=None):
+                 attn_implementation: str | None = None, threads: int | None = None, loaded=None):
         import torch
         from transformers import AutoTokenizer, Qwen2_5_VLForConditionalGeneration
 
@@ -48,6 +48,9 @@ class HFBackend:
         self.params = params
         self.model_path = str(model)
         self.device = pick_device(device)
+        if threads:  # intra-op threads: on a busy CPU, 1 is often much faster for small models
+            torch.set_num_threads(int(threads))
+        self.threads = torch.get_num_threads()
         if loaded is not None:  # (model, tokenizer) already in memory, e.g. the trainer's policy
             self.model, self.tokenizer = loaded
         else:
@@ -157,6 +160,7 @@ class HFBackend:
             "weights_sha256": weights_hash(self.model_path),
             "config_sha256": config_hash(self.model_path),
             "device": self.device,
+            "torch_threads": self.threads,
             "dtype": str(next(self.model.parameters()).dtype).replace("torch.", ""),
             "attn_implementation": getattr(self.model.config, "_attn_implementation", None),
             "decode": {"skip_special_tokens": True},
