@@ -90,6 +90,7 @@ class VideoGRPOTrainer(GRPOTrainer):
     """
 
     pass_video_to_logps = True
+    video_forward_cls = _WithVideo  # swappable (benchmarks time it)
 
     def __init__(self, *args, video_inputs: VideoInputsFn, **kwargs):
         if trl.__version__ != TESTED_TRL_VERSION:
@@ -158,7 +159,7 @@ class VideoGRPOTrainer(GRPOTrainer):
     # -- old/ref log-probs and the loss: same video, same time scale -------------------------------
     def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep, *args, **kwargs):
         if self._video_ctx is not None and self.pass_video_to_logps:
-            model = _WithVideo(model, self._video_ctx, self.video_token_id)
+            model = self.video_forward_cls(model, self._video_ctx, self.video_token_id)
         return super()._get_per_token_logps_and_entropies(model, input_ids, attention_mask, logits_to_keep, *args, **kwargs)
 
     def _compute_loss(self, model, inputs):

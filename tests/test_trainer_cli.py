@@ -1,0 +1,93 @@
+"""``timer1 train`` end to end on CPU: the tiny-cpu recipe (short variant), exact resume, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+TIMER1 = [sys.executable, "-m", "tvgbench.cli"]
+# the short variant of tiny-cpu: few steps, few frames, short completions
+SHORT = ["trl.num_generations=4", "trl.per_device_train_batch_size=4", "trl.max_completion_length=8",
+         "video.max_frames=4", "trl.save_steps=1", "trl.logging_steps=1"]
+
+
+def run_cli(*args, timeout=600):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    return subprocess.run([*TIMER1, *args], capture_output=True, text=True, cwd=REPO, env=env, timeout=timeout)
+
+
+def sets(*items):
+    return [a for item in items for a in ("--set", item)]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--recipe", "nope", "-o", "x"], "unknown recipe 'nope'"),
+        (["--recipe", "tiny-cpu", "--set", "trl.foo=1", "-o", "x"], "unknown trl option(s) foo"),
+        (["--recipe", "tiny-cpu"], "--output-dir is required"),
+        (["--recipe", "timer1-posttrain", "-o", "x"], "data.split_dir is not set"),
+        (["-o", "x"], "--recipe is required"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args, message):
+    r = run_cli("train", *args)
+    assert r.returncode == 2, r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert lines[-1].startswith("error: ") and message in lines[-1] and "Traceback" not in r.stderr
+
+
+def test_help_and_dry_run_and_schema():
+    r = run_cli("train", "--help")
+    assert r.returncode == 0 and "--recipe" in r.stdout and "--resume" in r.stdout
+    r = run_cli("train", "--recipe", "timer1-posttrain-sf", "--dry-run", "--set", "trl.max_steps=3")
+    assert r.returncode == 0, r.stderr
+    import yaml
+
+    resolved = yaml.safe_load(r.stdout)
+    assert resolved["sample_filter"]["enabled"] and resolved["trl"]["max_steps"] == 3
+    schema = json.loads(run_cli("train", "--print-schema").stdout)
+    assert set(schema["properties"]) >= {"model", "data", "video", "rewards", "trl", "sample_filter", "lora"}
+
+
+@pytest.mark.slow
+def test_tiny_cpu_recipe_trains_end_to_end_and_resumes_exactly(tmp_path):
+    torch = pytest.importorskip("torch")
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg binary not on PATH (apt-get install ffmpeg)")
+    full = tmp_path / "full"
+    r = run_cli("train", "--recipe", "tiny-cpu", "-o", str(full), *sets(*SHORT, "trl.max_steps=2"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    run = json.loads((full / "run.json").read_text())
+    assert run["steps"] == 2 and run["n_records"] > 0 and run["versions"]["trl"] == "1.16.0"
+    log = [json.loads(x) for x in (full / "train_log.jsonl").read_text().splitlines()]
+    logged = set().union(*log)
+    assert {"rewards/iou_v2/mean", "rewards/format/mean", "rewards/tags/mean", "kl", "loss"} <= logged
+    assert (full / "checkpoint-1" / "optimizer.pt").exists() and (full / "checkpoint-2").exists()
+    assert (full / "config.yaml").exists() and (full / "final" / "tokenizer.json").exists()
+
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    # the trained model reloads, and it is not the initial one
+    trained = Qwen2_5_VLForConditionalGeneration.from_pretrained(full / "final", dtype=torch.float32)
+    initial = Qwen2_5_VLForConditionalGeneration.from_pretrained(full / "tiny-model", dtype=torch.float32)
+    trained_sd, initial_sd = trained.state_dict(), initial.state_dict()
+    assert any(not torch.equal(trained_sd[k], initial_sd[k]) for k in trained_sd if ".merger." in k)
+    assert all(torch.equal(trained_sd[k], initial_sd[k]) for k in trained_sd if ".visual.blocks." in k)
+
+    # stop after step 1 (keep only checkpoint-1), resume: same weights as the uninterrupted run
+    resumed = tmp_path / "resumed"
+    shutil.copytree(full, resumed, ignore=shutil.ignore_patterns("checkpoint-2", "final", "run.json"))
+    r = run_cli("train", "--recipe", "tiny-cpu", "-o", str(resumed), "--resume", *sets(*SHORT, "trl.max_steps=2"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert json.loads((resumed / "run.json").read_text())["resumed_from"].endswith("checkpoint-1")
+    again = Qwen2_5_VLForConditionalGeneration.from_pretrained(resumed / "final", dtype=torch.float32).state_dict()
+    diffs = {k: (again[k] - trained_sd[k]).abs().max().item() for k in trained_sd}
+    assert max(diffs.values()) == 0.0, sorted(diffs.items(), key=lambda kv: -kv[1])[:3]
