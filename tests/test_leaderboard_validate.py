@@ -165,6 +165,12 @@ scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.flo
 non_numbers = st.one_of(st.booleans(), st.text(max_size=8), st.lists(st.integers(), max_size=2),
                         st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
 times = st.floats(0, 500, allow_nan=False)
+# built once: strategies made inside a composite on every draw cost more than the check itself
+wrong_lengths = st.sampled_from([0, 1, 3, 4, 5, 6])
+wrong_preds = st.one_of(st.booleans(), st.integers(), st.text(), st.dictionaries(st.text(max_size=3), times, max_size=2))
+wrong_qids = st.one_of(st.none(), st.booleans(), st.floats(allow_nan=False), st.just(""), st.integers(max_value=-1),
+                       st.lists(st.text(max_size=3), max_size=2), st.text(min_size=257, max_size=300))
+unknown_qids = st.one_of(st.text(min_size=1, max_size=40), st.integers(0, 10**9).map(str))
 
 
 @st.composite
@@ -185,13 +191,11 @@ def _bad_row(draw, idx: SplitIndex) -> str:
     if kind == 1:  # non-numeric time
         return json.dumps({"qid": qid, "pred": draw(st.permutations([draw(non_numbers), draw(times)]))})
     if kind == 2:  # span of the wrong length
-        return json.dumps({"qid": qid, "pred": draw(st.lists(times, max_size=6).filter(lambda x: len(x) != 2))})
+        return json.dumps({"qid": qid, "pred": [draw(times) for _ in range(draw(wrong_lengths))]})
     if kind == 3:  # pred of the wrong type
-        return json.dumps({"qid": qid, "pred": draw(st.one_of(st.booleans(), st.integers(), st.text(), st.dictionaries(st.text(max_size=3), times, max_size=2)))})
+        return json.dumps({"qid": qid, "pred": draw(wrong_preds)})
     if kind == 4:  # qid of the wrong type
-        bad_qid = draw(st.one_of(st.none(), st.booleans(), st.floats(allow_nan=False), st.just(""), st.integers(max_value=-1),
-                                 st.lists(st.text(max_size=3), max_size=2), st.text(min_size=257, max_size=300)))
-        return json.dumps({"qid": bad_qid, "pred": [1.0, 2.0]})
+        return json.dumps({"qid": draw(wrong_qids), "pred": [1.0, 2.0]})
     if kind == 5:  # not an object
         return json.dumps(draw(st.one_of(scalars, st.lists(scalars, max_size=3))))
     if kind == 6:  # truncated object
@@ -221,7 +225,8 @@ def malformed_submission(draw, idx: SplitIndex) -> bytes:
         dup_id = draw(st.sampled_from([src["qid"], f"TimeR1_test_{i}"]))
         rows.insert(at, json.dumps({"qid": dup_id, "pred": [draw(times), draw(times)]}))
     elif kind == 1:  # a qid the split does not know
-        unknown = draw(st.one_of(st.text(min_size=1, max_size=40), st.integers(0, 10**9).map(str)).filter(lambda q: q not in idx.row_of))
+        unknown = draw(unknown_qids)
+        unknown = unknown if unknown not in idx.row_of else "unknown-" + unknown
         rows.insert(at, json.dumps({"qid": unknown, "pred": [draw(times), draw(times)]}))
     elif kind in (2, 3, 4):
         rows.insert(at, _bad_row(draw, idx))
