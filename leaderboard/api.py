@@ -12,7 +12,7 @@ def submission_json(s: Submission, *, full: bool = False) -> dict[str, Any]:
     out = {
         "id": s.id, "model_name": s.model_name, "meta": s.meta, "created_at": s.created_at,
         "split": {"name": s.split_name, "content_hash": s.split_hash}, "file_sha256": s.file_sha256,
-        "scorer_version": s.scorer_version,
+        "scorer_version": s.scorer_version, "withdrawn": s.withdrawn,
         "coverage": {"lines": s.lines, "matched": s.matched, "missing": s.missing},
         "metrics": s.canonical["metrics"], "ci95": s.canonical.get("ci95", {}),
         "timer1_compat": s.timer1["metrics"],
@@ -31,6 +31,7 @@ def boards_json(bs: list[Board]) -> list[dict[str, Any]]:
             "entries": [{"rank": e.rank, "model_submissions": e.model_submissions, **submission_json(e.submission)}
                         for e in b.entries],
             "stale": [submission_json(s) for s in b.stale],
+            "withdrawn": [submission_json(s) for s in b.withdrawn],
         }
         for b in bs
     ]

@@ -1,4 +1,4 @@
-"""``timer1 leaderboard``: submit, show, export, serve (and rescore after a scorer update).
+"""``timer1 leaderboard``: submit, show, export, serve (plus rescore after a scorer update, and withdraw).
 
 Only click and the standard library at import time; everything else is imported inside the commands.
 """
@@ -56,7 +56,9 @@ def submit_cmd(predictions, split_dir, split_name, model_name, meta, db, max_mib
         return
     s = out.submission
     if not out.created:
-        click.echo(f"already on the board: this file is submission #{s.id} ({s.model_name!r}, {s.created_at}); not counted again")
+        state = f"withdrawn ({s.withdrawn})" if s.withdrawn else "on the board"
+        click.echo(f"already submitted: this file is submission #{s.id} ({s.model_name!r}, {s.created_at}, {state}); "
+                   "not counted again")
     else:
         click.echo(f"stored submission #{s.id} for {s.model_name!r} on split {s.split_name!r} (scorer {s.scorer_version})")
     m, ci, t1 = s.canonical["metrics"], s.canonical.get("ci95", {}), s.timer1["metrics"]
@@ -111,6 +113,8 @@ def _print_boards(bs, split_name) -> None:
             t.add_row(str(e.rank), escape(s.model_name), *cells, f"{s.matched}/{s.matched + s.missing}",
                       s.created_at[:10], f"#{s.id}")
         console.print(t)
+        if b.withdrawn:
+            console.print(f"withdrawn: {', '.join(f'#{s.id}' for s in b.withdrawn)}")
         if b.stale:
             console.print(f"{len(b.stale)} submission(s) scored with another scorer version are not ranked; "
                           "run `timer1 leaderboard rescore --split SPLIT_DIR`.")
@@ -151,6 +155,20 @@ def rescore_cmd(split_dir, split_name, db):
         done = rescore(store, split_dir, split_name=split_name,
                        progress=lambda xs: tqdm(xs, desc="rescoring", unit="submission", leave=False))
     click.echo(f"re-scored {len(done)} submission(s) with scorer {SCORER_VERSION}")
+
+
+@leaderboard.command("withdraw")
+@click.argument("submission_id", type=int)
+@click.option("--reason", required=True, help="Shown on the submission's page (one line).")
+@click.option("--db", default=None, help=DB_HELP)
+def withdraw_cmd(submission_id, reason, db):
+    """Take a submission off the board (kept for the record, shown as withdrawn with the reason)."""
+    from .store import open_store
+    from .validate import one_line
+
+    with open_store(db) as store:
+        store.withdraw(submission_id, one_line(reason, 200))
+    click.echo(f"withdrew submission #{submission_id}")
 
 
 @leaderboard.command("serve")

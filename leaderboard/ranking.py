@@ -30,6 +30,7 @@ class Board:
     sort: str
     entries: list[Entry] = field(default_factory=list)
     stale: list[Submission] = field(default_factory=list)  # scored by another scorer version
+    withdrawn: list[Submission] = field(default_factory=list)  # removed by the maintainer, kept for the record
 
 
 def _order_key(sort: str):
@@ -56,8 +57,10 @@ def boards(subs: list[Submission], sort: str = DEFAULT_SORT, scorer_version: str
     out = []
     for (name, digest), members in groups.items():
         board = Board(name, digest, sort)
-        current = [s for s in members if s.scorer_version == scorer_version]
-        board.stale = [s for s in members if s.scorer_version != scorer_version]
+        board.withdrawn = [s for s in members if s.withdrawn]
+        live = [s for s in members if not s.withdrawn]
+        current = [s for s in live if s.scorer_version == scorer_version]
+        board.stale = [s for s in live if s.scorer_version != scorer_version]
         best: dict[str, Submission] = {}
         counts: dict[str, int] = {}
         for s in sorted(current, key=_order_key(sort)):
@@ -73,7 +76,7 @@ def boards(subs: list[Submission], sort: str = DEFAULT_SORT, scorer_version: str
         out.append(board)
     latest = {}
     for b in out:  # the board whose newest submission is latest comes first for its name
-        newest = max([e.submission.created_at for e in b.entries] + [s.created_at for s in b.stale])
+        newest = max([e.submission.created_at for e in b.entries] + [s.created_at for s in b.stale + b.withdrawn])
         latest[(b.split_name, b.split_hash)] = newest
     out.sort(key=lambda b: (b.split_name, -_ts(latest[(b.split_name, b.split_hash)])))
     return out

@@ -38,7 +38,7 @@ class SubmitOutcome:
             "scorer_version": s.scorer_version, "created_at": s.created_at,
             "coverage": {"lines": s.lines, "matched": s.matched, "missing": s.missing,
                          "missing_examples": self.missing_examples},
-            "rank": self.rank, "ranked_models": self.ranked_models,
+            "rank": self.rank, "ranked_models": self.ranked_models, "withdrawn": s.withdrawn,
             "canonical": s.canonical, "timer1": s.timer1,
         }
 
@@ -118,7 +118,7 @@ def rescore(store: Store, split_dir: str | os.PathLike, *, split_name: str | Non
 
     split = SplitIndex.from_dir(split_dir, split_name)
     stale = [s for s in store.submissions(split.name)
-             if s.split_hash == split.content_hash and s.scorer_version != SCORER_VERSION]
+             if s.split_hash == split.content_hash and s.scorer_version != SCORER_VERSION and not s.withdrawn]
     done = []
     for s in (progress(stale) if progress else stale):
         data = store.predictions(s.id)

@@ -54,6 +54,7 @@ class Submission:
     missing: int = 0
     created_at: str = field(default_factory=utc_now)
     id: int | None = None
+    withdrawn: str | None = None  # the maintainer's reason; withdrawn rows stay for the record, unranked
 
     def metric(self, name: str) -> float:
         return float(self.canonical["metrics"][name])
@@ -74,6 +75,8 @@ class Store(Protocol):
     def predictions(self, sub_id: int) -> bytes: ...
 
     def update_scores(self, sub_id: int, scorer_version: str, canonical: dict, timer1: dict) -> None: ...
+
+    def withdraw(self, sub_id: int, reason: str) -> None: ...
 
     def count(self) -> int: ...
 
@@ -102,7 +105,7 @@ def open_store(url_or_path: str | os.PathLike | None = None) -> Store:
 
 
 _COLUMNS = ("id", "created_at", "model_name", "meta", "split_name", "split_hash", "file_sha256", "file_name",
-            "file_bytes", "lines", "matched", "missing", "scorer_version", "canonical", "timer1")
+            "file_bytes", "lines", "matched", "missing", "scorer_version", "canonical", "timer1", "withdrawn")
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS submissions (
@@ -121,6 +124,7 @@ CREATE TABLE IF NOT EXISTS submissions (
     scorer_version TEXT NOT NULL,
     canonical TEXT NOT NULL,
     timer1 TEXT NOT NULL,
+    withdrawn TEXT,
     predictions BLOB NOT NULL,
     UNIQUE (split_hash, file_sha256)
 );
@@ -201,7 +205,7 @@ class SQLiteStore:
             split_name=d["split_name"], split_hash=d["split_hash"], file_sha256=d["file_sha256"],
             file_name=d["file_name"], file_bytes=d["file_bytes"], lines=d["lines"], matched=d["matched"],
             missing=d["missing"], scorer_version=d["scorer_version"], canonical=orjson.loads(d["canonical"]),
-            timer1=orjson.loads(d["timer1"]),
+            timer1=orjson.loads(d["timer1"]), withdrawn=d["withdrawn"],
         )
 
     def _select(self, where: str = "", args: tuple = ()) -> list[Submission]:
@@ -219,7 +223,7 @@ class SQLiteStore:
                 (sub.created_at, sub.model_name, _dumps(sub.meta),
                  sub.split_name, sub.split_hash, sub.file_sha256, sub.file_name, sub.file_bytes, sub.lines,
                  sub.matched, sub.missing, sub.scorer_version, _dumps(sub.canonical), _dumps(sub.timer1),
-                 zlib.compress(predictions, 6)),
+                 None, zlib.compress(predictions, 6)),
             )
             sub.id = cur.lastrowid
         return sub, True
@@ -246,6 +250,11 @@ class SQLiteStore:
         with self._transaction() as db:
             db.execute("UPDATE submissions SET scorer_version = ?, canonical = ?, timer1 = ? WHERE id = ?",
                        (scorer_version, _dumps(canonical), _dumps(timer1), int(sub_id)))
+
+    def withdraw(self, sub_id: int, reason: str) -> None:
+        with self._transaction() as db:
+            if db.execute("UPDATE submissions SET withdrawn = ? WHERE id = ?", (reason, int(sub_id))).rowcount != 1:
+                raise Timer1Error(f"no submission #{sub_id}")
 
     def count(self) -> int:
         with self._lock:

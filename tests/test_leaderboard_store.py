@@ -161,6 +161,24 @@ def test_scorer_version_change_marks_stale_then_rescore(tiny, store, monkeypatch
     assert store.get(1).scorer_version == "9.9.9"
 
 
+def test_withdrawn_submission_leaves_the_board_and_stays_recognised(tiny, store, tmp_path):
+    split_dir, idx = tiny
+    data = jsonl(rows_for(idx))
+    submit(store, data, split_dir, model_name="cheat", bootstrap=0)
+    submit(store, jsonl(rows_for(idx, 3)), split_dir, model_name="honest", bootstrap=0)
+    r = run("withdraw", "1", "--reason", "constant added to scores", "--db", store.path)
+    assert r.exit_code == 0
+    (b,) = boards(store.submissions(), "R1@0.5")
+    assert [e.submission.model_name for e in b.entries] == ["honest"] and [s.id for s in b.withdrawn] == [1]
+    again = submit(store, data, split_dir, model_name="cheat-again", bootstrap=0)
+    assert not again.created and again.submission.withdrawn == "constant added to scores"
+    assert store.count() == 2
+    from leaderboard.html import render_submission
+
+    assert "Withdrawn by the maintainers: constant added to scores" in render_submission(store.get(1))
+    assert CliRunner().invoke(cli, ["leaderboard", "withdraw", "99", "--reason", "x", "--db", str(store.path)]).exit_code == 2
+
+
 def test_rejected_submission_leaves_store_byte_identical(tiny, store):
     split_dir, idx = tiny
     submit(store, jsonl(rows_for(idx)), split_dir, model_name="ok", bootstrap=0)
@@ -231,7 +249,7 @@ def run(*args):
     return CliRunner().invoke(cli, ["leaderboard", *map(str, args)], catch_exceptions=False)
 
 
-@pytest.mark.parametrize("cmd", ["submit", "show", "export", "serve", "rescore"])
+@pytest.mark.parametrize("cmd", ["submit", "show", "export", "serve", "rescore", "withdraw"])
 def test_every_command_has_help(cmd):
     r = run(cmd, "--help")
     assert r.exit_code == 0 and "Usage:" in r.output
