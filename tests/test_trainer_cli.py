@@ -91,3 +91,21 @@ def test_tiny_cpu_recipe_trains_end_to_end_and_resumes_exactly(tmp_path):
     again = Qwen2_5_VLForConditionalGeneration.from_pretrained(resumed / "final", dtype=torch.float32).state_dict()
     diffs = {k: (again[k] - trained_sd[k]).abs().max().item() for k in trained_sd}
     assert max(diffs.values()) == 0.0, sorted(diffs.items(), key=lambda kv: -kv[1])[:3]
+
+
+@pytest.mark.slow
+def test_sample_filtering_rounds_score_through_the_harness_and_shrink_the_set(tmp_path):
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg binary not on PATH (apt-get install ffmpeg)")
+    out = tmp_path / "sf"
+    r = run_cli("train", "--recipe", "tiny-cpu", "-o", str(out), *sets(
+        *SHORT, "data.limit=2", "sample_filter.enabled=true", "sample_filter.rounds=2",
+        "sample_filter.backend=hf", "sample_filter.max_new_tokens=16", "sample_filter.batch_size=2"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    round0 = json.loads((out / "round-0" / "round.json").read_text())
+    assert round0["n_in"] == 2 and round0["steps"] == 2  # one epoch = 2 prompts, 1 per step
+    preds = [json.loads(x) for x in (out / "round-0" / "filter" / "predictions.jsonl").read_text().splitlines()]
+    assert len(preds) == 2 and all("text" in p for p in preds)
+    assert round0["n_kept"] + round0["dropped_easy"] + round0["dropped_zero"] == round0["n_in"]
+    run = json.loads((out / "run.json").read_text())
+    assert run["rounds"][0]["round"] == 0 and Path(run["final"]).is_dir()

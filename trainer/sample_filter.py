@@ -60,9 +60,14 @@ def score_training_set(cfg, model_dir: str, split_dir: Path, video_root: Path, o
     """Run the harness on the round's split with the round's model; returns predictions.jsonl."""
     from tvgbench.harness import run_eval
 
+    from .train import sampling_config
+
     sf = cfg.sample_filter
+    # Time-R1's difficulty pass: eval-style messages (raw query, video first), greedy decoding
     run_eval(split_dir, video_root, model_dir, backend=sf.backend, prompt=sf.prompt, out_dir=out, resume=True,
-             batch_size=sf.batch_size, max_new_tokens=sf.max_new_tokens)
+             batch_size=sf.batch_size, layout="timer1-eval", parser="timer1-eval", sampling=sampling_config(cfg),
+             gen={"max_new_tokens": sf.max_new_tokens, "temperature": 0.0}, cache_dir=cfg.video.cache_dir,
+             split_name="train", bootstrap=0)
     path = out / "predictions.jsonl"
     if not path.exists():
         raise Timer1Error(f"the scoring pass wrote no predictions under {out}")
