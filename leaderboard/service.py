@@ -11,6 +11,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from tvgbench.errors import Timer1Error
+
 from .ranking import rank_of
 from .store import Store, Submission
 from .validate import (
@@ -69,6 +71,10 @@ def score_bytes(data: bytes, split_dir: str | os.PathLike, split: SplitIndex, *,
     for mode in ("canonical", "timer1"):
         r = score("submission.jsonl", split_dir, mode=mode, split_name=split.name, bootstrap=bootstrap,
                   seed=seed, predictions=cols)
+        on_disk = r["split"].get("content_hash")
+        if on_disk and on_disk != split.content_hash:  # e.g. rebuilt while a server was running
+            raise Timer1Error(f"split {split.name!r} changed on disk ({on_disk[:19]}…, expected "
+                              f"{split.content_hash[:19]}…); restart with the current split")
         r["split"]["content_hash"] = split.content_hash
         results.append(_public(r))
     return results[0], results[1]

@@ -138,6 +138,17 @@ def test_other_ground_truth_forms_its_own_board(tiny, store, tmp_path):
     assert len(bs) == 2 and {b.split_name for b in bs} == {"test"} and all(len(b.entries) == 1 for b in bs)
 
 
+def test_split_rebuilt_under_a_running_board_is_refused(store, tmp_path):
+    from tvgbench.errors import Timer1Error
+
+    d = make_tiny_split(tmp_path / "split")
+    idx = SplitIndex.from_dir(d)  # what a server loaded at start
+    make_tiny_split(d, n=TINY_N - 1)  # rebuilt on disk: other ground truth
+    with pytest.raises(Timer1Error, match="changed on disk"):
+        submit(store, jsonl(rows_for(idx, 3)), d, model_name="m", bootstrap=0, split=idx)
+    assert store.count() == 0
+
+
 def test_scorer_version_change_marks_stale_then_rescore(tiny, store, monkeypatch):
     import tvgbench.scoring
 
