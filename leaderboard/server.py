@@ -20,11 +20,10 @@ import hmac
 import ipaddress
 import logging
 from pathlib import Path
-from typing import Any
 
 from tvgbench.errors import Timer1Error
 
-from .validate import SubmissionRejected, one_line
+from .validate import one_line
 
 log = logging.getLogger("timer1.leaderboard")
 FORM_OVERHEAD = 64 * 1024  # multipart boundaries and the small text fields around the file

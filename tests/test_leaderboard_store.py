@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from leaderboard.ranking import boards
-from leaderboard.service import rescore, score_bytes, submit, submit_file
+from leaderboard.service import rescore, score_bytes, submit
 from leaderboard.store import SQLiteStore, open_store
 from leaderboard.validate import SplitIndex, SubmissionRejected
 from test_leaderboard_validate import TINY_N, jsonl, make_tiny_split, rows_for
