@@ -1,0 +1,350 @@
+"""``timer1 eval report``: a run (or two, side by side) as Markdown + PNG plots.
+
+Per-item IoU follows the canonical scorer exactly (numeric ``pred`` first, reversed spans swapped,
+else the raw text through the canonical parser; missing and failed queries are 0), so the report's
+numbers are the ones in ``scores.json``. Intervals are percentile bootstraps over videos (a video's
+queries are resampled together), as in :func:`tvgbench.scoring.bootstrap_ci`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import Timer1Error
+
+METRICS = ("R1@0.3", "R1@0.5", "R1@0.7", "mIoU")
+
+
+@dataclass
+class RunView:
+    name: str
+    path: Path
+    run: dict
+    scores: dict
+    qid: list
+    video: list
+    qtype: list
+    gt: np.ndarray  # (N, 2)
+    duration: np.ndarray
+    pred: np.ndarray  # (N, 2), NaN where none
+    status: list  # "parsed" | "unparsed" | "missing" | "error:<reason>"
+    iou: np.ndarray
+
+
+def load_run(run_dir, bootstrap: int = 1000) -> RunView:
+    from ..metrics import temporal_iou_array
+    from ..parsing import parse_answer
+    from ..scoring import score
+    from ..splits import read_split_table
+    from .jsonl import recover
+    from .runner import PREDICTIONS, RUN_JSON, SCORES
+
+    d = Path(run_dir)
+    try:
+        run = json.loads((d / RUN_JSON).read_text())
+    except FileNotFoundError:
+        raise Timer1Error(f"{d} is not a run folder (no {RUN_JSON})") from None
+    settings = run.get("settings", {})
+    split_dir = Path(settings.get("split", ""))
+    subset = d / "scored_subset"
+    if subset.exists():
+        split_dir = subset
+    if not split_dir.exists():
+        raise Timer1Error(f"the run's split {split_dir} is not there any more; cannot report")
+    if (d / SCORES).exists():
+        scores = json.loads((d / SCORES).read_text())
+    else:
+        scores = score(d / PREDICTIONS, split_dir, split_name=settings.get("split_name"), bootstrap=bootstrap)
+    table = read_split_table(split_dir, settings.get("split_name"),
+                             columns=["qid", "video", "qtype", "span", "duration"])
+    qids = table.column("qid").to_pylist()
+    gt = np.array(table.column("span").to_pylist(), dtype=np.float64).reshape(-1, 2)
+    duration = np.asarray(table.column("duration").to_pylist(), dtype=np.float64)
+    index = {q: i for i, q in enumerate(qids)}
+    pred = np.full((len(qids), 2), np.nan)
+    status = ["missing"] * len(qids)
+    for rec in recover(d / PREDICTIONS, truncate=False):
+        i = index.get(rec.get("qid"))
+        if i is None:
+            continue
+        if rec.get("error"):
+            status[i] = f"error:{rec['error'].get('reason', 'error')}"
+            continue
+        span = rec.get("pred")
+        if not (isinstance(span, list) and len(span) == 2 and all(isinstance(v, (int, float)) for v in span)):
+            parsed = parse_answer(rec.get("text"), "canonical", float(duration[i]))
+            span = parsed.span
+        if span is None:
+            status[i] = "unparsed"
+            continue
+        pred[i] = sorted(span)
+        status[i] = "parsed"
+    ok = np.isfinite(pred).all(1)
+    iou = np.where(ok, temporal_iou_array(pred[:, 0], pred[:, 1], gt[:, 0], gt[:, 1]), 0.0)
+    name = d.name if d.name not in ("", ".") else str(d)
+    return RunView(name, d, run, scores, qids, table.column("video").to_pylist(),
+                   [q or "(none)" for q in table.column("qtype").to_pylist()], gt, duration, pred, status, iou)
+
+
+def _metrics(iou: np.ndarray) -> dict[str, float]:
+    out = {f"R1@{t}": float((iou >= t).mean() * 100) if len(iou) else 0.0 for t in (0.3, 0.5, 0.7)}
+    out["mIoU"] = float(iou.mean() * 100) if len(iou) else 0.0
+    return out
+
+
+def group_table(view: RunView, bootstrap: int) -> dict[str, dict]:
+    """Per query type: n, headline metrics and their 95% intervals."""
+    import pyarrow as pa
+
+    from ..scoring import bootstrap_ci
+
+    out = {}
+    qtypes = np.asarray(view.qtype, dtype=object)
+    videos = np.asarray(view.video, dtype=object)
+    for q in sorted(set(view.qtype)):
+        m = qtypes == q
+        sub = view.iou[m]
+        ci = bootstrap_ci(sub, pa.array(list(videos[m]), pa.string()), strict=False, samples=bootstrap, seed=0)
+        out[q] = {"n": int(m.sum()), **_metrics(sub), "ci95": ci}
+    return out
+
+
+def paired_difference(a: RunView, b: RunView, bootstrap: int, seed: int = 0) -> dict:
+    """B − A on the queries both runs cover, with a video-level paired bootstrap interval."""
+    common = sorted(set(a.qid) & set(b.qid))
+    ia = {q: i for i, q in enumerate(a.qid)}
+    ib = {q: i for i, q in enumerate(b.qid)}
+    xa = np.array([a.iou[ia[q]] for q in common])
+    xb = np.array([b.iou[ib[q]] for q in common])
+    vids = [a.video[ia[q]] for q in common]
+    if not common:
+        return {"n": 0}
+    _, codes = np.unique(np.asarray(vids, dtype=object).astype(str), return_inverse=True)
+    n_units = int(codes.max()) + 1
+    cols = {"mIoU": (xb - xa) * 100, "R1@0.5": ((xb >= 0.5).astype(float) - (xa >= 0.5)) * 100}
+    rng = np.random.default_rng(seed)
+    counts = np.bincount(codes, minlength=n_units).astype(float)
+    out = {"n": len(common)}
+    for name, col in cols.items():
+        sums = np.bincount(codes, weights=col, minlength=n_units)
+        w = rng.multinomial(n_units, np.full(n_units, 1 / n_units), size=max(bootstrap, 1)).astype(float)
+        stats = (w @ sums) / np.maximum(w @ counts, 1)
+        out[name] = {"delta": float(col.mean()), "ci95": [float(np.percentile(stats, 2.5)), float(np.percentile(stats, 97.5))]}
+    return out
+
+
+# -- plots ------------------------------------------------------------------------------------------
+
+def _save(fig, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    tmp = path.with_name(path.name + ".tmp.png")
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def plot_qtype_bars(views: list[RunView], groups: list[dict], path: Path, metric: str = "R1@0.5") -> None:
+    import matplotlib.pyplot as plt
+
+    names = sorted(set().union(*[g.keys() for g in groups]))
+    x = np.arange(len(names))
+    width = 0.8 / len(views)
+    fig, ax = plt.subplots(figsize=(max(6, 0.7 * len(names) * len(views) + 2), 4))
+    for k, (view, g) in enumerate(zip(views, groups)):
+        vals = np.array([g.get(n, {}).get(metric, np.nan) for n in names])
+        lo = np.array([g.get(n, {}).get("ci95", {}).get(metric, [np.nan, np.nan])[0] for n in names])
+        hi = np.array([g.get(n, {}).get("ci95", {}).get(metric, [np.nan, np.nan])[1] for n in names])
+        err = np.vstack([np.clip(vals - lo, 0, None), np.clip(hi - vals, 0, None)])
+        ax.bar(x + k * width - 0.4 + width / 2, vals, width, yerr=np.nan_to_num(err), capsize=3, label=view.name)
+    ax.set_xticks(x, [_abbrev(n) for n in names], rotation=45, ha="right")
+    ax.set_ylabel(f"{metric} (%) with 95% CI")
+    ax.set_ylim(0, 100)
+    ax.set_title(f"{metric} by query type")
+    if len(views) > 1:
+        ax.legend()
+    _save(fig, path)
+
+
+def _abbrev(qtype: str) -> str:
+    from ..schema import QTYPES
+
+    return QTYPES.get(qtype, qtype)
+
+
+def plot_iou_hist(views: list[RunView], path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    bins = np.linspace(0, 1, 21)
+    for v in views:
+        ax.hist(v.iou, bins=bins, alpha=0.6 if len(views) > 1 else 0.9, label=v.name)
+    ax.set_xlabel("IoU")
+    ax.set_ylabel("queries")
+    ax.set_title("IoU distribution (misses at 0)")
+    if len(views) > 1:
+        ax.legend()
+    _save(fig, path)
+
+
+def plot_scatter(views: list[RunView], path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 4))
+    for v in views:
+        ok = np.isfinite(v.pred).all(1)
+        dur = np.where(v.duration > 0, v.duration, 1.0)
+        tc = v.gt.mean(1) / dur
+        tl = (v.gt[:, 1] - v.gt[:, 0]) / dur
+        pc = v.pred.mean(1) / dur
+        pl = (v.pred[:, 1] - v.pred[:, 0]) / dur
+        a1.scatter(tc[ok], pc[ok], s=10, alpha=0.6, label=f"{v.name} ({ok.sum()} parsed)")
+        a2.scatter(tl[ok], pl[ok], s=10, alpha=0.6, label=v.name)
+    for ax, what in ((a1, "centre"), (a2, "length")):
+        ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, max(1.0, ax.get_ylim()[1]))
+        ax.set_xlabel(f"true {what} / duration")
+        ax.set_ylabel(f"predicted {what} / duration")
+    a1.legend(fontsize=8)
+    fig.suptitle("predicted vs true span (parsed predictions)")
+    _save(fig, path)
+
+
+def status_counts(view: RunView) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for s in view.status:
+        out[s] = out.get(s, 0) + 1
+    return out
+
+
+def plot_parse(views: list[RunView], path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    kinds = sorted(set().union(*[status_counts(v).keys() for v in views]), key=lambda k: (k != "parsed", k))
+    fig, ax = plt.subplots(figsize=(6, 1.2 + 0.5 * len(views)))
+    for row, v in enumerate(views):
+        counts = status_counts(v)
+        left = 0.0
+        for k in kinds:
+            frac = counts.get(k, 0) / max(1, len(v.status)) * 100
+            ax.barh(row, frac, left=left, label=k if row == 0 else None,
+                    color={"parsed": "tab:green", "unparsed": "tab:orange", "missing": "tab:grey"}.get(k, "tab:red"))
+            left += frac
+    ax.set_yticks(range(len(views)), [v.name for v in views])
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("% of queries")
+    ax.set_title("parsed / unparseable / missing / failed")
+    ax.legend(fontsize=8, ncol=min(4, len(kinds)), loc="upper center", bbox_to_anchor=(0.5, -0.45))
+    _save(fig, path)
+
+
+# -- markdown ---------------------------------------------------------------------------------------
+
+def _fmt(v: float, ci=None) -> str:
+    return f"{v:.2f}" + (f" [{ci[0]:.1f}, {ci[1]:.1f}]" if ci else "")
+
+
+def _settings_lines(view: RunView) -> list[str]:
+    s = view.run.get("settings", {})
+    b = view.run.get("backend", {})
+    p = s.get("prompt", {})
+    g = s.get("generation", {})
+    smp = s.get("sampling", {})
+    lib = view.run.get("libraries", {})
+    return [
+        f"| model | `{s.get('model')}` (weights {str(b.get('weights_sha256'))[:19]}) |",
+        f"| backend | {b.get('backend')} ({b.get('device', '')} {b.get('dtype', '')}) |",
+        f"| prompt | {p.get('name')} (sha256 {str(p.get('sha256'))[:12]}), layout {p.get('layout')}, parser {s.get('parser')} |",
+        f"| generation | {'greedy' if g.get('greedy') else 'T=' + str(g.get('temperature'))}, max_new_tokens {g.get('max_new_tokens')} |",
+        f"| video | fps {smp.get('fps')}, frames [{smp.get('min_frames')}, {smp.get('max_frames')}], "
+        f"pixels min {smp.get('min_pixels')} / max {smp.get('max_pixels')} / total {smp.get('total_pixels')}, decoder {smp.get('decoder')} |",
+        f"| split | `{s.get('split')}` ({s.get('split_content_hash', '')[:19]}) |",
+        f"| versions | timer1 {view.run.get('project_version')}, torch {lib.get('torch')}, transformers {lib.get('transformers')}, vllm {lib.get('vllm')} |",
+        f"| status | {view.run.get('status')} |",
+    ]
+
+
+def write_report(run_dir, out_dir=None, *, other=None, bootstrap: int = 1000) -> Path:
+    """Write ``report.md`` and its PNGs; returns the Markdown path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    views = [load_run(run_dir, bootstrap)]
+    if other is not None:
+        views.append(load_run(other, bootstrap))
+        if views[1].name == views[0].name:
+            views[1].name += " (B)"
+    out = Path(out_dir) if out_dir else Path(run_dir) / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    groups = [group_table(v, bootstrap) for v in views]
+    plot_qtype_bars(views, groups, out / "qtype_r1_0.5.png", "R1@0.5")
+    plot_qtype_bars(views, groups, out / "qtype_miou.png", "mIoU")
+    plot_iou_hist(views, out / "iou_hist.png")
+    plot_scatter(views, out / "centre_length_scatter.png")
+    plot_parse(views, out / "parse_status.png")
+
+    lines = [f"# timer1 evaluation report: {' vs '.join(v.name for v in views)}", ""]
+    lines += ["## Headline (canonical scorer: IoU ≥ θ, every split query counted)", ""]
+    header = "| metric | " + " | ".join(v.name for v in views) + (" | Δ (B − A) [95% CI, paired by video] |" if len(views) > 1 else " |")
+    lines += [header, "|---" * (len(views) + 1 + (len(views) > 1)) + "|"]
+    diff = paired_difference(views[0], views[1], bootstrap) if len(views) > 1 else None
+    for m in METRICS:
+        row = f"| {m} | " + " | ".join(_fmt(v.scores["metrics"][m], v.scores.get("ci95", {}).get(m)) for v in views)
+        if diff is not None:
+            d = diff.get(m)
+            row += " | " + (f"{d['delta']:+.2f} [{d['ci95'][0]:+.1f}, {d['ci95'][1]:+.1f}]" if d else
+                            f"{views[1].scores['metrics'][m] - views[0].scores['metrics'][m]:+.2f}")
+        lines.append(row + " |")
+    if diff is not None:
+        lines += ["", f"Paired on {diff['n']} queries present in both splits."]
+    lines += ["", "## Coverage and parsing", ""]
+    for v in views:
+        c = status_counts(v)
+        total = len(v.status)
+        parts = ", ".join(f"{k} {n} ({n / total * 100:.1f}%)" for k, n in sorted(c.items(), key=lambda kv: (kv[0] != "parsed", kv[0])))
+        lines.append(f"- **{v.name}**: {total} queries: {parts}")
+    lines += ["", "![parse status](parse_status.png)", ""]
+    lines += ["## By query type (R1@0.5 and mIoU, 95% CI over videos)", ""]
+    names = sorted(set().union(*[g.keys() for g in groups]))
+    lines.append("| query type | " + " | ".join(f"n | R1@0.5 ({v.name}) | mIoU ({v.name})" for v in views) + " |")
+    lines.append("|---" * (1 + 3 * len(views)) + "|")
+    for n in names:
+        cells = []
+        for g in groups:
+            r = g.get(n)
+            if r is None:
+                cells += ["0", "–", "–"]
+            else:
+                cells += [str(r["n"]), _fmt(r["R1@0.5"], r["ci95"].get("R1@0.5")), _fmt(r["mIoU"], r["ci95"].get("mIoU"))]
+        lines.append(f"| {n} | " + " | ".join(cells) + " |")
+    lines += ["", "![R1@0.5 by query type](qtype_r1_0.5.png)", "", "![mIoU by query type](qtype_miou.png)", ""]
+    lines += ["## IoU distribution and span geometry", "", "![IoU histogram](iou_hist.png)", "",
+              "![centre and length](centre_length_scatter.png)", ""]
+    for key in ("source", "videolen"):
+        lines += [f"## By {key}", "", "| " + key + " | " + " | ".join(f"n | R1@0.5 | mIoU ({v.name})" for v in views) + " |",
+                  "|---" * (1 + 3 * len(views)) + "|"]
+        keys = sorted(set().union(*[v.scores.get("breakdowns", {}).get(key, {}).keys() for v in views]),
+                      key=lambda s: (not s.lstrip("-").isdigit(), int(s) if s.lstrip("-").isdigit() else 0, s))
+        for k in keys:
+            cells = []
+            for v in views:
+                r = v.scores.get("breakdowns", {}).get(key, {}).get(k)
+                cells += ["0", "–", "–"] if r is None else [str(r["n"]), f"{r['R1@0.5']:.2f}", f"{r['mIoU']:.2f}"]
+            label = f"{int(k) * 20}-{int(k) * 20 + 20} s" if key == "videolen" and k.isdigit() else k
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        lines.append("")
+    for v in views:
+        lines += [f"## Settings: {v.name}", "", "| setting | value |", "|---|---|", *_settings_lines(v), ""]
+    md = out / "report.md"
+    fd, tmp = tempfile.mkstemp(dir=out, prefix="report.md.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    os.replace(tmp, md)
+    return md
