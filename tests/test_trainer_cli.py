@@ -35,6 +35,7 @@ def sets(*items):
         (["--recipe", "tiny-cpu"], "--output-dir is required"),
         (["--recipe", "timer1-posttrain", "-o", "x"], "data.split_dir is not set"),
         (["-o", "x"], "--recipe is required"),
+        (["--recipe", "tiny-cpu", "-o", "x", "--set", "trl.report_to=wandb"], "needs the wandb package"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, message):
@@ -63,8 +64,10 @@ def test_tiny_cpu_recipe_trains_end_to_end_and_resumes_exactly(tmp_path):
     if shutil.which("ffmpeg") is None:
         pytest.skip("ffmpeg binary not on PATH (apt-get install ffmpeg)")
     full = tmp_path / "full"
-    r = run_cli("train", "--recipe", "tiny-cpu", "-o", str(full), *sets(*SHORT, "trl.max_steps=2"))
+    r = run_cli("train", "--recipe", "tiny-cpu", "-o", str(full),
+                *sets(*SHORT, "trl.max_steps=2", "trl.report_to=tensorboard"))
     assert r.returncode == 0, r.stderr[-3000:]
+    assert list(full.rglob("events.out.tfevents*")), "report_to=tensorboard wrote no event file"
     run = json.loads((full / "run.json").read_text())
     assert run["steps"] == 2 and run["n_records"] > 0 and run["versions"]["trl"] == "1.16.0"
     log = [json.loads(x) for x in (full / "train_log.jsonl").read_text().splitlines()]

@@ -292,8 +292,20 @@ def check_semantics(cfg: TrainConfig) -> None:
         raise Timer1Error("trl.use_vllm: TRL 1.16's vLLM rollouts carry images only, not video; use transformers rollouts")
 
 
+REPORTERS = {"tensorboard": "tensorboard", "wandb": "wandb", "trackio": "trackio", "mlflow": "mlflow",
+             "comet_ml": "comet_ml", "clearml": "clearml"}
+
+
 def require_runnable(cfg: TrainConfig) -> None:
     """Checks that only matter when actually training (recipes may leave paths for the user)."""
+    import importlib.util
+
+    report_to = cfg.trl.get("report_to") or []
+    for name in [report_to] if isinstance(report_to, str) else report_to:
+        module = REPORTERS.get(name)
+        if module and importlib.util.find_spec(module) is None:
+            raise Timer1Error(f"trl.report_to={name} needs the {module} package (pip install {module}), "
+                              "or pass --set trl.report_to=none")
     if not cfg.model.path:
         raise Timer1Error("model.path is not set: pass --set model.path=DIR_OR_HUB_ID")
     if cfg.data.synthetic is None and not cfg.data.split_dir:
