@@ -47,7 +47,7 @@ def digit_share(prompts=None, completions=(), **kw):
     return [sum(ch.isdigit() for ch in c) / max(1, len(c)) for c in completions]
 
 
-def make_trainer(tiny_dir, out, cls=VideoGRPOTrainer, **overrides):
+def make_trainer(tiny_dir, out, cls=VideoGRPOTrainer, peft_config=None, **overrides):
     from datasets import Dataset
     from transformers import AutoTokenizer, Qwen2_5_VLForConditionalGeneration
     from trl import GRPOConfig
@@ -57,7 +57,8 @@ def make_trainer(tiny_dir, out, cls=VideoGRPOTrainer, **overrides):
 
     tok = AutoTokenizer.from_pretrained(tiny_dir)
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(tiny_dir, dtype=torch.float32)
-    freeze_vision(model, train_merger=True)
+    if peft_config is None:
+        freeze_vision(model, train_merger=True)
     rows = [
         {"prompt": render_prompt(tok, build_messages(q, "r1", "timer1-train")), "qid": qid, "span": [1.0, 3.0], "duration": 8.0}
         for qid, q in (("a", "a person opens the door"), ("b", "the dog runs"))
@@ -70,7 +71,7 @@ def make_trainer(tiny_dir, out, cls=VideoGRPOTrainer, **overrides):
     kw.update(overrides)
     return cls(
         model=model, reward_funcs=[digit_share], args=GRPOConfig(**kw), train_dataset=Dataset.from_list(rows),
-        processing_class=tok, video_inputs=fake_video_inputs,
+        processing_class=tok, video_inputs=fake_video_inputs, peft_config=peft_config,
     )
 
 
@@ -163,3 +164,16 @@ def test_expand_pad_ids_needs_exactly_one_pad():
         expand_pad_ids([1, 2], 9, 3)
     with pytest.raises(Timer1Error):
         expand_pad_ids([9, 9], 9, 3)
+
+
+def test_lora_trains_adapters_only_and_uses_the_disabled_adapter_as_reference(tiny_dir, tmp_path):
+    from trainer.model import lora_config
+
+    tr = make_trainer(tiny_dir, tmp_path, peft_config=lora_config(r=4, alpha=8, dropout=0.0))
+    assert tr.ref_model is None  # TRL's PEFT path: the reference is the model with adapters disabled
+    names = [n for n, p in tr.model.named_parameters() if p.requires_grad]
+    assert names and all("lora_" in n and "language_model" in n for n in names)
+    frozen = {n: p.detach().clone() for n, p in tr.model.named_parameters() if not p.requires_grad}
+    adapters = {n: p.detach().clone() for n, p in tr.model.named_parameters() if p.requires_grad}
+    tr.train()
+    assert _changed(tr.model, adapters) and not _changed(tr.model, frozen)
