@@ -24,7 +24,7 @@ import orjson
 from tvgbench.errors import Timer1Error
 
 DB_FILENAME = "leaderboard.sqlite3"
-STORE_SCHEMA_VERSION = 1
+STORE_SCHEMA_VERSION = 2  # 2: submissions.withdrawn
 
 
 def _dumps(obj) -> str:
@@ -163,16 +163,24 @@ class SQLiteStore:
                     for statement in filter(str.strip, _DDL.split(";")):  # executescript would COMMIT early
                         db.execute(statement)
                     row = db.execute("SELECT value FROM store_info WHERE key = 'schema_version'").fetchone()
-                    if row is None:
-                        db.execute("INSERT INTO store_info VALUES ('schema_version', ?)", (str(STORE_SCHEMA_VERSION),))
-                    elif int(row[0]) > STORE_SCHEMA_VERSION:
+                    if row is not None and int(row[0]) > STORE_SCHEMA_VERSION:
                         raise Timer1Error(f"{self.path} was written by a newer timer1 (store schema {row[0]})")
+                    self._migrate(db)
+                    db.execute("INSERT OR REPLACE INTO store_info VALUES ('schema_version', ?)",
+                               (str(STORE_SCHEMA_VERSION),))
                 break
             except sqlite3.OperationalError as e:
                 if "locked" not in str(e) or time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
         db.execute("PRAGMA synchronous = FULL")  # a leaderboard row, once acknowledged, survives power loss
+
+    @staticmethod
+    def _migrate(db) -> None:
+        """Bring a file written by an older timer1 up to date (inside the init transaction)."""
+        columns = {r[1] for r in db.execute("PRAGMA table_info(submissions)")}
+        if "withdrawn" not in columns:  # schema 1 -> 2
+            db.execute("ALTER TABLE submissions ADD COLUMN withdrawn TEXT")
 
     class _Tx:
         def __init__(self, db, lock):

@@ -52,6 +52,28 @@ def test_sqlite_store_uses_wal_and_the_default_location(tmp_path, monkeypatch):
     rel.close()
 
 
+def test_store_written_by_schema_1_is_migrated_in_place(tiny, tmp_path):
+    split_dir, idx = tiny
+    db = tmp_path / "v1.sqlite3"
+    with open_store(db) as s:
+        submit(s, jsonl(rows_for(idx)), split_dir, model_name="before", bootstrap=0)
+    con = sqlite3.connect(db)  # make it look like a file from schema 1 (no withdrawn column)
+    con.execute("ALTER TABLE submissions DROP COLUMN withdrawn")
+    con.execute("UPDATE store_info SET value = '1' WHERE key = 'schema_version'")
+    con.commit()
+    con.close()
+    with open_store(db) as s:
+        assert [x.model_name for x in s.submissions()] == ["before"] and s.get(1).withdrawn is None
+        s.withdraw(1, "test")
+        assert s._db.execute("SELECT value FROM store_info WHERE key = 'schema_version'").fetchone()[0] == "2"
+    con = sqlite3.connect(db)
+    con.execute("UPDATE store_info SET value = '99' WHERE key = 'schema_version'")
+    con.commit()
+    con.close()
+    with pytest.raises(Exception, match="newer timer1"):
+        open_store(db)
+
+
 def test_submit_scores_canonically_and_stores_compat_beside(tiny, store, tmp_path):
     from tvgbench.scoring import SCORER_VERSION, score
 
