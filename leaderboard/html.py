@@ -18,6 +18,7 @@ from .store import Store, Submission, utc_now
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
+STATIC_FILES = ("leaderboard.css", "leaderboard.js")  # all the web app serves from disk: an explicit list
 BREAKDOWNS = (("qtype", "query type"), ("source", "source"), ("videolen", "video length"))
 
 
@@ -81,7 +82,7 @@ def export_site(store: Store, out_dir: str | os.PathLike, *, sort: str, split_na
         _write(work / "index.html", render_index(make_boards(subs, sort), base=""))
         for s in (progress(subs) if progress else subs):
             _write(work / "submissions" / f"{s.id}.html", render_submission(s, base="../"))
-        shutil.copytree(STATIC_DIR, work / "static")
+        shutil.copytree(STATIC_DIR, work / "static", ignore=shutil.ignore_patterns("*.py", "__pycache__"))
         old = None
         if out.exists():
             old = out.with_name(f".{out.name}.old-{os.getpid()}")

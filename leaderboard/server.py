@@ -88,12 +88,11 @@ def create_app(store, *, split_dirs: list[str] | None = None, token: str | None 
     from starlette.concurrency import run_in_threadpool
     from starlette.middleware import Middleware
     from starlette.requests import Request
-    from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-    from starlette.routing import Mount, Route
-    from starlette.staticfiles import StaticFiles
+    from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+    from starlette.routing import Route
 
     from .api import boards_json, submission_json
-    from .html import STATIC_DIR, render_index, render_submission
+    from .html import STATIC_DIR, STATIC_FILES, render_index, render_submission
     from .ranking import DEFAULT_SORT, boards, check_sort
     from .service import submit
     from .validate import SplitIndex
@@ -236,6 +235,12 @@ def create_app(store, *, split_dirs: list[str] | None = None, token: str | None 
         log.exception("unexpected error on %s", request.url.path)
         return JSONResponse({"error": "internal error"}, status_code=500)
 
+    def static_file(name: str):
+        async def serve(request: Request):
+            return FileResponse(STATIC_DIR / name)
+
+        return serve
+
     routes = [
         Route("/", index), Route("/index.html", index),
         Route("/submissions/{sub_id:int}.html", submission_page),
@@ -243,7 +248,7 @@ def create_app(store, *, split_dirs: list[str] | None = None, token: str | None 
         Route("/api/submissions/{sub_id:int}", api_submission),
         Route("/api/submissions", api_submit, methods=["POST"]),
         Route("/submit", form_submit, methods=["POST"]),
-        Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
+        *(Route(f"/static/{name}", static_file(name)) for name in STATIC_FILES),
     ]
     app = Starlette(routes=routes, middleware=[Middleware(_SecurityHeaders)],
                     exception_handlers={Exception: on_error})

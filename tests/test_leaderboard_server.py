@@ -138,6 +138,7 @@ def test_ground_truth_and_server_paths_never_served(client_for, gt_split):
         for marker in GT_MARKERS + (str(gt_split), '"span"', "query 1"):
             assert marker not in r.text, (url, marker)
     for url in ["/data/test-00000-of-00001.parquet", "/static/../store.py", "/static/%2e%2e/store.py",
+                "/static/__init__.py", "/static/", "/static/%2e%2e/prediction_row.schema.json",
                 "/timer1.json", "/api/submissions/99", "/submissions/99.html"]:
         assert client.get(url).status_code == 404, url
 

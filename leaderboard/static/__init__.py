@@ -1,0 +1,1 @@
+"""CSS and JS of the leaderboard pages (a package so wheels ship them)."""
