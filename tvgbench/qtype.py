@@ -1,0 +1,321 @@
+"""Offline query-type classifier for the 11 TVGBench query types.
+
+A linear model (scikit-learn ``LinearSVC``) over three feature blocks:
+
+* word 1-2-gram TF-IDF of the query;
+* the same n-grams crossed with the query's source (the 800 TVGBench labels depend strongly on where a
+  query comes from: an ActivityNet caption and an Ego4D-NLQ question use different words for one type);
+* a small lexicon of cues for the types (posture verbs, counting words, on-screen text, camera and
+  ending words, passive voice, a person as subject, ...), also crossed with the source.
+
+The trained weights are a derived artifact shipped in ``qtype_data/qtype_model.npz`` (vocabularies,
+IDF vectors and the linear weights; no annotation text), so classifying needs no labelled data and no
+network. :func:`train` rebuilds it from labelled queries; :func:`cross_validate` is the held-out
+evaluation beside a plain TF-IDF + logistic-regression baseline.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .schema import QTYPES
+
+MODEL_VERSION = "qtype-svm-1"
+MODEL_PATH = Path(__file__).parent / "qtype_data" / "qtype_model.npz"
+
+# Source names of the 800 labelled queries; other spellings of the same source map onto them.
+SOURCE_ALIASES = {
+    "activitynet": "anet", "anet": "anet", "activitynet-captions": "anet",
+    "charades": "charades", "charades-sta": "charades",
+    "tacos": "tacos", "hirest": "hirest",
+    "egonlq": "egonlq", "ego4d": "egonlq", "ego4d-nlq": "egonlq", "nlq": "egonlq",
+}
+KNOWN_SOURCES = ("anet", "charades", "egonlq", "hirest", "tacos")
+UNKNOWN_SOURCE = "other"
+
+# Block weights and regularisation chosen by 5-fold CV on the labelled queries (see bench/bench_qtype.py).
+SOURCE_WORD_WEIGHT = 2.0
+LEXICON_WEIGHT = 1.0
+SVM_C = 0.1
+
+_PERSON = r"(person|man|men|woman|women|girl|boy|guy|guys|lady|kid|child|children|people|he|she|they|someone|player|players|group|i|we)"
+# One regex per cue; each gives a 0/1 feature. Cues, not rules: the linear model weighs them per source.
+LEXICON: dict[str, str] = {
+    "pose": r"\b(sit|sits|sitting|sat|seated|stand|stands|standing|lie|lies|lying|laying|sleeping|smil\w*|laugh\w*"
+            r"|pose|poses|posing|waits?|kneel\w*|lean\w*|holding|hold|holds)\b",
+    "look": r"\blook(s|ing)? (out|at|around)\b|\bwatch(es|ing)?\b",
+    "light": r"\blight(s|bulb)?\b|\bturn(s|ed|ing)? (on|off)\b",
+    "count": r"\b(how many|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fourteen|several|couple|few"
+             r"|number of|\d+)\b",
+    "how_many": r"\bhow many\b",
+    "screen": r"\b(screen|logo|credits?|title|titles|intro\w*|text|words?|caption\w*|website|graphics?|ad|sign|letters)\b",
+    "camera": r"\b(camera|clip|clips|video|frame|lens|shot|slow motion|pans?)\b",
+    "end_start": r"\b(ends?|ending|closing|begins?|opens?|over)\b",
+    "again": r"\b(again|returns?|once again|continues?|more)\b",
+    "sequence": r"\b(then|finally|eventually|afterwards|after|before|until|once|when)\b",
+    "appears": r"\b(appears?|emerges?|comes? (onto|into|up))\b",
+    "shown": r"\b(is|are) (shown|seen|visible|displayed)\b|\bwe see\b|\bthere (is|are)\b|\bclose ?up\b",
+    "passive": r"\b(is|are|was|were|gets?|being|been)( then| all| now)? \w+(ed|en)\b",
+    "question": r"^\s*(where|what|which|who|in what|when|did|was|is)\b",
+    "where": r"^\s*where\b",
+    "conjunction": r"\band\b|,|\bwhile\b",
+    "attribute": r"\b(red|blue|green|yellow|white|black|brown|orange|purple|pink|gr[ae]y|silver|gold|colou?r\w*|size"
+                 r"|big|small|large|shape\w*|fancy|made of|looks)\b",
+    "has": r"\b(has|have|describes?|shows?|features?|name)\b",
+    "person_subject": r"^\s*(a |an |the |another |two |several |some |young |old )*(\w+ )?" + _PERSON + r"\b",
+    "person_any": r"\b" + _PERSON + r"\b",
+    "environment": r"\b(room|floor|kitchen|house|home|outside|weather|dark|darkened|sky|water|road|street|field|scene)\b",
+}
+N_SHAPE = 4  # length, number of "and"s, capitalised, ends with "."
+_WORD_TOKENS = re.compile(r"\w+")
+
+
+def normalise_source(source: str | None) -> str:
+    """Map a source name onto one the classifier was trained on (``other`` when unknown)."""
+    if not source:
+        return UNKNOWN_SOURCE
+    return SOURCE_ALIASES.get(source.strip().lower(), UNKNOWN_SOURCE)
+
+
+def lexicon_features(queries: Sequence[str]) -> np.ndarray:
+    """0/1 lexicon cues plus four shape features, one row per query.
+
+    The cues run in Arrow's RE2 engine over the whole column at once (tens of thousands of queries per
+    second), not in a Python loop.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if len(queries) == 0:
+        return np.zeros((0, len(LEXICON) + N_SHAPE))
+    raw = pc.utf8_trim_whitespace(pa.array(list(queries), type=pa.string()))
+    low = pc.utf8_lower(raw)
+    cols = [pc.match_substring_regex(low, pattern).to_numpy(zero_copy_only=False) for pattern in LEXICON.values()]
+    n_words = pc.list_value_length(pc.utf8_split_whitespace(low)).to_numpy(zero_copy_only=False)
+    n_and = pc.count_substring(low, " and ").to_numpy(zero_copy_only=False)
+    capitalised = pc.match_substring_regex(raw, r"^[A-Z]").to_numpy(zero_copy_only=False)
+    full_stop = pc.ends_with(raw, ".").to_numpy(zero_copy_only=False)
+    shape = [np.minimum(n_words, 30) / 30.0, n_and / 3.0, capitalised, full_stop]
+    return np.column_stack([np.asarray(c, dtype=np.float64) for c in cols + shape]).reshape(len(queries), -1)
+
+
+def _source_onehot(sources: Sequence[str]) -> np.ndarray:
+    index = {s: i for i, s in enumerate(KNOWN_SOURCES)}
+    onehot = np.zeros((len(sources), len(KNOWN_SOURCES)))
+    for i, s in enumerate(sources):
+        if s in index:
+            onehot[i, index[s]] = 1.0
+    return onehot
+
+
+def lexicon_block(queries: Sequence[str], sources: Sequence[str]):
+    """Lexicon cues, the source one-hot, and every cue crossed with the source (sparse)."""
+    from scipy import sparse
+
+    lex = lexicon_features(queries)
+    onehot = _source_onehot(sources)
+    crossed = (onehot[:, :, None] * lex[:, None, :]).reshape(len(queries), -1)
+    return sparse.csr_matrix(np.hstack([lex, onehot, crossed]))
+
+
+def source_crossed_text(queries: Sequence[str], sources: Sequence[str]) -> list[str]:
+    """``anet_the anet_camera ... SRC_anet``: words tagged with their source, for the crossed TF-IDF block."""
+    return [" ".join(f"{s}_{w}" for w in _WORD_TOKENS.findall(q.lower())) + f" SRC_{s}"
+            for q, s in zip(queries, sources)]
+
+
+def _word_vectorizer(vocabulary=None):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, vocabulary=vocabulary)
+
+
+def _source_word_vectorizer(vocabulary=None):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, token_pattern=r"\S+", lowercase=False,
+                           vocabulary=vocabulary)
+
+
+@dataclass
+class QtypeModel:
+    """A fitted classifier: two TF-IDF vectorizers plus the linear weights over all blocks."""
+
+    word: object  # fitted TfidfVectorizer
+    source_word: object  # fitted TfidfVectorizer
+    coef: np.ndarray  # (n_classes, n_features)
+    intercept: np.ndarray  # (n_classes,)
+    classes: tuple[str, ...]
+    version: str = MODEL_VERSION
+
+    def features(self, queries: Sequence[str], sources: Sequence[str]):
+        return _stack(self.word, self.source_word, queries, sources, fit=False)
+
+    def decision(self, queries: Sequence[str], sources: Sequence[str | None]) -> np.ndarray:
+        srcs = [normalise_source(s) for s in sources]
+        return np.asarray(self.features(queries, srcs) @ self.coef.T) + self.intercept
+
+    def predict(self, queries: Sequence[str], sources: Sequence[str | None]) -> list[str]:
+        """Query type (full name) for each query; identical (source, query) pairs are classified once."""
+        if len(queries) == 0:
+            return []
+        keys = list(zip((normalise_source(s) for s in sources), queries))
+        unique = list(dict.fromkeys(keys))
+        scores = self.decision([q for _, q in unique], [s for s, _ in unique])
+        label = dict(zip(unique, (self.classes[i] for i in scores.argmax(axis=1))))
+        return [label[k] for k in keys]
+
+    def save(self, path: str | Path) -> None:
+        """Write the weights (no annotation text) as a compressed ``.npz``, atomically."""
+        import os
+        import tempfile
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
+        os.close(fd)
+        with open(tmp, "wb") as f:
+            np.savez_compressed(
+                f,
+                version=np.array(self.version),
+                classes=np.array(self.classes, dtype=str),
+                word_vocab=np.array(self.word.get_feature_names_out(), dtype=str),
+                word_idf=self.word.idf_.astype(np.float64),
+                source_word_vocab=np.array(self.source_word.get_feature_names_out(), dtype=str),
+                source_word_idf=self.source_word.idf_.astype(np.float64),
+                coef=self.coef.astype(np.float32),
+                intercept=self.intercept.astype(np.float64),
+            )
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; this is package data
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: str | Path = MODEL_PATH) -> "QtypeModel":
+        from .errors import Timer1Error
+
+        try:
+            z = np.load(path, allow_pickle=False)
+        except FileNotFoundError:
+            raise Timer1Error(f"query-type model not found: {path}") from None
+        word = _word_vectorizer(vocabulary=list(z["word_vocab"]))
+        word.idf_ = z["word_idf"]
+        source_word = _source_word_vectorizer(vocabulary=list(z["source_word_vocab"]))
+        source_word.idf_ = z["source_word_idf"]
+        return cls(word=word, source_word=source_word, coef=z["coef"].astype(np.float64),
+                   intercept=z["intercept"], classes=tuple(str(c) for c in z["classes"]),
+                   version=str(z["version"]))
+
+
+def _stack(word, source_word, queries, sources, *, fit: bool):
+    from scipy import sparse
+
+    crossed = source_crossed_text(queries, sources)
+    if fit:
+        w, sw = word.fit_transform(queries), source_word.fit_transform(crossed)
+    else:
+        w, sw = word.transform(queries), source_word.transform(crossed)
+    return sparse.hstack([w, SOURCE_WORD_WEIGHT * sw, LEXICON_WEIGHT * lexicon_block(queries, sources)]).tocsr()
+
+
+def train(queries: Sequence[str], sources: Sequence[str | None], labels: Sequence[str]) -> QtypeModel:
+    """Fit the classifier on labelled queries (labels are full type names)."""
+    from sklearn.svm import LinearSVC
+
+    from .errors import Timer1Error
+
+    bad = sorted({lab for lab in labels if lab not in QTYPES})
+    if bad:
+        raise Timer1Error(f"unknown query types in the labels: {', '.join(map(repr, bad[:5]))}")
+    srcs = [normalise_source(s) for s in sources]
+    word, source_word = _word_vectorizer(), _source_word_vectorizer()
+    X = _stack(word, source_word, list(queries), srcs, fit=True)
+    svm = LinearSVC(C=SVM_C, random_state=0).fit(X, list(labels))  # seeded: its solver shuffles
+    return QtypeModel(word=word, source_word=source_word, coef=svm.coef_.copy(),
+                      intercept=svm.intercept_.copy(), classes=tuple(str(c) for c in svm.classes_))
+
+
+def baseline_pipeline(with_source: bool = True):
+    """The plain baseline: TF-IDF of the query (plus a source token) and logistic regression."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    return make_pipeline(TfidfVectorizer(ngram_range=(1, 2) if with_source else (1, 1), sublinear_tf=with_source),
+                         LogisticRegression(C=3.0 if with_source else 1.0, max_iter=2000))
+
+
+def baseline_text(queries: Sequence[str], sources: Sequence[str | None]) -> list[str]:
+    return [f"srctoken{normalise_source(s)} {q}" for q, s in zip(queries, sources)]
+
+
+@lru_cache(maxsize=1)
+def default_model() -> QtypeModel:
+    """The shipped model (loaded once per process)."""
+    return QtypeModel.load(MODEL_PATH)
+
+
+def classify(queries: Sequence[str], sources: Sequence[str | None]) -> list[str]:
+    """Query types for new queries with the shipped model."""
+    return default_model().predict(list(queries), list(sources))
+
+
+def labelled_queries(samples) -> tuple[list[str], list[str], list[str]]:
+    """(queries, sources, labels) of the samples that carry a known query type."""
+    rows = [(s.query, s.source, s.qtype) for s in samples if s.qtype in QTYPES]
+    return [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
+
+
+def cross_validate(queries: Sequence[str], sources: Sequence[str | None], labels: Sequence[str], *,
+                   folds: int = 5, seed: int = 0) -> dict:
+    """Stratified k-fold held-out evaluation of this classifier and of the plain baselines, same folds."""
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+    from sklearn.model_selection import StratifiedKFold
+
+    queries, sources, labels = list(queries), list(sources), np.array(labels)
+    classes = sorted(set(labels))
+    preds = {"timer1": np.empty(len(labels), dtype=object), "tfidf_lr_source": np.empty(len(labels), dtype=object),
+             "tfidf_lr": np.empty(len(labels), dtype=object)}
+    base_text = baseline_text(queries, sources)
+    for tr, te in StratifiedKFold(folds, shuffle=True, random_state=seed).split(queries, labels):
+        model = train([queries[i] for i in tr], [sources[i] for i in tr], labels[tr])
+        preds["timer1"][te] = model.predict([queries[i] for i in te], [sources[i] for i in te])
+        b = baseline_pipeline(True).fit([base_text[i] for i in tr], labels[tr])
+        preds["tfidf_lr_source"][te] = b.predict([base_text[i] for i in te])
+        b = baseline_pipeline(False).fit([queries[i] for i in tr], labels[tr])
+        preds["tfidf_lr"][te] = b.predict([queries[i] for i in te])
+    majority = max(classes, key=lambda c: int((labels == c).sum()))
+    out = {"folds": folds, "seed": seed, "n": len(labels), "classes": classes,
+           "majority_class_accuracy": float((labels == majority).mean()), "models": {}}
+    for name, p in preds.items():
+        out["models"][name] = {
+            "accuracy": float(accuracy_score(labels, p)),
+            "macro_f1": float(f1_score(labels, p, average="macro")),
+            "per_class_f1": dict(zip(classes, map(float, f1_score(labels, p, average=None, labels=classes)))),
+            "confusion": confusion_matrix(labels, p, labels=classes).tolist(),
+        }
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m tvgbench.qtype LABELLED.json [-o MODEL.npz]``: retrain the shipped model from TVGBench."""
+    import argparse
+
+    from .sources import ingest
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("labelled", help="TVGBench release JSON (timer1-tvgbench format)")
+    ap.add_argument("-o", "--out", default=str(MODEL_PATH))
+    args = ap.parse_args(argv)
+    q, s, y = labelled_queries(ingest("timer1-tvgbench", args.labelled).samples)
+    train(q, s, y).save(args.out)
+    print(f"trained on {len(q)} labelled queries -> {args.out}")
+
+
+if __name__ == "__main__":
+    main()
