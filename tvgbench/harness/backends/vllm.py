@@ -1,0 +1,150 @@
+"""vLLM backend (GPU; ``pip install timer1[vllm]``). vLLM is imported only when this backend is built.
+
+One request per query, batched by the engine. Frames are timer1's own sampled frames (the same as
+the hf backend sees), passed as ``(frames, metadata)`` with the *sampled* fps in the metadata and in
+``mm_processor_kwargs`` so vLLM's processor computes ``second_per_grid_ts = 2 / sample_fps``; frame
+sampling inside vLLM is off (``do_sample_frames=False``) and the pixel bounds are pinned to the
+frames' own size, so the processor does not resize them again. The multimodal processor cache is
+disabled (Time-R1 does the same: a cache hit could pair a video with another fps).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ...errors import Timer1Error
+from .base import Generation, GenParams
+
+VIDEO_PAD = "<|video_pad|>"
+
+
+def video_metadata(sampled) -> dict:
+    """What vLLM needs to know about already-sampled frames (it refuses bare frames)."""
+    n = int(sampled.frames.shape[0])
+    fps = float(sampled.sample_fps)
+    return {
+        "total_num_frames": n,
+        "fps": fps,
+        "duration": n / fps,
+        "video_backend": "timer1",
+        "frames_indices": list(range(n)),
+        "do_sample_frames": False,
+    }
+
+
+def build_vllm_request(prompt_token_ids: list[int], sampled) -> dict:
+    """One vLLM prompt dict for a query: token ids with one ``<|video_pad|>`` plus the frames."""
+    frames = sampled.frames
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise Timer1Error(f"frames must be (T, H, W, 3), got {frames.shape}")
+    h, w = int(frames.shape[1]), int(frames.shape[2])
+    fps = float(sampled.sample_fps)
+    return {
+        "prompt_token_ids": list(prompt_token_ids),
+        "multi_modal_data": {"video": (frames, video_metadata(sampled))},
+        "mm_processor_kwargs": {
+            "fps": fps,
+            "do_sample_frames": False,
+            # min = max = the frame's own area: smart_resize keeps an already 28-aligned size as is
+            "size": {"shortest_edge": h * w, "longest_edge": h * w},
+        },
+    }
+
+
+def sampling_kwargs(params: GenParams, stop_token_ids: list[int]) -> dict:
+    """``vllm.SamplingParams`` arguments equivalent to the hf backend's generation config."""
+    return {
+        "temperature": 0.0 if params.greedy else params.temperature,
+        "top_p": 1.0 if params.greedy else params.top_p,
+        "top_k": -1 if params.greedy or params.top_k <= 0 else params.top_k,
+        "repetition_penalty": params.repetition_penalty,
+        "max_tokens": params.max_new_tokens,
+        "seed": None if params.greedy else params.seed,
+        "stop_token_ids": list(stop_token_ids),
+        "skip_special_tokens": True,
+    }
+
+
+def engine_kwargs(model: str, dtype: str, max_model_len: int, gpu_memory_utilization: float, seed: int,
+                  tensor_parallel_size: int) -> dict:
+    return {
+        "model": model,
+        "dtype": dtype,
+        "max_model_len": max_model_len,
+        "gpu_memory_utilization": gpu_memory_utilization,
+        "limit_mm_per_prompt": {"video": 1, "image": 0},
+        "mm_processor_cache_gb": 0,
+        "seed": seed,
+        "tensor_parallel_size": tensor_parallel_size,
+    }
+
+
+@dataclass
+class VLLMRequest:
+    prompt: dict
+    num_video_tokens: int
+
+
+class VLLMBackend:
+    name = "vllm"
+
+    def __init__(self, model: str, params: GenParams, *, dtype: str = "auto", max_model_len: int = 16384,
+                 gpu_memory_utilization: float = 0.9, tensor_parallel_size: int = 1, **_ignored):
+        try:
+            import vllm
+        except ImportError as e:
+            raise Timer1Error(f"the vllm backend needs vLLM on a GPU machine (pip install 'timer1[vllm]'): {e}") from None
+        from transformers import AutoConfig, AutoTokenizer
+
+        self.model_path = str(model)
+        self.params = params
+        self.tokenizer = AutoTokenizer.from_pretrained(model)
+        cfg = AutoConfig.from_pretrained(model)
+        self.merge = cfg.vision_config.spatial_merge_size
+        self.patch = cfg.vision_config.patch_size
+        self.tps = cfg.vision_config.temporal_patch_size
+        eos = {self.tokenizer.eos_token_id, self.tokenizer.convert_tokens_to_ids("<|im_end|>"),
+               self.tokenizer.convert_tokens_to_ids("<|endoftext|>")}
+        self.stop_ids = sorted(i for i in eos if isinstance(i, int) and i >= 0)
+        kwargs = engine_kwargs(self.model_path, dtype, max_model_len, gpu_memory_utilization, params.seed,
+                               tensor_parallel_size)
+        self.engine_kwargs = kwargs
+        self.vllm_version = vllm.__version__
+        self.llm = vllm.LLM(**kwargs)
+        self.sampling = vllm.SamplingParams(**sampling_kwargs(params, self.stop_ids))
+
+    def prepare(self, messages: list[dict], assistant_prefix: str, sampled) -> VLLMRequest:
+        from ...prompts import render_prompt
+
+        text = render_prompt(self.tokenizer, messages, assistant_prefix)
+        if text.count(VIDEO_PAD) != 1:
+            raise Timer1Error(f"expected one {VIDEO_PAD} in the rendered prompt, found {text.count(VIDEO_PAD)}")
+        ids = self.tokenizer(text, add_special_tokens=False).input_ids
+        t, h, w = sampled.frames.shape[:3]
+        tokens = (-(-t // self.tps)) * (h // self.patch) * (w // self.patch) // (self.merge**2)
+        return VLLMRequest(build_vllm_request(ids, sampled), tokens)
+
+    def generate(self, requests: list[VLLMRequest]) -> list[Generation]:
+        if not requests:
+            return []
+        outs = self.llm.generate([r.prompt for r in requests], self.sampling, use_tqdm=False)
+        return [Generation(o.outputs[0].text, len(o.outputs[0].token_ids), o.outputs[0].finish_reason) for o in outs]
+
+    def settings(self) -> dict:
+        from ..provenance import config_hash, weights_hash
+
+        return {
+            "backend": self.name,
+            "model": self.model_path,
+            "weights_sha256": weights_hash(self.model_path),
+            "config_sha256": config_hash(self.model_path),
+            "dtype": self.engine_kwargs["dtype"],
+            "vllm": self.vllm_version,
+            "engine": {k: v for k, v in self.engine_kwargs.items() if k != "model"},
+            "sampling_params": sampling_kwargs(self.params, self.stop_ids),
+            "generation": self.params.to_dict(),
+            "video_time_positions": "vLLM (floor(t * second_per_grid_t * tokens_per_second))",
+        }
+
+    def close(self) -> None:
+        self.llm = None
