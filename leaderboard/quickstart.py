@@ -1,0 +1,60 @@
+"""``timer1 quickstart``: the whole pipeline on the embedded synthetic benchmark, offline, on CPU.
+
+synth split (rendered videos, exact spans) → tiny random Qwen2.5-VL → ``eval run`` (hf backend) and a
+blind baseline → canonical scores → leaderboard (SQLite in the output folder) → static site.
+It lives in ``leaderboard`` because that is the one package allowed to use all the others it needs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command("quickstart")
+@click.option("-o", "--out", "out_dir", default="timer1-quickstart", show_default=True,
+              type=click.Path(file_okay=False), help="Folder for everything the pipeline writes.")
+@click.option("--videos", default=4, show_default=True, type=click.IntRange(min=1), help="Synthetic videos to render.")
+@click.option("--seed", default=0, show_default=True, help="Seed for the videos and the tiny model.")
+@click.option("--max-new-tokens", default=48, show_default=True, type=click.IntRange(min=1),
+              help="Generation length for the tiny model (its output is random text).")
+@click.pass_context
+def quickstart(ctx, out_dir, videos, seed, max_new_tokens):
+    """Run synth → tiny model → eval run → score → leaderboard → static site, in minutes on a CPU."""
+    from tvgbench.baselines import write_baseline
+    from tvgbench.harness import run_eval
+    from tvgbench.synth import make_synthetic
+    from tvgbench.tiny_model import build_tiny_model
+
+    from .cli import export_cmd, show_cmd
+    from .service import submit_file
+    from .store import open_store
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    split = out / "synth"
+    click.echo(f"[1/5] synthetic benchmark ({videos} videos, seed {seed}) -> {split}")
+    make_synthetic(split, n_videos=videos, seed=seed)
+    model = out / "tiny-model"
+    click.echo(f"[2/5] tiny random Qwen2.5-VL -> {model}")
+    build_tiny_model(model, seed=seed)
+    click.echo("[3/5] predictions: the tiny model (hf backend, r1 prompt, 2 fps) and a blind baseline")
+    summary = run_eval(split, split, model, backend="hf", prompt="r1", out_dir=out / "runs" / "tiny-qwen2.5-vl",
+                       overwrite=True, gen={"max_new_tokens": max_new_tokens})
+    baseline = write_baseline(split, out / "runs" / "baseline-middle" / "predictions.jsonl", "middle")
+    db = out / "leaderboard.sqlite"
+    click.echo(f"[4/5] leaderboard submissions -> {db}")
+    with open_store(db) as store:
+        for name, path, meta in (
+            ("tiny-qwen2.5-vl (random init)", out / "runs" / "tiny-qwen2.5-vl" / "predictions.jsonl",
+             ["backend=hf", "prompt=r1", f"max_new_tokens={max_new_tokens}"]),
+            ("baseline: middle half", baseline, ["blind=yes"]),
+        ):
+            submit_file(store, path, split, model_name=name, meta=meta)
+    ctx.invoke(show_cmd, split_name=None, sort="R1@0.5", db=str(db), as_json=False)
+    site = out / "site"
+    click.echo(f"[5/5] static leaderboard site -> {site}/index.html")
+    ctx.invoke(export_cmd, out_dir=str(site), split_name=None, sort="R1@0.5", db=str(db))
+    click.echo(f"done: tiny model status {summary.get('status')}; run report: timer1 eval report "
+               f"{out / 'runs' / 'tiny-qwen2.5-vl'}")
