@@ -75,7 +75,8 @@ def score_difficulty(pred_path: str | os.PathLike, samples: Sequence[Sample]) ->
     start, end = preds.start[lines].copy(), preds.end[lines].copy()
     parsed_from_text = unparsed = 0
     for j in np.flatnonzero(~(np.isfinite(start) & np.isfinite(end))):
-        text = preds.text[lines[j]] if preds.text is not None else None
+        text = preds.text[int(lines[j])] if preds.text is not None else None
+        text = text.as_py() if hasattr(text, "as_py") else text  # the fast reader gives Arrow scalars
         span = parse_answer(text, DIFFICULTY_PARSER).span
         if span is None:
             unparsed += 1
