@@ -1,0 +1,161 @@
+"""Balanced builder: water-filling, balance, type minimums, determinism, CLI, and the real Charades+ANet build."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from tvgbench.build import (
+    BuildConfig, N_DURATION_BINS, build_balanced, parse_source_spec, water_fill,
+)
+from tvgbench.errors import Timer1Error
+from tvgbench.schema import QTYPES, Sample
+
+TYPES = list(QTYPES)
+
+
+def test_water_fill_levels_and_respects_supply():
+    assert water_fill(90, [100] * 9).tolist() == [10] * 9
+    q = water_fill(800, [1000, 1000, 30, 1000, 1000, 1000, 1000, 1000, 1000])
+    assert q.sum() == 800 and q[2] == 30  # the short bin gives all it has
+    others = np.delete(q, 2)
+    assert others.max() - others.min() <= 1  # the rest share the shortfall evenly
+    assert water_fill(10, [2, 3]).tolist() == [2, 3]  # total above supply: everything
+    assert water_fill(5, [9, 9, 9], order=[2, 0, 1]).tolist() == [2, 1, 2]  # remainder follows `order`
+
+
+def synthetic_candidates(seed=0, short_bin=7, short_supply=20):
+    """Three sources, realistic spans, every bin stocked except ``short_bin``; types skewed like real data."""
+    rng = random.Random(seed)
+    out = []
+    weights = [30, 8, 5, 5, 5, 5, 5, 5, 5, 1.5, 1.5]
+    for source, bins in (("alpha", range(0, 3)), ("beta", range(0, 9)), ("gamma", range(2, 9))):
+        for b in bins:
+            n = short_supply // 2 if b == short_bin else 150
+            for i in range(n):
+                duration = 20 * b + rng.uniform(0.5, 19.5)
+                start = rng.uniform(0, duration * 0.8)
+                end = min(duration, start + rng.uniform(1, duration * 0.3))
+                out.append(Sample(video=f"{source}_{b}_{i % 40}.mp4", query=f"{source} query {b} {i}",
+                                  span=(round(start, 2), round(end, 2)), duration=round(duration, 2),
+                                  source=source, qtype=rng.choices(TYPES, weights)[0]))
+    return out
+
+
+def test_balance_on_synthetic_pool_with_a_short_bin():
+    cands = synthetic_candidates()
+    res = build_balanced(cands, BuildConfig(size=450, seed=3, min_per_type=12), classify=False)
+    rep = res.report
+    assert len(res.samples) == 450 and len({s.qid for s in res.samples}) == 450
+    per_bin = np.bincount([s.bins["videolen"] for s in res.samples], minlength=N_DURATION_BINS)
+    assert per_bin[7] == 20  # short bin: everything it had
+    full = np.delete(per_bin, 7)
+    assert full.max() - full.min() <= 1 and full.sum() == 430
+    assert rep["duration_bins"]["lacked_supply"] == [7]
+    # sources spread evenly inside each bin (water-filled against their supply)
+    for b in (3, 5):
+        counts = [sum(1 for s in res.samples if s.bins["videolen"] == b and s.source == src) for src in ("beta", "gamma")]
+        assert abs(counts[0] - counts[1]) <= 1
+    # every type reaches the minimum although some are rare in the pool
+    types = {t: sum(s.qtype == t for s in res.samples) for t in TYPES}
+    assert min(types.values()) >= 12, types
+    assert rep["qtypes_below_minimum"] == {}
+    # query centres spread: no decile holds more than twice its fair share
+    deciles = np.bincount([s.bins["qcenter"] for s in res.samples], minlength=10)[:10]
+    assert deciles.max() <= 2 * 450 / 10
+    # the report counts agree with the rows
+    cube = rep["bin_source_qtype"]
+    assert sum(n for b in cube.values() for src in b.values() for n in src.values()) == 450
+
+
+def test_selection_is_deterministic_and_independent_of_input_order():
+    cands = synthetic_candidates()
+    a = build_balanced(list(cands), BuildConfig(size=300, seed=11), classify=False)
+    shuffled = list(synthetic_candidates())
+    random.Random(5).shuffle(shuffled)
+    b = build_balanced(shuffled, BuildConfig(size=300, seed=11), classify=False)
+    assert [s.qid for s in a.samples] == [s.qid for s in b.samples]
+    c = build_balanced(list(cands), BuildConfig(size=300, seed=12), classify=False)
+    assert {s.qid for s in a.samples} != {s.qid for s in c.samples}  # the seed matters
+
+
+def test_filters_and_errors():
+    cands = synthetic_candidates()
+    long = Sample(video="long.mp4", query="too long", span=(1, 5), duration=190.0, source="beta", qtype=TYPES[0])
+    zero = Sample(video="z.mp4", query="zero", span=(3, 3), duration=50.0, source="beta", qtype=TYPES[0],
+                  flags=["zero_length_span"])
+    amb = [Sample(video="amb.mp4", query="Same words", span=span, duration=50.0, source="beta", qtype=TYPES[0])
+           for span in ((1, 4), (10, 14))]
+    res = build_balanced(cands + [long, zero] + amb, BuildConfig(size=100, seed=0), classify=False)
+    ex = res.report["excluded"]
+    assert ex["duration_180s_or_more"] == 1 and ex["flag:zero_length_span"] == 1 and ex["ambiguous_query"] == 2
+    picked = {s.qid for s in res.samples}
+    assert not picked & {long.qid, zero.qid, amb[0].qid, amb[1].qid}
+    with pytest.raises(Timer1Error, match="eligible candidates"):
+        build_balanced(cands, BuildConfig(size=len(cands) + 1), classify=False)
+    with pytest.raises(Timer1Error):
+        build_balanced([], BuildConfig(size=5), classify=False)
+
+
+def test_parse_source_spec(tmp_path):
+    s = parse_source_spec("charades=data/test.json:charades-sta")
+    assert (s.name, s.path, s.fmt) == ("charades", "data/test.json", "charades-sta")
+    s = parse_source_spec("x/y.json")
+    assert (s.name, s.path, s.fmt) == (None, "x/y.json", None)
+    with pytest.raises(Timer1Error, match="unknown source format"):
+        parse_source_spec("a=b.json:nope")
+
+
+def _cli(args):
+    from tvgbench.cli import cli
+
+    return CliRunner().invoke(cli, args, catch_exceptions=False)
+
+
+def test_cli_errors_are_one_line(tmp_path):
+    for args, needle in (
+        (["--source", "a=missing.json"], "not found"),
+        (["--source", "a=x.json:bogus"], "unknown source format"),
+    ):
+        r = _cli(["data", "build", "tvgbench", *args, "-o", str(tmp_path / "o")])
+        assert r.exit_code == 2, r.output
+        assert r.output.strip().count("\n") == 0 and r.output.startswith("error:"), r.output
+
+
+@pytest.fixture(scope="module")
+def real_build(tmp_path_factory):
+    from conftest import shared_file
+
+    ch, an = shared_file("charades-sta/test.json"), shared_file("activitynet/val_2.json")
+    outs = []
+    for k in range(2):
+        out = tmp_path_factory.mktemp(f"ca{k}")
+        r = _cli(["data", "build", "tvgbench", "--source", f"charades={ch}", "--source", f"activitynet={an}",
+                  "--size", "800", "--seed", "7", "--no-plots" if k else "--json", "-o", str(out)])
+        assert r.exit_code == 0, r.output
+        outs.append(out)
+    return outs
+
+
+def test_real_charades_activitynet_800_is_uniform_and_reproducible(real_build):
+    a, b = real_build
+    side = json.loads((a / "timer1.json").read_text())["splits"]["test"]
+    bal = side["report"]["balance"]
+    db = bal["duration_bins"]
+    assert bal["size"] == 800 and side["n"] == 800
+    # every bin that has enough supply is within +-1 of uniform (800/9), and the report names the others
+    for b_ in range(N_DURATION_BINS):
+        if b_ not in db["lacked_supply"]:
+            assert abs(db["selected"][str(b_)] - 800 / 9) <= 1
+    assert db["lacked_supply"] == []  # both sources together stock every bin here
+    assert bal["sources"]["charades"] > 0 and bal["sources"]["activitynet"] > 0
+    assert side["build"]["seed"] == 7 and "--seed 7" in side["build"]["command"]
+    pa_, pb = a / "data/test-00000-of-00001.parquet", b / "data/test-00000-of-00001.parquet"
+    assert pa_.read_bytes() == pb.read_bytes()
+    hb = json.loads((b / "timer1.json").read_text())["splits"]["test"]["content_hash"]
+    assert side["content_hash"] == hb
+    assert side["content_hash"] in (a / "README.md").read_text()
