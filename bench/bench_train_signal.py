@@ -48,7 +48,8 @@ def plot(steps, components: dict, total, path: Path, title: str) -> None:
     smooth = np.convolve(total, np.ones(k) / k, mode="valid")
     ax.plot(steps[k - 1:], smooth, color="k", lw=2, label=f"total, moving mean of {k}")
     for name, values in components.items():
-        ax.plot(steps, np.convolve(values, np.ones(k) / k, mode="same"), lw=1, label=f"rewards/{name} (smoothed)")
+        ax.plot(steps[k - 1:], np.convolve(values, np.ones(k) / k, mode="valid"), lw=1,
+                label=f"rewards/{name}, moving mean of {k}")
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("mean reward")
     ax.set_title(title)
@@ -59,13 +60,36 @@ def plot(steps, components: dict, total, path: Path, title: str) -> None:
     os.replace(tmp, path)
 
 
+def read_log(path: Path):
+    log = [json.loads(line) for line in open(path) if line.strip()]
+    log = [e for e in log if "reward" in e]
+    names = [k.split("/")[1] for k in log[0] if k.startswith("rewards/") and k.endswith("/mean")]
+    components = {n: [e[f"rewards/{n}/mean"] for e in log] for n in names}
+    return [e["step"] for e in log], components, [e["reward"] for e in log]
+
+
+def draw(steps, components, total, out: Path, result: dict) -> None:
+    import numpy as np
+
+    plot(np.array(steps), {k: np.array(v) for k, v in components.items()}, np.array(total), out / "train_signal.png",
+         f"tiny-cpu: first 10% {result['first10_mean_reward']:.3f} -> last 10% {result['last10_mean_reward']:.3f} "
+         f"({result['steps']} steps, {result['train_seconds'] / 60:.1f} min)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=20.0, help="training-time budget")
     ap.add_argument("--max-steps", type=int, default=2000)
     ap.add_argument("--out", default="bench/results/train_signal")
     ap.add_argument("--set", dest="sets", action="append", default=[], help="extra recipe overrides")
+    ap.add_argument("--plot-only", action="store_true", help="redraw from OUT/run and OUT/train_signal.json")
     args = ap.parse_args()
+    out = Path(args.out)
+    if args.plot_only:
+        result = json.loads((out / "train_signal.json").read_text())
+        steps, components, total = read_log(out / "run" / "train_log.jsonl")
+        draw(steps, components, total, out, result)
+        return
 
     from transformers import TrainerCallback
 
@@ -85,19 +109,13 @@ def main() -> None:
                 control.should_training_stop = True
                 control.should_save = True
 
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     cfg = load_config("tiny-cpu", [f"trl.max_steps={args.max_steps}", "trl.save_steps=100000", *args.sets])
     started = time.perf_counter()
     run = run_training(cfg, out / "run", callbacks=[TimeBudget(args.minutes * 60)])
     wall = time.perf_counter() - started
 
-    log = [json.loads(line) for line in open(out / "run" / "train_log.jsonl") if line.strip()]
-    log = [e for e in log if "reward" in e]
-    steps = [e["step"] for e in log]
-    total = [e["reward"] for e in log]
-    names = [k.split("/")[1] for k in log[0] if k.startswith("rewards/") and k.endswith("/mean")]
-    components = {n: [e[f"rewards/{n}/mean"] for e in log] for n in names}
+    steps, components, total = read_log(out / "run" / "train_log.jsonl")
     n10 = max(1, len(total) // 10)
     first, last = total[:n10], total[-n10:]
     import numpy as np
@@ -113,9 +131,7 @@ def main() -> None:
         "overrides": args.sets,
     }
     result["rose_clearly"] = bool(result["last10_mean_reward"] > result["first10_mean_reward"] and result["welch_t"] > 3)
-    plot(np.array(steps), {k: np.array(v) for k, v in components.items()}, np.array(total), out / "train_signal.png",
-         f"tiny-cpu: first 10% {result['first10_mean_reward']:.3f} -> last 10% {result['last10_mean_reward']:.3f} "
-         f"({len(total)} steps, {run['train_seconds'] / 60:.1f} min)")
+    draw(steps, components, total, out, result)
     write_json_atomic(out / "train_signal.json", result)
     print(json.dumps(result, indent=2))
 
