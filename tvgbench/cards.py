@@ -89,7 +89,7 @@ KNOWN_QUIRKS = {
     ],
     "tvgbench": [
         "Query types of sources that do not release them are predicted by an offline classifier "
-        "(`meta.qtype_by`); its 5-fold held-out accuracy on the 800 labelled TVGBench queries is about 0.77, "
+        "(`meta.qtype_by`); its 5-fold held-out accuracy on the 800 labelled TVGBench queries is 0.75-0.77, "
         "so treat per-type scores as approximate.",
         "Zero-length spans, spans ending past the video and queries repeated on one clip with different "
         "spans are excluded by default (the original TVGBench kept 11 zero-length spans and 27 late ends).",
@@ -178,7 +178,7 @@ def render_full_card(split_dir: str | Path, sidecar: dict[str, Any], *, kind: st
     if kind not in CARD_KINDS:
         raise ValueError(f"card kind must be one of {CARD_KINDS}")
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(_templates_dir())), undefined=jinja2.StrictUndefined,
-                             keep_trailing_newline=True, trim_blocks=True)
+                             keep_trailing_newline=True, trim_blocks=False)
     splits = [
         {"name": name, "n": s.get("n", 0), "content_hash": s.get("content_hash", ""),
          "window_mode": s.get("window_mode", "crop"), "build": _Attr(s.get("build") or {}),
