@@ -7,7 +7,8 @@ on the per-step means) and draws the reward curve.
 
     .venv/bin/python bench/bench_train_signal.py --minutes 20 --out bench/results/train_signal
 
-Writes ``OUT/train_signal.json`` and ``OUT/train_signal.png`` (and the run folder ``OUT/run``).
+Writes ``OUT/train_signal.json``, ``OUT/train_signal.png`` and ``OUT/train_log.jsonl`` (and the run
+folder ``OUT/run``, which can be deleted; ``--plot-only`` redraws from the JSON files).
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def main() -> None:
     out = Path(args.out)
     if args.plot_only:
         result = json.loads((out / "train_signal.json").read_text())
-        steps, components, total = read_log(out / "run" / "train_log.jsonl")
+        steps, components, total = read_log(out / "train_log.jsonl")
         draw(steps, components, total, out, result)
         return
 
@@ -115,7 +116,10 @@ def main() -> None:
     run = run_training(cfg, out / "run", callbacks=[TimeBudget(args.minutes * 60)])
     wall = time.perf_counter() - started
 
-    steps, components, total = read_log(out / "run" / "train_log.jsonl")
+    import shutil
+
+    shutil.copy2(out / "run" / "train_log.jsonl", out / "train_log.jsonl")  # the curve's data, beside the PNG
+    steps, components, total = read_log(out / "train_log.jsonl")
     n10 = max(1, len(total) // 10)
     first, last = total[:n10], total[-n10:]
     import numpy as np
