@@ -38,7 +38,7 @@ def _plan(path: Path, probe: decode.VideoProbe, window, cfg: SamplingConfig) -> 
         raise VideoError(path, reason, str(e)) from None
 
 
-def _decode_resized(chunks, plan: SamplingPlan, cfg: SamplingConfig) -> np.ndarray:
+def _decode_resized(chunks, plan: SamplingPlan, cfg: SamplingConfig, path: Path | None = None) -> np.ndarray:
     """Resize chunk by chunk into one preallocated (T, h, w, 3) uint8 array."""
     resize = RESIZERS[cfg.resize]
     out = np.empty((len(plan.indices), plan.height, plan.width, 3), dtype=np.uint8)
@@ -47,7 +47,7 @@ def _decode_resized(chunks, plan: SamplingPlan, cfg: SamplingConfig) -> np.ndarr
         out[filled:filled + len(chunk)] = resize(chunk, plan.height, plan.width)
         filled += len(chunk)
     if filled != len(plan.indices):
-        raise ValueError(f"decoder returned {filled} of {len(plan.indices)} frames")
+        raise VideoError(path or "video", "truncated", f"decoder returned {filled} of {len(plan.indices)} frames")
     return out
 
 
@@ -59,7 +59,7 @@ def _needs_determinism_check(path: Path, cfg: SamplingConfig) -> bool:
 
 def _pyav(path: Path, window, cfg: SamplingConfig):
     plan = _plan(path, decode.probe_pyav(path), window, cfg)
-    return _decode_resized(decode.iter_pyav(path, plan.indices), plan, cfg), plan
+    return _decode_resized(decode.iter_pyav(path, plan.indices), plan, cfg, path), plan
 
 
 def decode_with_fallback(path: Path, window, cfg: SamplingConfig, *, iter_decord=None):
@@ -75,11 +75,11 @@ def decode_with_fallback(path: Path, window, cfg: SamplingConfig, *, iter_decord
 
     reader = decode.open_decord(path)
     plan = _plan(path, decode.probe_decord(path, reader), window, cfg)
-    frames = _decode_resized(iter_decord(path, plan.indices, reader=reader), plan, cfg)
+    frames = _decode_resized(iter_decord(path, plan.indices, reader=reader), plan, cfg, path)
     if not _needs_determinism_check(path, cfg):
         return frames, plan, {"decoder": "decord"}
     # second pass on the same reader: it now seeks back from the end, the case decord gets wrong on AVI
-    again = _decode_resized(iter_decord(path, plan.indices, reader=reader), plan, cfg)
+    again = _decode_resized(iter_decord(path, plan.indices, reader=reader), plan, cfg, path)
     if np.array_equal(frames, again):
         return frames, plan, {"decoder": "decord", "determinism_checked": True}
     frames, plan = _pyav(path, window, cfg)
@@ -100,7 +100,7 @@ def decode_from_proxy(path: Path, proxy: Path, source: decode.VideoProbe | None,
         reader = decode.open_decord(proxy)
         pprobe = decode.probe_decord(proxy, reader)
         chunks = decode.iter_decord(proxy, proxy_indices(plan.indices, plan.video_fps, pprobe), reader=reader)
-    return _decode_resized(chunks, plan, cfg), plan, {"decoder": cfg.decoder, "proxy": str(proxy)}
+    return _decode_resized(chunks, plan, cfg, proxy), plan, {"decoder": cfg.decoder, "proxy": str(proxy)}
 
 
 def sample_video(
