@@ -105,8 +105,11 @@ def _prepare(item: WorkItem, backend, sampling, assistant_prefix: str, cache_dir
         return Prepared(item, error={"reason": e.reason, "message": str(e)}, decode_s=time.perf_counter() - t0)
     decode_s = time.perf_counter() - t0
     request = backend.prepare(item.messages, assistant_prefix, sampled)
+    meta = sampled.meta or {}
     video = {"n_frames": sampled.num_frames, "sample_fps": round(float(sampled.sample_fps), 6),
              "frame_size": [int(sampled.frames.shape[1]), int(sampled.frames.shape[2])]}
+    if meta.get("effective_frames") and meta.get("video_fps"):
+        video["clip_s"] = round(meta["effective_frames"] / meta["video_fps"], 3)
     if getattr(request, "num_video_tokens", None):
         video["video_tokens"] = int(request.num_video_tokens)
     return Prepared(item, request, None, decode_s, video)
