@@ -6,8 +6,11 @@ Qwen2.5-VL (and vLLM) compute ``floor(t * second_per_grid_t * tokens_per_second)
 only when ``second_per_grid_t`` is a whole number. Time-R1's sampler often gives a ``sample_fps`` a
 little above 2 (e.g. 22 frames from 10.5 s → 2.095 fps → 0.955 s per grid), where the truncation
 gives 0 and puts *every* frame at the same time position; above 384 s (``sample_fps`` < 2) it
-compresses time instead. :func:`use_exact_video_time` swaps the loaded model's inner module to
-a subclass (``ExactVideoTimeQwen2_5_VLModel``), which computes the positions the real model was trained with.
+compresses time instead. It also resumes the text after a video at ``max(h, w) / merge`` past the
+block start, while Qwen2.5-VL (and vLLM) resume at the block's largest position + 1, time included, so
+every prompt token after a multi-frame video sits at a different position than in training.
+:func:`use_exact_video_time` swaps the loaded model's inner module to a subclass
+(``ExactVideoTimeQwen2_5_VLModel``) that computes the positions the real model was trained with.
 ``tests/test_harness_qwen_compat.py`` fails when upstream changes this behaviour, so the fix can go.
 """
 
@@ -44,8 +47,9 @@ def _exact_rope_index(self, input_ids, mm_token_type_ids, image_grid_thw=None, v
             tt = (torch.arange(t, device=input_ids.device, dtype=torch.float64) * step).long()
             grid = torch.stack(torch.meshgrid(tt, torch.arange(h, device=input_ids.device),
                                               torch.arange(w, device=input_ids.device), indexing="ij"))
-            parts.append(grid.reshape(3, -1) + cursor)
-            cursor += max(h, w)  # the text after a vision block continues after its largest spatial extent
+            block = grid.reshape(3, -1) + cursor
+            parts.append(block)
+            cursor = int(block.max()) + 1  # text resumes after the block's largest position, time included
         seq = torch.cat(parts, dim=1)
         positions[:, b, keep] = seq.to(positions.dtype)
         deltas.append(int(seq.max()) + 1 - len(kinds))

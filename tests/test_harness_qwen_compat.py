@@ -1,0 +1,93 @@
+"""The exact video-time M-RoPE fix (tvgbench.harness.qwen_compat) and the upstream behaviour it corrects."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model_dir):
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    return Qwen2_5_VLForConditionalGeneration.from_pretrained(tiny_model_dir, dtype=torch.float32).eval()
+
+
+def _inputs(model, t=4):
+    vid = model.config.video_token_id
+    n = t * 4 * 4 // 4  # grid (t, 4, 4), merge 2 -> 4 tokens per temporal step
+    ids = torch.tensor([[0, 0, 5, 6] + [vid] * n + [8, 9], [1, 2, 5, 6] + [vid] * n + [8, 9]])
+    mask = torch.ones_like(ids)
+    mask[0, :2] = 0  # left padding on row 0
+    return ids, mask, (ids == vid).long() * 2, torch.tensor([[t, 4, 4], [t, 4, 4]])
+
+
+def _time_positions(pos, ids, vid):
+    return pos[0, 1][ids[1] == vid].view(-1, 4)[:, 0].tolist()  # first token of each temporal step, row 1
+
+
+def test_upstream_still_truncates_second_per_grid(tiny):
+    """Fails when transformers stops truncating: then tvgbench.harness.qwen_compat can be revisited."""
+    ids, mask, mm, thw = _inputs(tiny)
+    pos, _ = type(tiny.model).get_rope_index(tiny.model, ids, mm, video_grid_thw=thw,
+                                             second_per_grid_ts=torch.tensor([0.9545, 0.9545]), attention_mask=mask)
+    # 2 fps·(22/21): Qwen2.5-VL puts frames at floor(t·0.9545·2) = 0, 1, 3, 5 after the text;
+    # transformers 5.17 computes 2·int(0.9545) = 0 for every step
+    steps = _time_positions(pos, ids, tiny.config.video_token_id)
+    assert len(set(steps)) == 1, f"upstream changed: {steps}"
+
+
+def test_upstream_still_resumes_text_inside_the_video_time_range(tiny):
+    """Fails when transformers resumes text after the video's largest position (as Qwen2.5-VL and vLLM do)."""
+    ids, mask, mm, thw = _inputs(tiny)
+    pos, _ = type(tiny.model).get_rope_index(tiny.model, ids, mm, video_grid_thw=thw,
+                                             second_per_grid_ts=torch.tensor([1.0, 1.0]), attention_mask=mask)
+    vid = ids[1] == tiny.config.video_token_id
+    after = pos[0, 1][-2]  # first text token after the video
+    assert int(after) <= int(pos[:, 1][:, vid].max()), "upstream changed: text now starts after the video"
+
+
+def test_exact_positions_follow_the_qwen_formula(tiny):
+    from tvgbench.harness.qwen_compat import exact_video_time_class
+
+    ids, mask, mm, thw = _inputs(tiny)
+    fixed = exact_video_time_class(type(tiny.model))
+    for spg in (0.9545, 1.0, 1.5625, 2.0):
+        pos, delta = fixed.get_rope_index(tiny.model, ids, mm, video_grid_thw=thw,
+                                          second_per_grid_ts=torch.tensor([spg, spg]), attention_mask=mask)
+        steps = _time_positions(pos, ids, tiny.config.video_token_id)
+        start = steps[0]
+        assert [s - start for s in steps] == [int(t * spg * 2) for t in range(4)]
+        # the text after the video starts right after the block's largest position
+        vid = ids[1] == tiny.config.video_token_id
+        assert int(pos[0, 1][-2]) == int(pos[:, 1][:, vid].max()) + 1
+        # padded row 0 (2 pad tokens, 2 fewer real ones) is row 1 shifted by 2 on its real tokens
+        assert torch.equal(pos[:, 0, 2:], pos[:, 1, 2:] - 2)
+        assert delta.shape == (2, 1) and int(delta[0]) == int(delta[1])
+
+
+def test_exact_class_equals_upstream_up_to_the_video_end_for_whole_seconds(tiny):
+    """Where upstream is right (whole seconds per grid), the fix agrees up to the end of the video block."""
+    from tvgbench.harness.qwen_compat import exact_video_time_class
+
+    ids, mask, mm, thw = _inputs(tiny)
+    fixed = exact_video_time_class(type(tiny.model))
+    for spg in (1.0, 2.0):
+        kw = dict(video_grid_thw=thw, second_per_grid_ts=torch.tensor([spg, spg]), attention_mask=mask)
+        a = type(tiny.model).get_rope_index(tiny.model, ids, mm, **kw)
+        b = fixed.get_rope_index(tiny.model, ids, mm, **kw)
+        assert torch.equal(a[0][..., :-2], b[0][..., :-2])
+
+
+def test_fix_is_per_instance(tiny_model_dir):
+    from transformers import Qwen2_5_VLForConditionalGeneration
+    from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import Qwen2_5_VLModel
+
+    from tvgbench.harness.qwen_compat import use_exact_video_time
+
+    a = Qwen2_5_VLForConditionalGeneration.from_pretrained(tiny_model_dir)
+    b = Qwen2_5_VLForConditionalGeneration.from_pretrained(tiny_model_dir)
+    use_exact_video_time(a)
+    assert type(a.model).__name__ == "ExactVideoTimeQwen2_5_VLModel" and isinstance(a.model, Qwen2_5_VLModel)
+    assert type(b.model) is Qwen2_5_VLModel  # the library class and other instances are untouched
+    assert Qwen2_5_VLModel.get_rope_index.__module__.startswith("transformers")
