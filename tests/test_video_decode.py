@@ -26,7 +26,7 @@ def videos(tmp_path_factory):
 
 
 @pytest.mark.parametrize("name", ["mp4_30", "mp4_ntsc_short", "avi_25", "mkv_24"])
-@pytest.mark.parametrize("decoder", ["decord", "pyav"])
+@pytest.mark.parametrize("decoder", ["decord", "pyav", "auto"])
 def test_frames_counts_and_fps_are_exact(videos, name, decoder):
     path, frames, fps = videos[name]
     cfg = SamplingConfig(decoder=decoder)
@@ -88,9 +88,18 @@ def test_avi_and_mkv_are_decoded_twice_and_agree_with_pyav(videos, name):
     path, _, _ = videos[name]
     out = sample_video(path)
     assert out.meta["decoder"] == "decord" and out.meta["determinism_checked"] is True
-    ref = sample_video(path, config=SamplingConfig(decoder="pyav"))
-    assert ref.meta["indices"] == out.meta["indices"]
-    np.testing.assert_array_equal(out.frames, ref.frames)
+    for decoder in ("pyav", "auto"):
+        ref = sample_video(path, config=SamplingConfig(decoder=decoder))
+        assert ref.meta["indices"] == out.meta["indices"]
+        np.testing.assert_array_equal(out.frames, ref.frames)
+
+
+def test_auto_gives_decords_pixels_on_busy_video(tmp_path):
+    path = make_testsrc(tmp_path / "busy.mp4", seconds=4, fps="30", size=(360, 640))
+    a = sample_video(path)
+    b = sample_video(path, config=SamplingConfig(decoder="auto"))
+    assert b.meta["pixels_from"] == "pyav" and b.meta["indices"] == a.meta["indices"]
+    np.testing.assert_array_equal(a.frames, b.frames)
 
 
 def test_mp4_is_not_decoded_twice_unless_asked(videos):
@@ -140,7 +149,7 @@ def broken(tmp_path_factory):
     ("truncated_faststart.mp4", "truncated"),
     ("truncated_tail.mp4", "truncated"),
 ])
-@pytest.mark.parametrize("decoder", ["decord", "pyav"])
+@pytest.mark.parametrize("decoder", ["decord", "pyav", "auto"])
 def test_broken_files_give_reasons(broken, name, reason, decoder):
     with pytest.raises(VideoError) as e:
         sample_video(broken / name, config=SamplingConfig(decoder=decoder))

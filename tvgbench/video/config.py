@@ -13,7 +13,7 @@ import math
 from dataclasses import asdict, dataclass
 
 MAX_ASPECT_RATIO = 200  # smart_resize refuses anything more elongated (as the reference does)
-DECODERS = ("decord", "pyav")
+DECODERS = ("decord", "pyav", "auto")
 RESIZE_MODES = ("fast", "torch")
 
 
@@ -24,6 +24,10 @@ class SamplingConfig:
     ``resize="fast"`` lets the decoder scale (within 1.0 mean abs of torch's bicubic antialias, tested);
     ``resize="torch"`` decodes full frames and resizes exactly as the reference does.
     ``check_determinism="auto"`` decodes AVI/MKV twice with decord and uses PyAV when they disagree.
+    ``decoder="auto"`` plans on decord's frame count and fps (as the reference does) but takes the
+    pixels from PyAV's sequential decode, which converts only the sampled frames to RGB (decord
+    converts every decoded frame) and has no seeking to get wrong; it falls back to decord if PyAV
+    cannot deliver those frames. Pixels equal decord's (tests/test_video_decode.py).
     """
 
     fps: float = 2.0

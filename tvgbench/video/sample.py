@@ -52,7 +52,7 @@ def _decode_resized(chunks, plan: SamplingPlan, cfg: SamplingConfig, path: Path 
 
 
 def _needs_determinism_check(path: Path, cfg: SamplingConfig) -> bool:
-    if cfg.decoder != "decord" or cfg.check_determinism == "never":
+    if cfg.decoder == "pyav" or cfg.check_determinism == "never":
         return False
     return cfg.check_determinism == "always" or decode.container_kind(path) in ("avi", "mkv")
 
@@ -75,6 +75,12 @@ def decode_with_fallback(path: Path, window, cfg: SamplingConfig, *, iter_decord
 
     reader = decode.open_decord(path)
     plan = _plan(path, decode.probe_decord(path, reader), window, cfg)
+    if cfg.decoder == "auto":
+        try:
+            frames = _decode_resized(decode.iter_pyav(path, plan.indices), plan, cfg, path)
+            return frames, plan, {"decoder": "auto", "pixels_from": "pyav"}
+        except VideoError:
+            pass  # PyAV saw fewer frames than decord indexed (odd container): decord reads them
     frames = _decode_resized(iter_decord(path, plan.indices, reader=reader), plan, cfg, path)
     if not _needs_determinism_check(path, cfg):
         return frames, plan, {"decoder": "decord"}
@@ -93,7 +99,7 @@ def decode_from_proxy(path: Path, proxy: Path, source: decode.VideoProbe | None,
     decode.check_file(proxy)
     source = source or decode.probe_decord(path)
     plan = _plan(path, source, window, cfg)
-    if cfg.decoder == "pyav":
+    if cfg.decoder in ("pyav", "auto"):
         pprobe = decode.probe_pyav(proxy)
         chunks = decode.iter_pyav(proxy, proxy_indices(plan.indices, plan.video_fps, pprobe))
     else:
