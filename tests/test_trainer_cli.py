@@ -39,15 +39,21 @@ def sets(*items):
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, message):
-    r = run_cli("train", *args)
-    assert r.returncode == 2, r.stderr
-    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
-    assert lines[-1].startswith("error: ") and message in lines[-1] and "Traceback" not in r.stderr
+    from click.testing import CliRunner
+
+    from tvgbench.cli import cli
+
+    r = CliRunner().invoke(cli, ["train", *args])  # in-process: the same root group and error handling
+    assert r.exit_code == 2, r.output
+    lines = [ln for ln in r.output.splitlines() if ln.strip()]
+    assert lines[-1].startswith("error: ") and message in lines[-1] and "Traceback" not in r.output
 
 
 def test_help_and_dry_run_and_schema():
-    r = run_cli("train", "--help")
+    r = run_cli("train", "--help")  # the real entry point, in a fresh process
     assert r.returncode == 0 and "--recipe" in r.stdout and "--resume" in r.stdout
+    bad = run_cli("train", "--recipe", "nope", "-o", "x")
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1].startswith("error: unknown recipe")
     r = run_cli("train", "--recipe", "timer1-posttrain-sf", "--dry-run", "--set", "trl.max_steps=3")
     assert r.returncode == 0, r.stderr
     import yaml

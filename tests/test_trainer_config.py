@@ -8,7 +8,7 @@ import jsonschema
 import pytest
 
 from trainer import config as tc
-from trainer.sample_filter import difficulty_ious, keep_rule
+from trainer.sample_filter import filter_by_difficulty
 from tvgbench.errors import Timer1Error
 from tvgbench.schema import Sample
 
@@ -45,7 +45,8 @@ def test_posttrain_recipe_has_the_paper_settings():
     assert cfg.model.freeze_vision and cfg.model.train_merger and not cfg.lora.enabled
     assert (cfg.video.fps, cfg.video.total_pixels, cfg.video.min_pixels) == (2.0, 3584 * 28 * 28, 16 * 28 * 28)
     sf = tc.load_config("timer1-posttrain-sf")
-    assert sf.sample_filter.enabled and (sf.sample_filter.keep_min, sf.sample_filter.keep_max) == (0.0, 0.7)
+    assert sf.sample_filter.enabled and sf.sample_filter.rounds == 5
+    assert sf.sample_filter.reset_optimizer and sf.sample_filter.reset_reference  # Time-R1 resets both
     assert sf.trl["max_completion_length"] == 200 and sf.trl["beta"] == 0.04  # inherited via extends
     ft = tc.load_config("finetune-charades")
     assert ft.rewards == {"iou": 1.0, "format": 1.0} and ft.trl["beta"] == 0.0 and ft.trl["num_train_epochs"] == 2
@@ -67,7 +68,7 @@ def test_set_overrides_are_typed_and_nested():
         ("trl.not_a_grpo_option=1", "not_a_grpo_option"),
         ("trl.output_dir=x", "set by timer1"),
         ("rewards.accuracy=1", "unknown reward"),
-        ("sample_filter.keep_max=1.5", "keep_max"),
+        ("sample_filter.rounds=0", "rounds"),
         ("trl.use_vllm=true", "vLLM"),
         ("data.limit=many", "data.limit"),
         ("novalue", "key=value"),
@@ -92,23 +93,21 @@ def test_recipe_files_extend_and_cycles_are_caught(tmp_path):
         tc.load_config(str(tmp_path / "missing.yaml"))
 
 
-def test_sf_keep_rule_is_timerfts_open_closed_interval():
-    assert [keep_rule(x) for x in (0.0, 1e-9, 0.3, 0.7, 0.7000001, 1.0, float("nan"))] == [
-        False, True, True, True, False, False, False]
-
-
-def test_difficulty_ious_parse_like_timer1s_difficulty_pass(tmp_path):
-    samples = [Sample(video=f"v{i}.mp4", query=f"q{i}", span=(2.0, 4.0), duration=10.0, source="t") for i in range(4)]
+def test_sample_filter_keeps_0_to_0_7_with_timer1s_difficulty_parsing(tmp_path):
+    samples = [Sample(video=f"v{i}.mp4", query=f"q{i}", span=(2.0, 4.0), duration=10.0, source="t") for i in range(6)]
     lines = [
-        {"qid": samples[0].qid, "text": "<think>1 to 9</think><answer>2 to 4</answer>"},  # last range: exact
-        {"qid": samples[1].qid, "text": "the event is 2, then 3 maybe"},  # force parser: first two numbers
-        {"qid": samples[2].qid, "text": "no idea"},  # unparsable -> 0
-    ]  # samples[3] missing -> 0
+        {"qid": samples[0].qid, "pred": [2.0, 4.0], "text": "<answer>2 to 4</answer>"},  # IoU 1: too easy
+        {"qid": samples[1].qid, "pred": [2.0, 3.0], "text": "<answer>2 to 3</answer>"},  # IoU 0.5: kept
+        {"qid": samples[2].qid, "pred": None, "text": "the event is 2, then 3.4 maybe"},  # first two numbers: 0.7
+        {"qid": samples[3].qid, "pred": None, "text": "no idea"},  # unparsable: IoU 0, dropped
+        {"qid": samples[4].qid, "pred": [5.0, 9.0], "text": "<answer>5 to 9</answer>"},  # IoU 0: dropped
+    ]  # samples[5] has no prediction line: dropped and counted
     path = tmp_path / "predictions.jsonl"
     path.write_text("".join(json.dumps(x) + "\n" for x in lines))
-    ious = difficulty_ious(path, samples)
-    assert ious[samples[0].qid] == 1.0 and ious[samples[1].qid] == pytest.approx(0.5)
-    assert ious[samples[2].qid] == 0.0 and ious[samples[3].qid] == 0.0
+    kept, counts = filter_by_difficulty(path, samples)
+    assert [s.qid for s in kept] == [samples[2].qid, samples[1].qid]  # hardest last: difficulty descending
+    assert counts["n_kept"] == 2 and counts["dropped_easy"] == 1 and counts["dropped_zero"] == 2
+    assert counts["missing_predictions"] == 1
 
 
 def test_shipped_launch_configs_parse_and_point_at_existing_deepspeed_files():

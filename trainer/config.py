@@ -77,9 +77,7 @@ class SampleFilterSection:
     """TimeRFT per-epoch sample filtering (spec §8.4)."""
 
     enabled: bool = False
-    rounds: int = 5  # one epoch per round
-    keep_min: float = 0.0  # keep  keep_min < IoU <= keep_max  (Time-R1: 0 < IoU <= 0.7)
-    keep_max: float = 0.7
+    rounds: int = 5  # one epoch per round; keep 0 < IoU <= 0.7 (timerft.selection.keep_0_07)
     reset_optimizer: bool = True  # Time-R1 restarts optimizer and LR schedule every round
     reset_reference: bool = True  # Time-R1 re-anchors the KL reference to each round's start
     backend: str = "hf"  # harness backend for the scoring pass (vllm on GPU)
@@ -282,9 +280,7 @@ def check_semantics(cfg: TrainConfig) -> None:
     if bad:
         raise Timer1Error(f"unknown reward(s) {', '.join(bad)}; choose from {', '.join(REWARDS)}")
     sf = cfg.sample_filter
-    if not 0.0 <= sf.keep_min < sf.keep_max <= 1.0:
-        raise Timer1Error(f"sample_filter needs 0 <= keep_min < keep_max <= 1, got {sf.keep_min}, {sf.keep_max}")
-    if sf.enabled and sf.rounds < 1:
+    if sf.rounds < 1:
         raise Timer1Error("sample_filter.rounds must be at least 1")
     if cfg.model.dtype not in ("float32", "bfloat16", "float16", "auto"):
         raise Timer1Error(f"model.dtype must be float32, bfloat16, float16 or auto, got {cfg.model.dtype!r}")

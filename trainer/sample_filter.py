@@ -2,8 +2,8 @@
 
 Round k: train one epoch on the current set → score that set with the new policy through the
 evaluation harness (``tvgbench.harness.run_eval``: vLLM on GPU, transformers on CPU; greedy, the r1
-prompt, Time-R1's difficulty-pass parsing) → keep ``keep_min < IoU <= keep_max`` (Time-R1: 0 < IoU ≤ 0.7)
-→ next round. What is reset between rounds is a choice (``sample_filter.reset_optimizer`` /
+prompt, Time-R1's difficulty-pass parsing) → keep 0 < IoU ≤ 0.7
+→ next round (the rule lives in :mod:`timerft.selection`). What is reset between rounds is a choice (``sample_filter.reset_optimizer`` /
 ``reset_reference``); Time-R1 resets both: a fresh optimizer and LR schedule, and the KL reference
 re-anchored to the round's starting weights. The set only shrinks, as in Time-R1.
 """
@@ -11,49 +11,32 @@ re-anchored to the round's starting weights. The set only shrinks, as in Time-R1
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 from tvgbench.errors import Timer1Error
 
 
-def keep_rule(iou: float, keep_min: float = 0.0, keep_max: float = 0.7) -> bool:
-    """TimeRFT's SF rule; delegates to ``timerft`` when it provides it (the rule is defined once)."""
+def filter_by_difficulty(predictions_path: Path, samples) -> tuple[list, dict[str, Any]]:
+    """TimeRFT's SF step, defined once in :mod:`timerft`: difficulty = 100·IoU of the scoring pass
+    (its prediction, else Time-R1's first-two-numbers fallback; unparsable = 0), then ``keep_0_07``
+    (0 < IoU ≤ 0.7). Returns the kept samples (hardest first, as Time-R1) and counts."""
+    import numpy as np
+
+    from timerft.difficulty import score_difficulty
+    from timerft.selection import KEEP_MAX_IOU, keep_0_07
+
+    scored = score_difficulty(predictions_path, samples)
+    difficulty = [s.difficulty for s in scored.samples]
     try:
-        from timerft.select import sf_keep  # type: ignore[import-not-found]
-    except ImportError:
-        sf_keep = None
-    if sf_keep is not None:
-        return bool(sf_keep(iou, keep_min, keep_max))
-    return (not math.isnan(iou)) and keep_min < iou <= keep_max
-
-
-def difficulty_ious(predictions_path: Path, samples) -> dict[str, float]:
-    """Per-qid IoU of the scoring pass, parsed as Time-R1's difficulty pass does (eval parser, then
-    the first two numbers); a missing or unparsable answer counts as IoU 0 (spec §8.2)."""
-    from tvgbench.metrics import temporal_iou
-    from tvgbench.parsing import parse_answer
-
-    by_qid = {s.qid: s for s in samples}
-    ious = {qid: 0.0 for qid in by_qid}
-    with open(predictions_path, encoding="utf-8") as f:
-        for line in f:
-            if not line.strip():
-                continue
-            rec = json.loads(line)
-            qid = rec.get("qid")
-            if qid not in by_qid:
-                continue
-            text = rec.get("text", rec.get("output_text"))
-            span = None
-            if isinstance(text, str):
-                parsed = parse_answer(text, "timer1-eval")
-                span = parsed.span or parse_answer(text, "timer1-force").span
-            elif rec.get("pred") and None not in rec["pred"]:
-                span = tuple(rec["pred"])
-            ious[qid] = temporal_iou(span, by_qid[qid].span)
-    return ious
+        kept = [scored.samples[i] for i in keep_0_07(difficulty)]
+    except Timer1Error:  # nothing in (0, 0.7]: the round ends the loop
+        kept = []
+    iou = np.asarray(difficulty, dtype=np.float64) / 100.0
+    counts = {"n_kept": len(kept), "dropped_easy": int((iou > KEEP_MAX_IOU).sum()),
+              "dropped_zero": int((iou <= 0).sum()), "missing_predictions": len(samples) - len(scored.samples),
+              "difficulty_stats": scored.stats}
+    return kept, counts
 
 
 def score_training_set(cfg, model_dir: str, split_dir: Path, video_root: Path, out: Path) -> Path:
@@ -89,7 +72,9 @@ def run_rounds(cfg, *, model_path: str, samples, split_info: dict, video_root: P
         if done.exists():  # finished earlier: pick up its result and go on (resume across rounds)
             info = json.loads(done.read_text())
             rounds.append(info)
-            current = [s for s in current if s.qid in set(info["kept_qids"])] if info.get("kept_qids") else current
+            if "kept_qids" in info:
+                keep = set(info["kept_qids"])
+                current = [s for s in current if s.qid in keep]
             start_model = info["final"]
             continue
         split_dir = rdir / "split"
@@ -103,11 +88,8 @@ def run_rounds(cfg, *, model_path: str, samples, split_info: dict, video_root: P
         info: dict[str, Any] = {"round": k, "n_in": len(current), **result}
         if k < sf.rounds - 1:
             preds = score_training_set(cfg, result["final"], split_dir, video_root, rdir / "filter")
-            ious = difficulty_ious(preds, current)
-            kept = [s for s in current if keep_rule(ious[s.qid], sf.keep_min, sf.keep_max)]
-            info.update(n_kept=len(kept), kept_qids=[s.qid for s in kept],
-                        dropped_easy=sum(ious[s.qid] > sf.keep_max for s in current),
-                        dropped_zero=sum(ious[s.qid] <= sf.keep_min for s in current))
+            kept, counts = filter_by_difficulty(preds, current)
+            info.update(counts, kept_qids=[s.qid for s in kept])
             if not kept:
                 write_json_atomic(done, info)
                 rounds.append(info)
