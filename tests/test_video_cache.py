@@ -60,7 +60,7 @@ def test_round_trip_is_exact_and_small(tmp_path):
     video = make_testsrc(tmp_path / "v.mp4", seconds=5, fps="30", size=(360, 640))
     rec = _rec("v.mp4", (0.5, 4.5))
     fresh = sample_for_record(rec, tmp_path, cache_dir=tmp_path / "cache")
-    entry = record_cache_path(rec, tmp_path, cache_dir=tmp_path / "cache")
+    entry = record_cache_path(rec, cache_dir=tmp_path / "cache")
     assert entry.is_file() and cache_mod.entry_is_complete(entry)
     hit = sample_for_record(rec, tmp_path, cache_dir=tmp_path / "cache")
     assert hit.meta["cache_entry"] == str(entry)
@@ -73,6 +73,12 @@ def test_round_trip_is_exact_and_small(tmp_path):
     torch.save([torch.from_numpy(fresh.frames).permute(0, 3, 1, 2).float()], timer1_file)
     assert entry.stat().st_size <= timer1_file.stat().st_size / 4
     assert (entry.stat().st_mode & 0o444) == 0o444
+    # served without the video (a cache copied elsewhere); re-decoded when the video changed
+    video.rename(tmp_path / "moved.mp4")
+    np.testing.assert_array_equal(sample_for_record(rec, tmp_path, cache_dir=tmp_path / "cache").frames, fresh.frames)
+    make_testsrc(video, seconds=3, fps="30", size=(360, 640))
+    changed = sample_for_record(rec, tmp_path, cache_dir=tmp_path / "cache")
+    assert "cache_entry" not in changed.meta and changed.num_frames != fresh.num_frames
 
 
 def test_damaged_or_partial_entries_are_not_read_as_valid(tmp_path):
@@ -80,7 +86,7 @@ def test_damaged_or_partial_entries_are_not_read_as_valid(tmp_path):
     make_counter_video(tmp_path / "v.mp4", frames=90, fps="30")
     rec = _rec("v.mp4")
     good = sample_for_record(rec, tmp_path, cache_dir=tmp_path / "c")
-    entry = record_cache_path(rec, tmp_path, cache_dir=tmp_path / "c")
+    entry = record_cache_path(rec, cache_dir=tmp_path / "c")
     blob = entry.read_bytes()
     entry.write_bytes(blob[:-100])  # as a crash mid-write would leave it, were writes not atomic
     assert not cache_mod.entry_is_complete(entry) and cache_mod.read_entry(entry) is None

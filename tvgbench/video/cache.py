@@ -28,11 +28,14 @@ SUFFIX = ".t1v"
 ZSTD_LEVEL = 1  # fast to write; decompression speed barely depends on the level
 
 
-def entry_key(video: str, file_size: int, window, config) -> str:
-    """Stable key: the record's relative video path, the file's size, the window decoded, the settings."""
+def entry_key(video: str, window, config) -> str:
+    """Stable key: the record's relative video path, the window decoded, the settings.
+
+    The source file's size is kept inside the entry instead (``source_size``), so a cache copied to
+    a machine without the videos still serves them, while a replaced video is detected where present.
+    """
     payload = json.dumps(
-        [CACHE_FORMAT, str(video), int(file_size), None if window is None else [float(v) for v in window],
-         config.output_key()],
+        [CACHE_FORMAT, str(video), None if window is None else [float(v) for v in window], config.output_key()],
         separators=(",", ":"),
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
@@ -99,8 +102,9 @@ def read_entry(path: Path):
                         sample_fps=header["sample_fps"], meta=meta)
 
 
-def entry_is_complete(path: Path) -> bool:
-    """Cheap resumability check (header only): the file exists and is exactly as long as it says."""
+def entry_is_complete(path: Path, source_size: int | None = None) -> bool:
+    """Cheap resumability check (header only): the file exists, is exactly as long as it says, and
+    (when ``source_size`` is given) was made from a source file of that size."""
     try:
         with open(path, "rb") as f:
             head = f.read(8)
@@ -108,6 +112,8 @@ def entry_is_complete(path: Path) -> bool:
                 return False
             (hlen,) = struct.unpack("<I", head[4:8])
             header = json.loads(f.read(hlen))
+        if source_size is not None and header.get("meta", {}).get("source_size") not in (None, source_size):
+            return False
         return os.stat(path).st_size == 8 + hlen + int(header["payload_bytes"])
     except (FileNotFoundError, ValueError, KeyError, OSError):
         return False

@@ -26,6 +26,7 @@ class Entry:
     video: str
     window: tuple[float, float] | None
     crop: bool
+    source_size: int = 0
     qids: list[str] = field(default_factory=list)
 
 
@@ -51,8 +52,8 @@ def plan_entries(samples, video_root: Path, window_mode: str, config: SamplingCo
             sizes[s.video] = os.stat(path).st_size
         crop = should_crop(s, window_mode)
         window = s.window if crop else None
-        key = cache_mod.entry_key(s.video, sizes[s.video], window, config)
-        entries.setdefault(key, Entry(key, s.video, window, crop)).qids.append(s.qid)
+        key = cache_mod.entry_key(s.video, window, config)
+        entries.setdefault(key, Entry(key, s.video, window, crop, source_size=sizes[s.video])).qids.append(s.qid)
     return list(entries.values()), list(failures.values())
 
 
@@ -73,7 +74,7 @@ def cache_one(entry: Entry, video_root: str, cache_dir: str, config: SamplingCon
     try:
         sampled = sample_video(Path(video_root) / entry.video, entry.window, crop=entry.crop, config=config,
                                proxy=proxy, source_probe=VideoProbe(**source_probe) if source_probe else None)
-        sampled.meta["video"] = entry.video
+        sampled.meta.update(video=entry.video, source_size=entry.source_size)
         nbytes = cache_mod.write_entry(cache_mod.entry_path(cache_dir, entry.key), sampled)
     except VideoError as e:
         return {"key": entry.key, "status": "failed", "reason": e.reason, "detail": e.detail}
@@ -181,7 +182,8 @@ def preprocess(
         raise Timer1Error(f"cannot create cache folder {cache_dir}: {e.strerror}") from None
     stale = _remove_stale_tmp(cache_dir)
     entries, failures = plan_entries(sp.samples, video_root, sp.window_mode, config)
-    pending = [e for e in entries if not cache_mod.entry_is_complete(cache_mod.entry_path(cache_dir, e.key))]
+    pending = [e for e in entries
+               if not cache_mod.entry_is_complete(cache_mod.entry_path(cache_dir, e.key), e.source_size)]
     already = len(entries) - len(pending)
 
     manifest = {}

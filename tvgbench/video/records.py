@@ -25,14 +25,18 @@ def should_crop(sample, window_mode: str = "crop") -> bool:
     return window_mode == "crop"
 
 
-def record_cache_path(sample, video_root, *, window_mode: str = "crop", config: SamplingConfig = SamplingConfig(),
+def record_cache_path(sample, *, window_mode: str = "crop", config: SamplingConfig = SamplingConfig(),
                       cache_dir) -> Path:
     """Where this record's frames live in ``cache_dir`` (the file may not exist yet)."""
-    path = Path(video_root) / sample.video
-    check_file(path)
     window = sample.window if should_crop(sample, window_mode) else None
-    key = cache_mod.entry_key(sample.video, os.stat(path).st_size, window, config)
-    return cache_mod.entry_path(cache_dir, key)
+    return cache_mod.entry_path(cache_dir, cache_mod.entry_key(sample.video, window, config))
+
+
+def _source_size(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return None
 
 
 def sample_for_record(
@@ -43,17 +47,23 @@ def sample_for_record(
     config: SamplingConfig = SamplingConfig(),
     cache_dir: str | os.PathLike | None = None,
 ) -> SampledVideo:
-    """Frames for one canonical record: from ``cache_dir`` if present there, else decoded (and cached)."""
+    """Frames for one canonical record: from ``cache_dir`` if present there, else decoded (and cached).
+
+    A cached entry is served even when the video itself is absent (a cache copied to a GPU box); when
+    the video is present but its size differs from the one the entry was made from, it is re-decoded.
+    """
     path = Path(video_root) / sample.video
     crop = should_crop(sample, window_mode)
     entry = None
+    size = _source_size(path)
     if cache_dir is not None:
-        entry = record_cache_path(sample, video_root, window_mode=window_mode, config=config, cache_dir=cache_dir)
+        entry = record_cache_path(sample, window_mode=window_mode, config=config, cache_dir=cache_dir)
         hit = cache_mod.read_entry(entry)
-        if hit is not None:
+        if hit is not None and (size is None or hit.meta.get("source_size") in (None, size)):
             return hit
+    check_file(path)
     sampled = sample_video(path, sample.window, crop=crop, config=config)
-    sampled.meta["video"] = sample.video
+    sampled.meta.update(video=sample.video, source_size=os.stat(path).st_size)
     if entry is not None:
         cache_mod.write_entry(entry, sampled)
     return sampled
