@@ -21,6 +21,7 @@ import click
 @click.option("--max-frames", default=768, show_default=True, type=click.IntRange(2))
 @click.option("--total-pixels", default=3584 * 28 * 28, show_default=True, type=click.IntRange(784), help="Pixel budget per video.")
 @click.option("--min-pixels", default=16 * 28 * 28, show_default=True, type=click.IntRange(784), help="Minimum pixels per frame.")
+@click.option("--max-pixels", default=768 * 28 * 28, show_default=True, type=click.IntRange(784), help="Maximum pixels per frame.")
 @click.option("--proxy-dir", default=None, type=click.Path(file_okay=False),
               help="Also make small h264 proxies here and decode from them (counts, sizes and times stay the source's).")
 @click.option("--proxy-height", default=360, show_default=True, type=click.IntRange(28), help="Proxy short side at most.")
@@ -28,20 +29,21 @@ import click
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def preprocess(split_dir, video_root, cache_dir, split_name, workers, decoder, resize, fps, max_frames, total_pixels,
-               min_pixels, proxy_dir, proxy_height, proxy_fps, as_json, quiet):
+               min_pixels, max_pixels, proxy_dir, proxy_height, proxy_fps, as_json, quiet):
     """Decode, sample and resize every (video, window) of SPLIT_DIR once into a compact uint8 cache.
 
     \b
     Finished entries are skipped, so an interrupted run resumes where it stopped. Videos that are
     missing, empty, truncated or undecodable are listed with the reason in
     CACHE/preprocess_report.json and the run goes on. The harness and the trainer read the
-    cache through tvgbench.video.sample_for_record(..., cache_dir=CACHE).
+    cache through tvgbench.video.sample_for_record(..., cache_dir=CACHE); they hit it when they
+    use the same sampling settings (fps, frames, pixels, decoder, resize).
     """
     from .config import SamplingConfig
     from .preprocess import REPORT, preprocess as run_preprocess
 
     config = SamplingConfig(fps=fps, max_frames=max_frames, total_pixels=total_pixels, min_pixels=min_pixels,
-                            decoder=decoder, resize=resize)
+                            max_pixels=max_pixels, decoder=decoder, resize=resize)
     report = run_preprocess(split_dir, video_root, cache_dir, split=split_name, workers=workers, config=config,
                             proxy_dir=proxy_dir, proxy_height=proxy_height, proxy_fps=proxy_fps, progress=not quiet)
     if as_json:
