@@ -94,6 +94,9 @@ def test_tiny_cpu_recipe_trains_end_to_end_and_resumes_exactly(tmp_path):
     # stop after step 1 (keep only checkpoint-1), resume: same weights as the uninterrupted run
     resumed = tmp_path / "resumed"
     shutil.copytree(full, resumed, ignore=shutil.ignore_patterns("checkpoint-2", "final", "run.json"))
+    half_written = resumed / "checkpoint-2"  # as if killed while saving: no trainer_state.json yet
+    half_written.mkdir()
+    (half_written / "model.safetensors").write_bytes(b"partial")
     r = run_cli("train", "--recipe", "tiny-cpu", "-o", str(resumed), "--resume", *sets(*SHORT, "trl.max_steps=2"))
     assert r.returncode == 0, r.stderr[-3000:]
     assert json.loads((resumed / "run.json").read_text())["resumed_from"].endswith("checkpoint-1")

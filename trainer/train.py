@@ -169,22 +169,37 @@ def train_round(cfg: TrainConfig, *, model_path: str, ref_path: str | None, samp
         trainer.create_optimizer()
         trainer.optimizer.load_state_dict(torch.load(optimizer_state, map_location="cpu", weights_only=True))
     if resume is True:
-        from transformers.trainer_utils import get_last_checkpoint
-
-        resume = get_last_checkpoint(str(out)) if out.exists() else None
+        resume = last_complete_checkpoint(out)
     started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=resume or None)
     final = out / "final"
-    trainer.save_model(str(final))
-    tok.save_pretrained(str(final))
-    copy_processor_files(model_path, final)
+    staging = out / ".final.tmp"  # written whole, then swapped in: a kill never leaves half a model
+    shutil.rmtree(staging, ignore_errors=True)
+    trainer.save_model(str(staging))
+    tok.save_pretrained(str(staging))
+    copy_processor_files(model_path, staging)
     if trainer.optimizer is not None:
         import torch
 
-        torch.save(trainer.optimizer.state_dict(), final / "optimizer_state.pt")
+        torch.save(trainer.optimizer.state_dict(), staging / "optimizer_state.pt")
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(staging, final)
     _write_log(trainer.state.log_history, out / "train_log.jsonl")
     return {"final": str(final), "steps": trainer.state.global_step, "train_seconds": time.perf_counter() - started,
             "metrics": result.metrics, "n_samples": len(samples), "resumed_from": resume or None}
+
+
+def last_complete_checkpoint(out: Path) -> str | None:
+    """The newest ``checkpoint-N`` that finished saving (HF writes ``trainer_state.json`` last and not
+    atomically, so a run killed mid-save leaves a checkpoint that must not be resumed from)."""
+    if not out.is_dir():
+        return None
+    found = []
+    for d in out.glob("checkpoint-*"):
+        step = d.name.split("-", 1)[1]
+        if step.isdigit() and (d / "trainer_state.json").is_file():
+            found.append((int(step), d))
+    return str(max(found)[1]) if found else None
 
 
 def _write_log(history: list[dict], path: Path) -> None:
