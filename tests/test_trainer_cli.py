@@ -121,3 +121,28 @@ def test_sample_filtering_rounds_score_through_the_harness_and_shrink_the_set(tm
     assert round0["n_kept"] + round0["dropped_easy"] + round0["dropped_zero"] == round0["n_in"]
     run = json.loads((out / "run.json").read_text())
     assert run["rounds"][0]["round"] == 0 and Path(run["final"]).is_dir()
+
+
+@pytest.mark.slow
+def test_sf_optimizer_reset_is_a_choice(tmp_path, synth_split, tiny_model_dir):
+    """reset_optimizer=False carries AdamW's state into the next round; True starts it afresh."""
+    torch = pytest.importorskip("torch")
+    from trainer.config import load_config
+    from trainer.train import train_round
+    from tvgbench.splits import load_split
+
+    cfg = load_config("tiny-cpu", [*SHORT, "trl.save_steps=100", f"model.path={tiny_model_dir}",
+                                   f"data.split_dir={synth_split}", "trl.max_steps=1"])
+    split = load_split(synth_split)
+    common = dict(cfg=cfg, ref_path=None, samples=split.samples[:1], split_info=split.info,
+                  video_root=synth_split, resume=None)
+    first = train_round(model_path=str(tiny_model_dir), out=tmp_path / "r0", **common)
+    state = Path(first["final"]) / "optimizer_state.pt"
+    carried = train_round(model_path=first["final"], out=tmp_path / "r1", optimizer_state=state, **common)
+    fresh = train_round(model_path=first["final"], out=tmp_path / "r1b", optimizer_state=None, **common)
+
+    def adam_steps(result):
+        saved = torch.load(Path(result["final"]) / "optimizer_state.pt", weights_only=True)
+        return {int(v["step"]) for v in saved["state"].values()}
+
+    assert adam_steps(first) == {1} and adam_steps(fresh) == {1} and adam_steps(carried) == {2}
