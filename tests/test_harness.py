@@ -177,3 +177,42 @@ def test_existing_run_needs_resume_or_overwrite_and_resume_checks_settings(full_
     res = CliRunner().invoke(cli, base + ["--max-new-tokens", "12", "--resume"])  # nothing left to do
     assert res.exit_code == 0, res.output
     assert _strip_timing(_lines(copy)) == _strip_timing(_lines(out))
+
+
+def test_report_on_the_tiny_model_run(full_run, tmp_path):
+    out, _ = full_run
+    res = CliRunner().invoke(cli, ["eval", "report", str(out), "-o", str(tmp_path / "rep"), "--bootstrap", "100"])
+    assert res.exit_code == 0, res.output
+    md = (tmp_path / "rep" / "report.md").read_text()
+    scores = json.loads((out / "scores.json").read_text())
+    assert f"| mIoU | {scores['metrics']['mIoU']:.2f}" in md
+    assert "| prompt | r1 (sha256 " in md and "fps 1.0" in md
+
+
+def test_frame_cache_gives_identical_lines(full_run, tmp_path, synth_split, tiny_model_dir):
+    from tvgbench.harness import run_eval
+
+    out, _ = full_run
+    cache = tmp_path / "frames"
+    for k in range(2):  # first run fills the cache, second reads it
+        run_eval(synth_split, synth_split, tiny_model_dir, out_dir=tmp_path / f"c{k}", batch_size=3, sampling=FAST,
+                 gen=GEN, backend_options=ONE_THREAD, cache_dir=cache, progress=False, bootstrap=0)
+        assert _strip_timing(_lines(tmp_path / f"c{k}")) == _strip_timing(_lines(out))
+    assert any(cache.rglob("*"))
+
+
+def test_sampling_is_seeded_and_differs_from_greedy(full_run, tmp_path, synth_split, tiny_model_dir):
+    from tvgbench.harness import run_eval
+
+    out, _ = full_run
+    texts = []
+    for k, seed in enumerate((7, 7, 8)):
+        run_eval(synth_split, synth_split, tiny_model_dir, out_dir=tmp_path / f"s{k}", batch_size=3, limit=6,
+                 sampling=FAST, gen={**GEN, "temperature": 1.0, "top_p": 1.0, "seed": seed},
+                 backend_options=ONE_THREAD, progress=False, bootstrap=0)
+        texts.append([r["text"] for r in _lines(tmp_path / f"s{k}")])
+    greedy = [r["text"] for r in _lines(out)][:6]
+    assert texts[0] == texts[1]  # same seed, same samples
+    assert texts[0] != texts[2] and texts[0] != greedy
+    run = json.loads((tmp_path / "s0" / "run.json").read_text())
+    assert run["settings"]["generation"]["greedy"] is False and run["settings"]["generation"]["seed"] == 7
