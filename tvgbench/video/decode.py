@@ -105,6 +105,26 @@ def probe_decord(path: Path, reader=None) -> VideoProbe:
     return VideoProbe(total, fps, int(first.shape[0]), int(first.shape[1]), "decord")
 
 
+def probe_decord_counts(path: Path) -> VideoProbe:
+    """decord's frame count and fps with the frame size from PyAV's header, without decoding a frame.
+
+    The reader is dropped at once: decord starts decoding (and converting every frame to RGB) in a
+    background thread as soon as it opens, which would compete with the decoder actually used.
+    """
+    vr = _decord_reader(path)
+    total, fps = len(vr), float(vr.get_avg_fps())
+    del vr
+    container = _open_av(path)
+    try:
+        ctx = container.streams.video[0].codec_context
+        height, width = int(ctx.height), int(ctx.width)
+    finally:
+        container.close()
+    if not height or not width:
+        raise VideoError(path, "undecodable", "no frame size in the stream header")
+    return VideoProbe(total, fps, height, width, "decord")
+
+
 CHUNK = 32  # frames decoded at full resolution at a time (bounds memory for long 1080p videos)
 
 

@@ -73,14 +73,15 @@ def decode_with_fallback(path: Path, window, cfg: SamplingConfig, *, iter_decord
         frames, plan = _pyav(path, window, cfg)
         return frames, plan, {"decoder": "pyav"}
 
-    reader = decode.open_decord(path)
-    plan = _plan(path, decode.probe_decord(path, reader), window, cfg)
     if cfg.decoder == "auto":
+        plan = _plan(path, decode.probe_decord_counts(path), window, cfg)
         try:
             frames = _decode_resized(decode.iter_pyav(path, plan.indices), plan, cfg, path)
             return frames, plan, {"decoder": "auto", "pixels_from": "pyav"}
         except VideoError:
             pass  # PyAV saw fewer frames than decord indexed (odd container): decord reads them
+    reader = decode.open_decord(path)
+    plan = _plan(path, decode.probe_decord(path, reader), window, cfg)
     frames = _decode_resized(iter_decord(path, plan.indices, reader=reader), plan, cfg, path)
     if not _needs_determinism_check(path, cfg):
         return frames, plan, {"decoder": "decord"}
