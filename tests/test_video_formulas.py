@@ -136,3 +136,11 @@ def test_zero_length_window_is_too_short():
     assert frame_range(18000, 30.0, (10.0, 10.0)) == (300, 301)
     with pytest.raises(ValueError, match="too short"):
         plan_sampling(18000, 30.0, 360, 640, (10.0, 10.0), CFG)
+
+
+def test_output_key_separates_settings_but_not_equivalent_decoders():
+    assert SamplingConfig(decoder="auto").output_key() == SamplingConfig().output_key()
+    assert SamplingConfig(decoder="pyav").output_key() != SamplingConfig().output_key()
+    assert SamplingConfig(fps=1.0).output_key() != SamplingConfig().output_key()
+    assert SamplingConfig(resize="torch").output_key() != SamplingConfig().output_key()
+    assert SamplingConfig(check_determinism="never").output_key() == SamplingConfig().output_key()

@@ -13,8 +13,9 @@ import click
 @click.option("--cache", "cache_dir", required=True, type=click.Path(file_okay=False), help="Frame cache folder (created; resumable).")
 @click.option("--split-name", default=None, help="Split to use when SPLIT_DIR holds several.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 256), help="Parallel decoding processes.")
-@click.option("--decoder", default="decord", show_default=True, type=click.Choice(["decord", "pyav", "auto"]),
-              help="auto: decord's frame count and fps, PyAV's sequential decode for the pixels (same frames, faster).")
+@click.option("--decoder", default="auto", show_default=True, type=click.Choice(["auto", "decord", "pyav"]),
+              help="auto: decord's frame count, fps and frames, read by PyAV's sequential decode (faster; "
+                   "shares cache entries with decord). pyav: PyAV's own count and fps.")
 @click.option("--resize", default="fast", show_default=True, type=click.Choice(["fast", "torch"]),
               help="fast: torch uint8 kernel (≤1.0 mean abs of the reference); torch: the reference float resize.")
 @click.option("--fps", default=2.0, show_default=True, type=click.FloatRange(min=0.01), help="Sampling rate.")

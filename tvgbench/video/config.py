@@ -55,8 +55,14 @@ class SamplingConfig:
             raise Timer1Error(f"invalid frame sampling settings: fps={self.fps}, frames=[{self.min_frames}, {self.max_frames}]")
 
     def output_key(self) -> str:
-        """A short hash of the settings that change the output (cache keys, run records)."""
+        """A short hash of the settings that change the output (cache keys, run records).
+
+        "auto" and "decord" define the same output (decord's frame count, fps and frames; "auto" only
+        reads those frames faster), so they share cache entries.
+        """
         fields = {k: v for k, v in asdict(self).items() if k != "check_determinism"}
+        if fields["decoder"] == "auto":
+            fields["decoder"] = "decord"
         blob = json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
 
