@@ -117,6 +117,7 @@ class VideoGRPOTrainer(GRPOTrainer):
         self.generation_config.suppress_tokens = suppress
         self._pending_rows: list[dict] | None = None
         self._video_ctx: list[dict] | None = None
+        self._prompt_id_cache: dict[str, list[int]] = {}
 
     # -- rollout: our tokenisation + video ---------------------------------------------------------
     def _tokenize_prompts(self, prompts: list):
@@ -148,8 +149,8 @@ class VideoGRPOTrainer(GRPOTrainer):
         return output
 
     def _tokenize_text(self, prompt: str) -> list[int]:
-        # G rollouts of a prompt share its text: tokenise each distinct prompt once per batch
-        cache = self.__dict__.setdefault("_prompt_id_cache", {})
+        # G rollouts of a prompt share its text: tokenise each distinct prompt once
+        cache = self._prompt_id_cache
         if prompt not in cache:
             if len(cache) > 4096:
                 cache.clear()
