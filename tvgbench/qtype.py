@@ -26,7 +26,7 @@ import numpy as np
 
 from .schema import QTYPES
 
-MODEL_VERSION = "qtype-svm-1"
+MODEL_VERSION = "qtype-svm-2"
 MODEL_PATH = Path(__file__).parent / "qtype_data" / "qtype_model.npz"
 
 # Source names of the 800 labelled queries; other spellings of the same source map onto them.
@@ -73,7 +73,6 @@ LEXICON: dict[str, str] = {
     "environment": r"\b(room|floor|kitchen|house|home|outside|weather|dark|darkened|sky|water|road|street|field|scene)\b",
 }
 N_SHAPE = 4  # length, number of "and"s, capitalised, ends with "."
-_WORD_TOKENS = re.compile(r"\w+")
 
 
 def normalise_source(source: str | None) -> str:
@@ -124,38 +123,55 @@ def lexicon_block(queries: Sequence[str], sources: Sequence[str]):
     return sparse.csr_matrix(np.hstack([lex, onehot, crossed]))
 
 
-def source_crossed_text(queries: Sequence[str], sources: Sequence[str]) -> list[str]:
-    """``anet_the anet_camera ... SRC_anet``: words tagged with their source, for the crossed TF-IDF block."""
-    return [" ".join(f"{s}_{w}" for w in _WORD_TOKENS.findall(q.lower())) + f" SRC_{s}"
-            for q, s in zip(queries, sources)]
+def _count_vectorizer(vocabulary=None):
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    return CountVectorizer(ngram_range=(1, 2), token_pattern=r"(?u)\b\w+\b", vocabulary=vocabulary,
+                           dtype=np.float64)
 
 
-def _word_vectorizer(vocabulary=None):
-    from sklearn.feature_extraction.text import TfidfVectorizer
+def _tfidf(idf: np.ndarray | None = None):
+    from sklearn.feature_extraction.text import TfidfTransformer
 
-    return TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, vocabulary=vocabulary)
+    t = TfidfTransformer(sublinear_tf=True)
+    if idf is not None:
+        t.idf_ = idf
+    return t
 
 
-def _source_word_vectorizer(vocabulary=None):
-    from sklearn.feature_extraction.text import TfidfVectorizer
+def source_slab(counts, sources: Sequence[str]):
+    """The n-gram counts moved into one column slab per known source (zero rows for unknown sources).
 
-    return TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, token_pattern=r"\S+", lowercase=False,
-                           vocabulary=vocabulary)
+    This is the "n-gram x source" block: the same tokenisation as the word block, so each query is
+    tokenised once.
+    """
+    from scipy import sparse
+
+    n, v = counts.shape
+    index = {s: i for i, s in enumerate(KNOWN_SOURCES)}
+    src = np.array([index.get(s, -1) for s in sources], dtype=np.int64)
+    coo = counts.tocoo()
+    keep = src[coo.row] >= 0
+    rows, cols = coo.row[keep], coo.col[keep] + src[coo.row[keep]] * v
+    return sparse.csr_matrix((coo.data[keep], (rows, cols)), shape=(n, v * len(KNOWN_SOURCES)))
 
 
 @dataclass
 class QtypeModel:
-    """A fitted classifier: two TF-IDF vectorizers plus the linear weights over all blocks."""
+    """A fitted classifier: the n-gram vocabulary, two IDF vectors and the linear weights over all blocks."""
 
-    word: object  # fitted TfidfVectorizer
-    source_word: object  # fitted TfidfVectorizer
+    counts: object  # CountVectorizer with a fixed vocabulary
+    word_idf: np.ndarray  # (V,)
+    source_idf: np.ndarray  # (V * len(KNOWN_SOURCES),)
     coef: np.ndarray  # (n_classes, n_features)
     intercept: np.ndarray  # (n_classes,)
     classes: tuple[str, ...]
     version: str = MODEL_VERSION
 
     def features(self, queries: Sequence[str], sources: Sequence[str]):
-        return _stack(self.word, self.source_word, queries, sources, fit=False)
+        """Sparse feature rows; ``sources`` already normalised."""
+        return _stack(self.counts.transform(queries), _tfidf(self.word_idf), _tfidf(self.source_idf),
+                      queries, sources)
 
     def decision(self, queries: Sequence[str], sources: Sequence[str | None]) -> np.ndarray:
         srcs = [normalise_source(s) for s in sources]
@@ -185,10 +201,9 @@ class QtypeModel:
                 f,
                 version=np.array(self.version),
                 classes=np.array(self.classes, dtype=str),
-                word_vocab=np.array(self.word.get_feature_names_out(), dtype=str),
-                word_idf=self.word.idf_.astype(np.float64),
-                source_word_vocab=np.array(self.source_word.get_feature_names_out(), dtype=str),
-                source_word_idf=self.source_word.idf_.astype(np.float64),
+                vocabulary=np.array(self.counts.get_feature_names_out(), dtype=str),
+                word_idf=self.word_idf.astype(np.float64),
+                source_idf=self.source_idf.astype(np.float64),
                 coef=self.coef.astype(np.float32),
                 intercept=self.intercept.astype(np.float64),
             )
@@ -203,24 +218,21 @@ class QtypeModel:
             z = np.load(path, allow_pickle=False)
         except FileNotFoundError:
             raise Timer1Error(f"query-type model not found: {path}") from None
-        word = _word_vectorizer(vocabulary=list(z["word_vocab"]))
-        word.idf_ = z["word_idf"]
-        source_word = _source_word_vectorizer(vocabulary=list(z["source_word_vocab"]))
-        source_word.idf_ = z["source_word_idf"]
-        return cls(word=word, source_word=source_word, coef=z["coef"].astype(np.float64),
-                   intercept=z["intercept"], classes=tuple(str(c) for c in z["classes"]),
-                   version=str(z["version"]))
+        if str(z["version"]) != MODEL_VERSION:
+            raise Timer1Error(f"{path} holds query-type model {z['version']}, this timer1 reads {MODEL_VERSION}")
+        return cls(counts=_count_vectorizer(vocabulary=list(z["vocabulary"])), word_idf=z["word_idf"],
+                   source_idf=z["source_idf"], coef=z["coef"].astype(np.float64), intercept=z["intercept"],
+                   classes=tuple(str(c) for c in z["classes"]), version=str(z["version"]))
 
 
-def _stack(word, source_word, queries, sources, *, fit: bool):
+def _stack(counts, word_tfidf, source_tfidf, queries, sources):
     from scipy import sparse
 
-    crossed = source_crossed_text(queries, sources)
-    if fit:
-        w, sw = word.fit_transform(queries), source_word.fit_transform(crossed)
-    else:
-        w, sw = word.transform(queries), source_word.transform(crossed)
-    return sparse.hstack([w, SOURCE_WORD_WEIGHT * sw, LEXICON_WEIGHT * lexicon_block(queries, sources)]).tocsr()
+    return sparse.hstack([
+        word_tfidf.transform(counts),
+        SOURCE_WORD_WEIGHT * source_tfidf.transform(source_slab(counts, sources)),
+        LEXICON_WEIGHT * lexicon_block(queries, sources),
+    ]).tocsr()
 
 
 def train(queries: Sequence[str], sources: Sequence[str | None], labels: Sequence[str]) -> QtypeModel:
@@ -232,11 +244,15 @@ def train(queries: Sequence[str], sources: Sequence[str | None], labels: Sequenc
     bad = sorted({lab for lab in labels if lab not in QTYPES})
     if bad:
         raise Timer1Error(f"unknown query types in the labels: {', '.join(map(repr, bad[:5]))}")
+    queries = list(queries)
     srcs = [normalise_source(s) for s in sources]
-    word, source_word = _word_vectorizer(), _source_word_vectorizer()
-    X = _stack(word, source_word, list(queries), srcs, fit=True)
+    vectorizer = _count_vectorizer()
+    counts = vectorizer.fit_transform(queries)
+    word_tfidf, source_tfidf = _tfidf().fit(counts), _tfidf().fit(source_slab(counts, srcs))
+    X = _stack(counts, word_tfidf, source_tfidf, queries, srcs)
     svm = LinearSVC(C=SVM_C, random_state=0).fit(X, list(labels))  # seeded: its solver shuffles
-    return QtypeModel(word=word, source_word=source_word, coef=svm.coef_.copy(),
+    return QtypeModel(counts=_count_vectorizer(vocabulary=list(vectorizer.get_feature_names_out())),
+                      word_idf=word_tfidf.idf_.copy(), source_idf=source_tfidf.idf_.copy(), coef=svm.coef_.copy(),
                       intercept=svm.intercept_.copy(), classes=tuple(str(c) for c in svm.classes_))
 
 
@@ -271,24 +287,36 @@ def labelled_queries(samples) -> tuple[list[str], list[str], list[str]]:
     return [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
 
 
+CV_MODELS = ("timer1", "tfidf_lr_source", "tfidf_lr")
+
+
 def cross_validate(queries: Sequence[str], sources: Sequence[str | None], labels: Sequence[str], *,
-                   folds: int = 5, seed: int = 0) -> dict:
-    """Stratified k-fold held-out evaluation of this classifier and of the plain baselines, same folds."""
+                   folds: int = 5, seed: int = 0, models: Sequence[str] = CV_MODELS) -> dict:
+    """Stratified k-fold held-out evaluation of this classifier and of the plain baselines, same folds.
+
+    ``timer1`` is this classifier; ``tfidf_lr_source`` is word TF-IDF plus a source token with logistic
+    regression; ``tfidf_lr`` is the same on the query alone.
+    """
     from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
     from sklearn.model_selection import StratifiedKFold
 
     queries, sources, labels = list(queries), list(sources), np.array(labels)
     classes = sorted(set(labels))
-    preds = {"timer1": np.empty(len(labels), dtype=object), "tfidf_lr_source": np.empty(len(labels), dtype=object),
-             "tfidf_lr": np.empty(len(labels), dtype=object)}
+    unknown = sorted(set(models) - set(CV_MODELS))
+    if unknown:
+        raise ValueError(f"unknown models {unknown}; choose from {CV_MODELS}")
+    preds = {name: np.empty(len(labels), dtype=object) for name in models}
     base_text = baseline_text(queries, sources)
     for tr, te in StratifiedKFold(folds, shuffle=True, random_state=seed).split(queries, labels):
-        model = train([queries[i] for i in tr], [sources[i] for i in tr], labels[tr])
-        preds["timer1"][te] = model.predict([queries[i] for i in te], [sources[i] for i in te])
-        b = baseline_pipeline(True).fit([base_text[i] for i in tr], labels[tr])
-        preds["tfidf_lr_source"][te] = b.predict([base_text[i] for i in te])
-        b = baseline_pipeline(False).fit([queries[i] for i in tr], labels[tr])
-        preds["tfidf_lr"][te] = b.predict([queries[i] for i in te])
+        if "timer1" in preds:
+            model = train([queries[i] for i in tr], [sources[i] for i in tr], labels[tr])
+            preds["timer1"][te] = model.predict([queries[i] for i in te], [sources[i] for i in te])
+        if "tfidf_lr_source" in preds:
+            b = baseline_pipeline(True).fit([base_text[i] for i in tr], labels[tr])
+            preds["tfidf_lr_source"][te] = b.predict([base_text[i] for i in te])
+        if "tfidf_lr" in preds:
+            b = baseline_pipeline(False).fit([queries[i] for i in tr], labels[tr])
+            preds["tfidf_lr"][te] = b.predict([queries[i] for i in te])
     majority = max(classes, key=lambda c: int((labels == c).sum()))
     out = {"folds": folds, "seed": seed, "n": len(labels), "classes": classes,
            "majority_class_accuracy": float((labels == majority).mean()), "models": {}}
