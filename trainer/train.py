@@ -244,6 +244,11 @@ def run_training(cfg: TrainConfig, output_dir: str | os.PathLike, resume: bool |
         samples = samples[: cfg.data.limit]
     if not samples:
         raise Timer1Error(f"no training record has its video under {video_root} ({missing} missing)")
+    if missing:
+        import sys
+
+        print(f"warning: {missing} of {len(split.samples)} records have no video under {video_root}; "
+              "training without them (counted in run.json)", file=sys.stderr)
     run: dict[str, Any] = {
         "recipe": cfg.name, "output_dir": str(out), "model": model_path, "split": str(split.path),
         "split_name": split.name, "split_hash": split.content_hash, "window_mode": split.window_mode,
