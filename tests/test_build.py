@@ -159,3 +159,12 @@ def test_real_charades_activitynet_800_is_uniform_and_reproducible(real_build):
     hb = json.loads((b / "timer1.json").read_text())["splits"]["test"]["content_hash"]
     assert side["content_hash"] == hb
     assert side["content_hash"] in (a / "README.md").read_text()
+
+
+def test_no_redistribute_keeps_stocked_bins_at_uniform():
+    res = build_balanced(synthetic_candidates(), BuildConfig(size=450, seed=3, redistribute=False), classify=False)
+    per_bin = np.bincount([s.bins["videolen"] for s in res.samples], minlength=N_DURATION_BINS)
+    assert per_bin[7] == 20 and len(res.samples) == 450 - (50 - 20)
+    assert all(abs(per_bin[b] - 450 / 9) <= 1 for b in range(N_DURATION_BINS) if b != 7)
+    db = res.report["duration_bins"]
+    assert db["max_abs_deviation_bins_with_supply"] <= 1 and db["max_abs_deviation_from_quota"] == 0

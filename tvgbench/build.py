@@ -48,6 +48,9 @@ class BuildConfig:
     min_per_type: int = DEFAULT_MIN_PER_TYPE
     drop_flags: tuple[str, ...] = DEFAULT_DROP_FLAGS
     drop_ambiguous: bool = True
+    # a bin short of supply: spread its shortfall over the other bins (exactly `size` rows), or leave the
+    # split smaller so that every stocked bin stays at the uniform target
+    redistribute: bool = True
 
 
 @dataclass
@@ -153,12 +156,16 @@ def _pool(samples: Sequence[Sample], keep: np.ndarray, seed: int) -> _Pool:
     )
 
 
-def _cell_quotas(pool: _Pool, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _cell_quotas(pool: _Pool, size: int, rng: np.random.Generator,
+                 redistribute: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Quota per duration bin (uniform, water-filled) and per (bin, source) cell."""
     n_src = len(pool.sources)
     supply = np.zeros((N_DURATION_BINS, n_src), dtype=np.int64)
     np.add.at(supply, (pool.bin, pool.source), 1)
-    bin_quota = water_fill(size, supply.sum(axis=1))
+    if redistribute:
+        bin_quota = water_fill(size, supply.sum(axis=1))
+    else:
+        bin_quota = np.minimum(water_fill(size, np.full(N_DURATION_BINS, size)), supply.sum(axis=1))
     cell_quota = np.zeros_like(supply)
     for b in range(N_DURATION_BINS):
         # the +1 remainders rotate over sources at random, so no source is always favoured
@@ -181,7 +188,7 @@ def select_balanced(samples: Sequence[Sample], keep: np.ndarray, config: BuildCo
         raise Timer1Error(f"only {len(pool.index)} eligible candidates for --size {config.size}; "
                           "add sources or lower --size")
     rng = np.random.default_rng([config.seed, 2])
-    bin_quota, cell_quota = _cell_quotas(pool, config.size, rng)
+    bin_quota, cell_quota = _cell_quotas(pool, config.size, rng, config.redistribute)
     n_src = len(pool.sources)
     cell_of = pool.bin * n_src + pool.source
     remaining = cell_quota.ravel().copy()
@@ -233,7 +240,7 @@ def balance_report(selected: Sequence[Sample], quotas: dict, config: BuildConfig
                    candidates: int, excluded: Counter) -> dict[str, Any]:
     """Counts per bin x source x type, deviation from the uniform target, and what lacked supply."""
     n = len(selected)
-    uniform = n / N_DURATION_BINS if n else 0.0
+    uniform = config.size / N_DURATION_BINS
     per_bin = Counter(s.bins["videolen"] for s in selected)
     bins = list(range(N_DURATION_BINS))
     supply = quotas["bin_supply"]
@@ -260,6 +267,10 @@ def balance_report(selected: Sequence[Sample], quotas: dict, config: BuildConfig
             "lacked_supply": lacked,
             "max_abs_deviation": float(max(abs(v) for v in dev.values())) if n else 0.0,
             "max_abs_deviation_bins_with_supply": float(max((abs(dev[b]) for b in with_supply), default=0.0)),
+            # against the per-bin quota (uniform, plus any redistributed shortfall): at most 1 by construction
+            "max_abs_deviation_from_quota": int(max((abs(per_bin.get(b, 0) - q) for b, q in enumerate(quotas["bin_quota"])),
+                                                    default=0)),
+            "shortfall_redistributed": config.redistribute,
         },
         "sources": dict(sorted(Counter(s.source for s in selected).items())),
         "bin_source": {str(b): {src: int(q) for src, q in zip(quotas["sources"], row) if q}
@@ -361,7 +372,10 @@ def format_balance(report: dict[str, Any]) -> list[str]:
                      + f"{db['selected'][b]:>8}{db['supply'][b]:>8}")
     lines.append(f"largest deviation from uniform: {db['max_abs_deviation']:.2f} "
                  f"(bins with enough supply: {db['max_abs_deviation_bins_with_supply']:.2f})")
-    lines.append("bins that lacked supply: " + (", ".join(map(str, db["lacked_supply"])) or "none"))
+    lines.append("bins that lacked supply: " + (", ".join(map(str, db["lacked_supply"])) or "none")
+                 + ("" if not db["lacked_supply"] else
+                    "; their shortfall was spread over the other bins" if db["shortfall_redistributed"] else
+                    "; the split is smaller than --size instead (--no-redistribute)"))
     lines.append("query types: " + ", ".join(f"{QTYPES[t]} {n}" for t, n in report["qtypes"].items()))
     short = report["qtypes_below_minimum"]
     lines.append(f"types below the minimum of {report['min_per_type']}: "

@@ -29,12 +29,16 @@ def build():
               help="Keep zero-length spans and spans that end past the video (dropped by default).")
 @click.option("--keep-ambiguous", is_flag=True,
               help="Keep queries repeated on the same clip with different spans (dropped by default).")
+@click.option("--no-redistribute", is_flag=True,
+              help="When a duration bin lacks supply, write fewer than --size queries instead of spreading the "
+                   "shortfall over the other bins (every stocked bin stays at the uniform target).")
 @click.option("--reclassify", is_flag=True, help="Predict query types even where a source releases them.")
 @click.option("--license", "license_", default="other", show_default=True, help="Card license (Hub identifier).")
 @click.option("--no-plots", is_flag=True, help="Do not draw the balance plots.")
 @click.option("--json", "as_json", is_flag=True, help="Print the balance report as JSON.")
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output split folder.")
-def build_tvgbench(sources, size, seed, min_per_type, split, keep_flagged, keep_ambiguous, reclassify, license_,
+def build_tvgbench(sources, size, seed, min_per_type, split, keep_flagged, keep_ambiguous, no_redistribute,
+                   reclassify, license_,
                    no_plots, as_json, out_dir):
     """Select a TVGBench-style balanced benchmark from candidate queries.
 
@@ -64,7 +68,7 @@ def build_tvgbench(sources, size, seed, min_per_type, split, keep_flagged, keep_
     candidates = [s for ls in loaded for s in ls.samples]
     config = BuildConfig(size=size, seed=seed, min_per_type=min_per_type,
                          drop_flags=() if keep_flagged else BuildConfig().drop_flags,
-                         drop_ambiguous=not keep_ambiguous)
+                         drop_ambiguous=not keep_ambiguous, redistribute=not no_redistribute)
     result = build_balanced(candidates, config, reclassify=reclassify, progress=True)
     from .qtype import MODEL_VERSION
 
@@ -73,9 +77,11 @@ def build_tvgbench(sources, size, seed, min_per_type, split, keep_flagged, keep_
             [*(f"--source {shlex.quote(s)}" for s in sources), f"--size {size}", f"--seed {seed}",
              f"--min-per-type {min_per_type}", f"--split {shlex.quote(split)}",
              *(["--keep-flagged"] if keep_flagged else []), *(["--keep-ambiguous"] if keep_ambiguous else []),
+             *(["--no-redistribute"] if no_redistribute else []),
              *(["--reclassify"] if reclassify else []), "-o", shlex.quote(str(out_dir))]),
         "builder": "tvgbench.build", "seed": seed, "size": size, "min_per_type": min_per_type,
         "drop_flags": list(config.drop_flags), "drop_ambiguous": config.drop_ambiguous,
+        "redistribute": config.redistribute,
         "qtype_model": MODEL_VERSION,
         "sources": [{"name": ls.spec.name, "path": ls.spec.path, "format": ls.fmt, "sha256": ls.sha256,
                      "records": len(ls.samples), "ingest": ls.report} for ls in loaded],
