@@ -31,6 +31,8 @@ def _model_options(f):
         click.option("--total-pixels", default=3584 * 28 * 28, show_default=True, type=int,
                      help="Pixel budget over all frames (Time-R1: 3584*28*28)."),
         click.option("--decoder", type=click.Choice(["decord", "pyav"]), default="decord", show_default=True),
+        click.option("--resize", type=click.Choice(["fast", "torch"]), default="fast", show_default=True,
+                     help="fast: the decoder scales; torch: full frames + torch bicubic antialias (Time-R1 exact)."),
         click.option("--device", default="auto", show_default=True, help="hf backend: cpu, cuda, cuda:1 or auto."),
         click.option("--threads", default=None, type=click.IntRange(min=1),
                      help="hf backend on CPU: torch intra-op threads [default: torch's choice]."),
@@ -49,7 +51,8 @@ def _sampling(kw):
     from ..video import SamplingConfig
 
     return SamplingConfig(fps=kw["fps"], max_frames=kw["max_frames"], min_pixels=kw["min_pixels"],
-                          max_pixels=kw["max_pixels"], total_pixels=kw["total_pixels"], decoder=kw["decoder"])
+                          max_pixels=kw["max_pixels"], total_pixels=kw["total_pixels"], decoder=kw["decoder"],
+                          resize=kw["resize"])
 
 
 def _gen(kw):
@@ -108,6 +111,10 @@ def run(split_dir, split_name, video_root, parser, out_dir, resume, overwrite, s
     Example (CPU, offline):
       timer1 data synth -o synth && timer1 model tiny -o tiny
       timer1 eval run --split synth --model tiny --out runs/tiny --max-new-tokens 64
+    \b
+    Time-R1's own evaluation (scripts/test.sh), setting for setting:
+      --prompt nothink --layout timer1-eval --parser timer1-eval --resize torch
+      then: timer1 eval score RUN/predictions.jsonl --split SPLIT --compat timer1
     """
     from .runner import run_eval
 
