@@ -168,3 +168,17 @@ def test_no_redistribute_keeps_stocked_bins_at_uniform():
     assert all(abs(per_bin[b] - 450 / 9) <= 1 for b in range(N_DURATION_BINS) if b != 7)
     db = res.report["duration_bins"]
     assert db["max_abs_deviation_bins_with_supply"] <= 1 and db["max_abs_deviation_from_quota"] == 0
+
+
+def test_cli_builds_from_a_split_folder_and_dedupes_repeated_inputs(tmp_path):
+    from tvgbench.splits import load_split, write_split
+
+    write_split(synthetic_candidates(), tmp_path / "pool", "test")
+    r = _cli(["data", "build", "tvgbench", "--source", str(tmp_path / "pool"), "--source", f"{tmp_path / 'pool'}:split",
+              "--size", "90", "--min-per-type", "2", "--no-plots", "--json", "-o", str(tmp_path / "out")])
+    assert r.exit_code == 0, r.output
+    rep = json.loads(r.stdout)["balance"]
+    assert rep["excluded"]["duplicate_across_inputs"] == rep["candidates"] // 2
+    got = load_split(tmp_path / "out").samples
+    assert len(got) == 90 and len({s.qid for s in got}) == 90
+    assert all(s.meta.get("qtype_by") is None for s in got)  # released types kept, nothing predicted

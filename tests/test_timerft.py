@@ -94,7 +94,7 @@ def test_difficulty_cli_recomputes_released_values_and_builds(small_pool, timerf
     r = _cli(["data", "difficulty", str(small_pool / "preds.jsonl"), "--split", str(small_pool / "split"),
               "-o", str(tmp_path / "scored"), "--json"])
     assert r.exit_code == 0, r.output
-    stats = json.loads(r.output)
+    stats = json.loads(r.stdout)
     assert stats["scored"] == 299 and stats["missing"] == 1 and stats["parsed_from_text"] == 1 and stats["unparsed"] == 1
     from tvgbench.splits import load_split
 

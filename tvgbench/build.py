@@ -39,6 +39,7 @@ QTYPE_NAMES = tuple(QTYPES)
 EXCLUDE_TOO_LONG = "duration_180s_or_more"
 EXCLUDE_AMBIGUOUS = "ambiguous_query"  # same video, window and text, different spans
 EXCLUDE_NO_QTYPE = "no_query_type"
+EXCLUDE_DUPLICATE = "duplicate_across_inputs"
 
 
 @dataclass
@@ -330,6 +331,13 @@ def build_balanced(candidates: list[Sample], config: BuildConfig, *, classify: b
     if not candidates:
         raise Timer1Error("no candidate queries: every source was empty or rejected")
     keep, excluded = eligibility(candidates, config)
+    seen: set[str] = set()
+    for i, s in enumerate(candidates):  # the same record from two inputs (e.g. a file given twice) counts once
+        if s.qid in seen:
+            if keep[i]:
+                excluded[EXCLUDE_DUPLICATE] += 1
+            keep[i] = False
+        seen.add(s.qid)
     origin = Counter()
     if classify:
         origin = assign_qtypes(candidates, keep, reclassify=reclassify, progress=progress)
