@@ -216,3 +216,17 @@ def test_sampling_is_seeded_and_differs_from_greedy(full_run, tmp_path, synth_sp
     assert texts[0] != texts[2] and texts[0] != greedy
     run = json.loads((tmp_path / "s0" / "run.json").read_text())
     assert run["settings"]["generation"]["greedy"] is False and run["settings"]["generation"]["seed"] == 7
+
+
+def test_left_padded_batches_equal_one_by_one(full_run, tmp_path, synth_split, tiny_model_dir):
+    """Batching (left padding, mixed prompt and video lengths) must not change greedy outputs."""
+    from tvgbench.harness import run_eval
+
+    out, _ = full_run
+    run_eval(synth_split, synth_split, tiny_model_dir, out_dir=tmp_path / "b1", batch_size=1, limit=14, sampling=FAST,
+             gen=GEN, backend_options=ONE_THREAD, progress=False, bootstrap=0)
+    one = _lines(tmp_path / "b1")
+    batched = _lines(out)[:14]
+    # the full run's batch 9-11 mixes two videos of different lengths (11 queries per video)
+    assert len({r["video"]["video_tokens"] for r in batched[9:12]}) == 2
+    assert [r["text"] for r in one] == [r["text"] for r in batched]
