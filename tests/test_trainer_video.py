@@ -84,8 +84,10 @@ def _changed(model, before):
     return {n for n, v in before.items() if not torch.equal(params[n].detach(), v)}
 
 
-def test_one_step_trains_the_merger_and_keeps_the_vision_encoder_frozen(tiny_dir, tmp_path):
-    tr = make_trainer(tiny_dir, tmp_path)
+@pytest.mark.parametrize("checkpointing", [False, True], ids=["plain", "gradient-checkpointing"])
+def test_one_step_trains_the_merger_and_keeps_the_vision_encoder_frozen(tiny_dir, tmp_path, checkpointing):
+    # the Time-R1 recipes train with gradient checkpointing: the merger must still get gradients
+    tr = make_trainer(tiny_dir, tmp_path, gradient_checkpointing=checkpointing)
     visual = _snapshot(tr.model, "model.visual.")
     text = _snapshot(tr.model, "model.language_model.")
     tr.train()
