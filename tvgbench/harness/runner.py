@@ -116,29 +116,31 @@ def _prepare(item: WorkItem, backend, sampling, assistant_prefix: str, cache_dir
 
 
 class Prefetcher:
-    """Prepares items in order with a thread pool, at most ``depth`` ahead of the consumer."""
+    """Prepares ``order``'s items with a thread pool, at most ``depth`` ahead of the consumer.
 
-    def __init__(self, items: list[WorkItem], fn: Callable[[WorkItem], Prepared], workers: int, depth: int):
+    ``order`` lists the item indices that will be asked for, in the order they will be asked for
+    (on resume, finished batches are left out, so nothing is decoded for them).
+    """
+
+    def __init__(self, items: list[WorkItem], fn: Callable[[WorkItem], Prepared], workers: int, depth: int,
+                 order: list[int] | None = None):
         self.items, self.fn = items, fn
+        self.order = list(range(len(items))) if order is None else list(order)
+        self.position = {index: k for k, index in enumerate(self.order)}
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="timer1-decode") if workers > 0 else None
         self.depth = max(1, depth)
         self.futures: dict[int, Future] = {}
-        self.next_submit = 0
+        self.next_submit = 0  # position in ``order``
 
     def get(self, index: int) -> Prepared:
         if self.pool is None:
             return self.fn(self.items[index])
-        while self.next_submit < len(self.items) and self.next_submit < index + self.depth:
-            self.futures[self.next_submit] = self.pool.submit(self.fn, self.items[self.next_submit])
+        limit = self.position[index] + self.depth
+        while self.next_submit < len(self.order) and self.next_submit < limit:
+            ahead = self.order[self.next_submit]
+            self.futures[ahead] = self.pool.submit(self.fn, self.items[ahead])
             self.next_submit += 1
-        if index not in self.futures:  # out-of-order request (resume skipped ahead)
-            self.futures[index] = self.pool.submit(self.fn, self.items[index])
         return self.futures.pop(index).result()
-
-    def skip(self, index: int) -> None:
-        fut = self.futures.pop(index, None)
-        if fut is not None:
-            fut.cancel()
 
     def close(self) -> None:
         if self.pool is not None:
@@ -165,9 +167,11 @@ def run_items(items: list[WorkItem], backend, *, out_path: Path, finish: Callabl
 
     from .jsonl import DurableLog
 
-    batches = fixed_batches(len(items), batch_size)
+    # batches with nothing left to do are skipped whole; the others are recomputed whole (fixed membership)
+    batches = [b for b in fixed_batches(len(items), batch_size) if any(items[i].qid not in done for i in b)]
     depth = prefetch if prefetch is not None else max(2 * batch_size, 2 * workers)
-    fetcher = Prefetcher(items, lambda it: _prepare(it, backend, sampling, assistant_prefix, cache_dir), workers, depth)
+    fetcher = Prefetcher(items, lambda it: _prepare(it, backend, sampling, assistant_prefix, cache_dir), workers, depth,
+                         order=[i for b in batches for i in b])
     n_written = n_errors = 0
     n_before = sum(it.qid in done for it in items)
     errors: dict[str, int] = {}
@@ -177,11 +181,6 @@ def run_items(items: list[WorkItem], backend, *, out_path: Path, finish: Callabl
     log = DurableLog(out_path)
     try:
         for batch in batches:
-            todo = [i for i in batch if items[i].qid not in done]
-            if not todo:
-                for i in batch:
-                    fetcher.skip(i)
-                continue
             prepared = [fetcher.get(i) for i in batch]  # the whole batch, so its composition never changes
             ok = [p for p in prepared if p.error is None]
             t0 = time.perf_counter()
