@@ -154,6 +154,8 @@ def test_limit_scores_only_the_evaluated_subset(tmp_path, synth_split, tiny_mode
     (["--shard", "x"], "i/n"),
     (["--prompt", "nope"], "unknown prompt"),
     (["--prompt", "mcq_r1"], "not 'tg'"),
+    (["--dtype", "float33"], "--dtype must be"),
+    (["--model", "/nonexistent/model"], "model folder not found"),
 ])
 def test_bad_input_is_a_one_line_error(tmp_path, synth_split, tiny_model_dir, args, message):
     res = CliRunner().invoke(cli, ["eval", "run", "--split", str(synth_split), "--model", str(tiny_model_dir),

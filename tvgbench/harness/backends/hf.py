@@ -32,6 +32,8 @@ def pick_device(device: str | None) -> str:
 
     if device in (None, "auto"):
         return "cuda" if torch.cuda.is_available() else "cpu"
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise Timer1Error(f"--device {device}: no CUDA GPU is available here (use cpu or auto)")
     return device
 
 
@@ -66,8 +68,10 @@ class HFBackend:
                 raise Timer1Error(f"{model} is a {model_type!r} model; the hf backend runs {', '.join(SUPPORTED_MODEL_TYPES)}")
             if dtype == "auto":
                 torch_dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
-            else:
+            elif dtype in ("float32", "bfloat16", "float16"):
                 torch_dtype = getattr(torch, dtype)
+            else:
+                raise Timer1Error(f"--dtype must be auto, float32, bfloat16 or float16, got {dtype!r}")
             kwargs = {"dtype": torch_dtype}
             if attn_implementation:
                 kwargs["attn_implementation"] = attn_implementation
