@@ -56,3 +56,25 @@ def test_heldout_accuracy_floor_and_ahead_of_baseline(labelled):
     assert ours["accuracy"] > r["majority_class_accuracy"] + 0.3
     cm = np.array(ours["confusion"])
     assert cm.shape == (11, 11) and cm.sum() == 800 and np.trace(cm) == round(ours["accuracy"] * 800)
+
+
+def test_fast_ngram_features_equal_scikit_learn(labelled):
+    """The Arrow tokeniser used at prediction time must give scikit-learn's counts and TF-IDF exactly."""
+    import subprocess
+    import sys
+
+    from tvgbench.qtype import _count_vectorizer, _tfidf, ngram_counts, tfidf_rows
+
+    q, s, y = labelled
+    model = QtypeModel.load(MODEL_PATH)
+    texts = q + ["Café crème, naïve façade!", "", "   ", "a", "x_y z-w 3.5 s", "ÉCOLE Straße", "it's 2 o'clock"]
+    reference = _count_vectorizer(vocabulary=model.vocabulary.to_pylist()).transform(texts)
+    fast = ngram_counts(texts, model.vocabulary)
+    assert fast.shape == reference.shape and (fast != reference).nnz == 0 and fast.nnz > 5000
+    diff = tfidf_rows(fast, model.word_idf) - _tfidf(model.word_idf).transform(reference)
+    assert abs(diff).max() < 1e-12
+    # and classifying never imports scikit-learn (its import is the slowest part of a small build)
+    code = "import sys; from tvgbench.qtype import classify; classify(['a man sits'], ['charades']); " \
+           "print(any(m.startswith('sklearn') for m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

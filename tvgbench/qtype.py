@@ -123,11 +123,14 @@ def lexicon_block(queries: Sequence[str], sources: Sequence[str]):
     return sparse.csr_matrix(np.hstack([lex, onehot, crossed]))
 
 
+NGRAM_TOKEN = r"(?u)\b\w+\b"  # the training tokeniser (scikit-learn CountVectorizer), 1-2-grams
+_ARROW_SEPARATOR = r"[^\p{L}\p{N}_]+"  # the same tokens for Arrow's RE2: maximal runs of word characters
+
+
 def _count_vectorizer(vocabulary=None):
     from sklearn.feature_extraction.text import CountVectorizer
 
-    return CountVectorizer(ngram_range=(1, 2), token_pattern=r"(?u)\b\w+\b", vocabulary=vocabulary,
-                           dtype=np.float64)
+    return CountVectorizer(ngram_range=(1, 2), token_pattern=NGRAM_TOKEN, vocabulary=vocabulary, dtype=np.float64)
 
 
 def _tfidf(idf: np.ndarray | None = None):
@@ -137,6 +140,47 @@ def _tfidf(idf: np.ndarray | None = None):
     if idf is not None:
         t.idf_ = idf
     return t
+
+
+def ngram_counts(queries: Sequence[str], vocabulary):
+    """Counts of the vocabulary's 1-2-grams per query, computed in Arrow (no scikit-learn import).
+
+    Equal to ``CountVectorizer(ngram_range=(1, 2), token_pattern=NGRAM_TOKEN, vocabulary=...)
+    .transform(queries)`` (tests/test_qtype.py checks it on real queries); it exists because importing
+    scikit-learn's text module costs about a second and its Python tokeniser is the slowest step of a
+    70K-candidate build.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from scipy import sparse
+
+    n = len(queries)
+    lists = pc.split_pattern_regex(pc.utf8_lower(pa.array(list(queries), type=pa.string())), _ARROW_SEPARATOR)
+    tokens = pc.list_flatten(lists)
+    rows = pc.list_parent_indices(lists)
+    nonempty = pc.not_equal(tokens, "")
+    tokens, rows = tokens.filter(nonempty), rows.filter(nonempty).to_numpy().astype(np.int64)
+    same_row = rows[:-1] == rows[1:] if len(rows) > 1 else np.zeros(0, dtype=bool)
+    keep = pa.array(same_row)
+    bigrams = pc.binary_join_element_wise(tokens[:-1], tokens[1:], " ").filter(keep) if len(rows) > 1 else tokens[:0]
+    grams = pa.concat_arrays([tokens, bigrams])
+    gram_rows = np.concatenate([rows, rows[:-1][same_row]])
+    col = pc.index_in(grams, value_set=vocabulary)
+    found = col.is_valid().to_numpy(zero_copy_only=False)
+    cols = col.filter(col.is_valid()).to_numpy().astype(np.int64)
+    m = sparse.coo_matrix((np.ones(len(cols)), (gram_rows[found], cols)), shape=(n, len(vocabulary)))
+    return m.tocsr()  # duplicates summed
+
+
+def tfidf_rows(counts, idf: np.ndarray):
+    """``TfidfTransformer(sublinear_tf=True)`` with a fitted ``idf``: (1 + log tf) x idf, rows L2-normalised."""
+    x = counts.tocsr().astype(np.float64, copy=True)
+    x.sum_duplicates()
+    x.data = (1.0 + np.log(x.data)) * idf[x.indices]
+    row_of = np.repeat(np.arange(x.shape[0]), np.diff(x.indptr))
+    norms = np.sqrt(np.bincount(row_of, weights=x.data**2, minlength=x.shape[0]))
+    x.data /= np.where(norms > 0, norms, 1.0)[row_of]
+    return x
 
 
 def source_slab(counts, sources: Sequence[str]):
@@ -160,7 +204,7 @@ def source_slab(counts, sources: Sequence[str]):
 class QtypeModel:
     """A fitted classifier: the n-gram vocabulary, two IDF vectors and the linear weights over all blocks."""
 
-    counts: object  # CountVectorizer with a fixed vocabulary
+    vocabulary: object  # pyarrow string array of the 1-2-grams, in column order
     word_idf: np.ndarray  # (V,)
     source_idf: np.ndarray  # (V * len(KNOWN_SOURCES),)
     coef: np.ndarray  # (n_classes, n_features)
@@ -170,8 +214,7 @@ class QtypeModel:
 
     def features(self, queries: Sequence[str], sources: Sequence[str]):
         """Sparse feature rows; ``sources`` already normalised."""
-        return _stack(self.counts.transform(queries), _tfidf(self.word_idf), _tfidf(self.source_idf),
-                      queries, sources)
+        return _stack(ngram_counts(queries, self.vocabulary), self.word_idf, self.source_idf, queries, sources)
 
     def decision(self, queries: Sequence[str], sources: Sequence[str | None]) -> np.ndarray:
         srcs = [normalise_source(s) for s in sources]
@@ -201,7 +244,7 @@ class QtypeModel:
                 f,
                 version=np.array(self.version),
                 classes=np.array(self.classes, dtype=str),
-                vocabulary=np.array(self.counts.get_feature_names_out(), dtype=str),
+                vocabulary=np.array(self.vocabulary.to_pylist(), dtype=str),
                 word_idf=self.word_idf.astype(np.float64),
                 source_idf=self.source_idf.astype(np.float64),
                 coef=self.coef.astype(np.float32),
@@ -220,17 +263,19 @@ class QtypeModel:
             raise Timer1Error(f"query-type model not found: {path}") from None
         if str(z["version"]) != MODEL_VERSION:
             raise Timer1Error(f"{path} holds query-type model {z['version']}, this timer1 reads {MODEL_VERSION}")
-        return cls(counts=_count_vectorizer(vocabulary=list(z["vocabulary"])), word_idf=z["word_idf"],
+        import pyarrow as pa
+
+        return cls(vocabulary=pa.array(z["vocabulary"].tolist(), type=pa.string()), word_idf=z["word_idf"],
                    source_idf=z["source_idf"], coef=z["coef"].astype(np.float64), intercept=z["intercept"],
                    classes=tuple(str(c) for c in z["classes"]), version=str(z["version"]))
 
 
-def _stack(counts, word_tfidf, source_tfidf, queries, sources):
+def _stack(counts, word_idf, source_idf, queries, sources):
     from scipy import sparse
 
     return sparse.hstack([
-        word_tfidf.transform(counts),
-        SOURCE_WORD_WEIGHT * source_tfidf.transform(source_slab(counts, sources)),
+        tfidf_rows(counts, word_idf),
+        SOURCE_WORD_WEIGHT * tfidf_rows(source_slab(counts, sources), source_idf),
         LEXICON_WEIGHT * lexicon_block(queries, sources),
     ]).tocsr()
 
@@ -249,9 +294,11 @@ def train(queries: Sequence[str], sources: Sequence[str | None], labels: Sequenc
     vectorizer = _count_vectorizer()
     counts = vectorizer.fit_transform(queries)
     word_tfidf, source_tfidf = _tfidf().fit(counts), _tfidf().fit(source_slab(counts, srcs))
-    X = _stack(counts, word_tfidf, source_tfidf, queries, srcs)
+    X = _stack(counts, word_tfidf.idf_, source_tfidf.idf_, queries, srcs)
     svm = LinearSVC(C=SVM_C, random_state=0).fit(X, list(labels))  # seeded: its solver shuffles
-    return QtypeModel(counts=_count_vectorizer(vocabulary=list(vectorizer.get_feature_names_out())),
+    import pyarrow as pa
+
+    return QtypeModel(vocabulary=pa.array(vectorizer.get_feature_names_out().tolist(), type=pa.string()),
                       word_idf=word_tfidf.idf_.copy(), source_idf=source_tfidf.idf_.copy(), coef=svm.coef_.copy(),
                       intercept=svm.intercept_.copy(), classes=tuple(str(c) for c in svm.classes_))
 
