@@ -118,3 +118,16 @@ def test_unknown_preset_layout_and_task_mismatch():
         P.build_messages("x", "r1", "sideways")
     with pytest.raises(Timer1Error, match="not 'mcq'"):
         P.get_prompt("r1", task="mcq")
+
+
+def test_chat_template_from_processor_files(tmp_path, tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    template = tok.chat_template
+    tok.chat_template = None
+    with pytest.raises(Timer1Error, match="no chat template"):
+        P.render_prompt(tok, P.build_messages("x"))
+    (tmp_path / "chat_template.json").write_text(json.dumps({"chat_template": template}))
+    P.ensure_chat_template(tok, tmp_path)
+    assert P.render_prompt(tok, P.build_messages("x")).count("<|video_pad|>") == 1

@@ -229,6 +229,23 @@ def build_messages(query: str | None = None, preset: str | Prompt = "r1", layout
     ]
 
 
+def ensure_chat_template(tokenizer, model_dir) -> None:
+    """Give ``tokenizer`` the checkpoint's chat template when only the processor files carry it
+    (some Qwen2.5-VL releases keep it in ``chat_template.json`` / ``chat_template.jinja``)."""
+    if getattr(tokenizer, "chat_template", None):
+        return
+    d = Path(model_dir)
+    if (d / "chat_template.jinja").is_file():
+        tokenizer.chat_template = (d / "chat_template.jinja").read_text(encoding="utf-8")
+    elif (d / "chat_template.json").is_file():
+        try:
+            template = json.loads((d / "chat_template.json").read_text(encoding="utf-8")).get("chat_template")
+        except ValueError:
+            template = None
+        if isinstance(template, str):
+            tokenizer.chat_template = template
+
+
 def render_prompt(tokenizer, messages: list[dict], assistant_prefix: str = "") -> str:
     """The chat text the model reads: the tokenizer's template with the generation prompt, then the prefix."""
     if not getattr(tokenizer, "chat_template", None):

@@ -45,6 +45,7 @@ class HFBackend:
         import torch
         from transformers import AutoTokenizer, Qwen2_5_VLForConditionalGeneration
 
+        from ...prompts import ensure_chat_template
         from ..qwen_compat import use_exact_video_time
 
         self.params = params
@@ -76,6 +77,7 @@ class HFBackend:
             if attn_implementation:
                 kwargs["attn_implementation"] = attn_implementation
             self.tokenizer = AutoTokenizer.from_pretrained(model)
+            ensure_chat_template(self.tokenizer, model)
             self.model = Qwen2_5_VLForConditionalGeneration.from_pretrained(model, **kwargs).to(self.device).eval()
         use_exact_video_time(self.model)
         cfg = self.model.config

@@ -96,9 +96,12 @@ class VLLMBackend:
             raise Timer1Error(f"the vllm backend needs vLLM on a GPU machine (pip install 'timer1[vllm]'): {e}") from None
         from transformers import AutoConfig, AutoTokenizer
 
+        from ...prompts import ensure_chat_template
+
         self.model_path = str(model)
         self.params = params
         self.tokenizer = AutoTokenizer.from_pretrained(model)
+        ensure_chat_template(self.tokenizer, model)
         cfg = AutoConfig.from_pretrained(model)
         self.merge = cfg.vision_config.spatial_merge_size
         self.patch = cfg.vision_config.patch_size
