@@ -22,10 +22,11 @@ def videos(tmp_path_factory):
         "mp4_ntsc_short": (make_counter_video(d / "c_short.mp4", frames=45, fps="30000/1001"), 45, 30000 / 1001),
         "avi_25": (make_counter_video(d / "c25.avi", frames=200, fps="25"), 200, 25.0),
         "mkv_24": (make_counter_video(d / "c24.mkv", frames=170, fps="24"), 170, 24.0),
+        "xvid_25": (make_counter_video(d / "bframes.xvid.avi", frames=300, fps="25"), 300, 25.0),
     }
 
 
-@pytest.mark.parametrize("name", ["mp4_30", "mp4_ntsc_short", "avi_25", "mkv_24"])
+@pytest.mark.parametrize("name", ["mp4_30", "mp4_ntsc_short", "avi_25", "mkv_24", "xvid_25"])
 @pytest.mark.parametrize("decoder", ["decord", "pyav", "auto"])
 def test_frames_counts_and_fps_are_exact(videos, name, decoder):
     path, frames, fps = videos[name]
@@ -102,25 +103,37 @@ def test_auto_gives_decords_pixels_on_busy_video(tmp_path):
     np.testing.assert_array_equal(a.frames, b.frames)
 
 
+def test_decord_misread_of_bframe_avi_is_caught(videos):
+    """decord's seeking get_batch returns wrong frames here, the same way every time; the sequential
+    second decode disagrees with it, so PyAV decodes the file and the frames are the right ones."""
+    import decord
+
+    path, _, _ = videos["xvid_25"]
+    out = sample_video(path, (1.3, 9.7))
+    seeking = decord.VideoReader(str(path)).get_batch(out.meta["indices"]).asnumpy()
+    assert counter_of(seeking).tolist() != [i % 25 for i in out.meta["indices"]]  # the decord bug is real
+    assert out.meta["decoder"] == "pyav" and out.meta["fallback"] == "decord_disagrees"
+    assert counter_of(out.frames).tolist() == [i % 25 for i in out.meta["indices"]]
+
+
 def test_mp4_is_not_decoded_twice_unless_asked(videos):
     path, _, _ = videos["mp4_30"]
     assert "determinism_checked" not in sample_video(path).meta
     assert sample_video(path, config=SamplingConfig(check_determinism="always")).meta["determinism_checked"] is True
 
 
-def test_nondeterministic_decord_falls_back_to_pyav(videos):
+def test_decord_disagreeing_with_itself_falls_back_to_pyav(videos):
     path, _, _ = videos["avi_25"]
     calls = {"n": 0}
 
-    def flaky_decord(p, indices, *, reader=None, chunk=32):
-        # the second pass returns frames shifted by one, as decord's inexact AVI seeking can
+    def shifted_sequential(p, indices, *, chunk=32):
+        # a second pass that lands one frame late, as nondeterministic AVI decoding can
         calls["n"] += 1
-        shift = 0 if calls["n"] == 1 else 1
-        yield from decode.iter_decord(p, [min(i + shift, 199) for i in indices], reader=reader, chunk=chunk)
+        yield from decode.iter_decord_sequential(p, [min(i + 1, 199) for i in indices], chunk=chunk)
 
-    frames, plan, info = decode_with_fallback(path, None, SamplingConfig(), iter_decord=flaky_decord)
-    assert calls["n"] == 2
-    assert info == {"decoder": "pyav", "determinism_checked": True, "fallback": "decord_nondeterministic"}
+    frames, plan, info = decode_with_fallback(path, None, SamplingConfig(), iter_sequential=shifted_sequential)
+    assert calls["n"] == 1
+    assert info == {"decoder": "pyav", "determinism_checked": True, "fallback": "decord_disagrees"}
     assert counter_of(frames).tolist() == [i % 25 for i in plan.indices]
 
 

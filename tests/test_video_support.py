@@ -20,6 +20,8 @@ CODECS = {
     ".mp4": ["-c:v", "libx264", "-qp", "0", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-movflags", "+faststart"],
     ".avi": ["-c:v", "mjpeg", "-q:v", "2", "-pix_fmt", "yuvj420p"],
     ".mkv": ["-c:v", "libx264", "-qp", "0", "-preset", "ultrafast", "-pix_fmt", "yuv420p"],
+    # MPEG-4 Part 2 with B-frames in AVI (DivX/Xvid style, as in older datasets): decord's seeking misreads it
+    ".xvid.avi": ["-c:v", "mpeg4", "-q:v", "2", "-bf", "2"],
 }
 
 
@@ -37,7 +39,8 @@ def make_counter_video(path: Path, *, frames: int, fps: str = "30", size: tuple[
     need_ffmpeg()
     h, w = size
     src = f"color=c=black:s={w}x{h}:r={fps},trim=end_frame={frames},geq=lum='16+8*mod(N\\,{COUNTER_PERIOD})':cb=128:cr=128"
-    ffmpeg("-f", "lavfi", "-i", src, *CODECS[path.suffix], str(path))
+    codec = ".xvid.avi" if path.name.endswith(".xvid.avi") else path.suffix
+    ffmpeg("-f", "lavfi", "-i", src, *CODECS[codec], str(path))
     return path
 
 

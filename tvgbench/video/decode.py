@@ -150,6 +150,36 @@ def iter_decord(path: Path, indices, *, reader=None, chunk: int = CHUNK):
         raise _classify(path, e, default="truncated") from None
 
 
+def iter_decord_sequential(path: Path, indices, *, chunk: int = CHUNK):
+    """The same frames read front to back with ``next()`` on a fresh reader (no seeking at all).
+
+    decord's ``get_batch`` (and even ``skip_frames``) return wrong frames on some AVI files (e.g.
+    MPEG-4 Part 2 with B-frames) — the same wrong frames every time, so decoding twice the same way
+    would not notice; reading every frame in order is the independent second decode.
+    """
+    vr = _decord_reader(path)
+    current, last, pending = -1, None, []
+    try:
+        for idx in indices:
+            while current < idx:
+                frame = vr.next()
+                current += 1
+                if current == idx:
+                    last = frame.asnumpy()
+            pending.append(last)
+            if len(pending) >= chunk:
+                yield np.stack(pending)
+                pending = []
+    except VideoError:
+        raise
+    except StopIteration:
+        raise VideoError(path, "truncated", f"the file ends before frame {idx}") from None
+    except Exception as e:
+        raise _classify(path, e, default="truncated") from None
+    if pending:
+        yield np.stack(pending)
+
+
 # ---------------------------------------------------------------- PyAV
 
 

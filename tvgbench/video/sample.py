@@ -62,13 +62,15 @@ def _pyav(path: Path, window, cfg: SamplingConfig):
     return _decode_resized(decode.iter_pyav(path, plan.indices), plan, cfg, path), plan
 
 
-def decode_with_fallback(path: Path, window, cfg: SamplingConfig, *, iter_decord=None):
-    """Decode with ``cfg.decoder``; for AVI/MKV decode twice with decord and use PyAV if they differ.
+def decode_with_fallback(path: Path, window, cfg: SamplingConfig, *, iter_decord=None, iter_sequential=None):
+    """Decode with ``cfg.decoder``. With decord, AVI/MKV files are decoded twice — by seeking
+    (``get_batch``) and by reading front to back — and PyAV decodes them when the two disagree.
 
-    ``iter_decord`` is the decord reading function (a parameter so the fallback rule is testable).
+    The reading functions are parameters so that the fallback rule itself is testable.
     Returns ``(frames, plan, info)``.
     """
     iter_decord = iter_decord or decode.iter_decord
+    iter_sequential = iter_sequential or decode.iter_decord_sequential
     if cfg.decoder == "pyav":
         frames, plan = _pyav(path, window, cfg)
         return frames, plan, {"decoder": "pyav"}
@@ -85,12 +87,11 @@ def decode_with_fallback(path: Path, window, cfg: SamplingConfig, *, iter_decord
     frames = _decode_resized(iter_decord(path, plan.indices, reader=reader), plan, cfg, path)
     if not _needs_determinism_check(path, cfg):
         return frames, plan, {"decoder": "decord"}
-    # second pass on the same reader: it now seeks back from the end, the case decord gets wrong on AVI
-    again = _decode_resized(iter_decord(path, plan.indices, reader=reader), plan, cfg, path)
+    again = _decode_resized(iter_sequential(path, plan.indices), plan, cfg, path)
     if np.array_equal(frames, again):
         return frames, plan, {"decoder": "decord", "determinism_checked": True}
     frames, plan = _pyav(path, window, cfg)
-    return frames, plan, {"decoder": "pyav", "determinism_checked": True, "fallback": "decord_nondeterministic"}
+    return frames, plan, {"decoder": "pyav", "determinism_checked": True, "fallback": "decord_disagrees"}
 
 
 def decode_from_proxy(path: Path, proxy: Path, source: decode.VideoProbe | None, window, cfg: SamplingConfig):
