@@ -116,6 +116,17 @@ def test_decord_misread_of_bframe_avi_is_caught(videos):
     assert counter_of(out.frames).tolist() == [i % 25 for i in out.meta["indices"]]
 
 
+def test_bframe_mpeg4_in_mp4_is_caught_too(tmp_path):
+    path = make_counter_video(tmp_path / "m4.xvid.avi", frames=200, fps="25")
+    mp4 = tmp_path / "m4.mp4"
+    from test_video_support import ffmpeg
+
+    ffmpeg("-i", str(path), "-c", "copy", str(mp4))  # same MPEG-4 Part 2 stream, MP4 container
+    out = sample_video(mp4, (1.0, 7.0))
+    assert decode.codec_name(mp4) == "mpeg4" and out.meta.get("fallback") == "decord_disagrees"
+    assert counter_of(out.frames).tolist() == [i % 25 for i in out.meta["indices"]]
+
+
 def test_mp4_is_not_decoded_twice_unless_asked(videos):
     path, _, _ = videos["mp4_30"]
     assert "determinism_checked" not in sample_video(path).meta

@@ -23,7 +23,8 @@ class SamplingConfig:
 
     ``resize="fast"`` lets the decoder scale (within 1.0 mean abs of torch's bicubic antialias, tested);
     ``resize="torch"`` decodes full frames and resizes exactly as the reference does.
-    ``check_determinism="auto"`` decodes AVI/MKV twice with decord and uses PyAV when they disagree.
+    ``check_determinism="auto"`` decodes AVI/MKV files, and codecs other than h264/vp9, a second time
+    front to back with decord and uses PyAV when the two decodes disagree.
     ``decoder="auto"`` plans on decord's frame count and fps (as the reference does) but takes the
     pixels from PyAV's sequential decode, which converts only the sampled frames to RGB (decord
     converts every decoded frame) and has no seeking to get wrong; it falls back to decord if PyAV

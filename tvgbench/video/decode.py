@@ -57,6 +57,22 @@ def container_kind(path: Path) -> str:
     return "other"
 
 
+# Codecs whose seeking decord was checked to get right (tests/test_video_decode.py); any other codec,
+# and any AVI/MKV file, is decoded a second time front to back to catch misread frames.
+SEEK_SAFE_CODECS = ("h264", "vp9")
+
+
+def codec_name(path: Path) -> str:
+    """The video codec's name from the container header ('' if PyAV cannot tell)."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            return container.streams.video[0].codec_context.name if container.streams.video else ""
+    except Exception:
+        return ""
+
+
 def _classify(path: Path, err: BaseException, default: str = "undecodable") -> VideoError:
     """FFmpeg's message -> a reason. ``default="truncated"`` for failures after the header was read:
     a file whose header opens but whose frames do not is almost always cut short."""

@@ -54,7 +54,9 @@ def _decode_resized(chunks, plan: SamplingPlan, cfg: SamplingConfig, path: Path 
 def _needs_determinism_check(path: Path, cfg: SamplingConfig) -> bool:
     if cfg.decoder == "pyav" or cfg.check_determinism == "never":
         return False
-    return cfg.check_determinism == "always" or decode.container_kind(path) in ("avi", "mkv")
+    if cfg.check_determinism == "always" or decode.container_kind(path) in ("avi", "mkv"):
+        return True
+    return decode.codec_name(path) not in decode.SEEK_SAFE_CODECS
 
 
 def _pyav(path: Path, window, cfg: SamplingConfig):
