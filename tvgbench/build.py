@@ -117,7 +117,7 @@ def eligibility(samples: Sequence[Sample], config: BuildConfig) -> tuple[np.ndar
             keep[i] = False
             for f in sorted(drop.intersection(s.flags))[:1]:
                 excluded[f"flag:{f}"] += 1
-    if config.drop_ambiguous:
+    if config.drop_ambiguous:  # among all valid records: a repeat is ambiguous even if its twin was dropped
         amb = keep & _ambiguous(samples)
         excluded[EXCLUDE_AMBIGUOUS] = int(amb.sum())
         keep &= ~amb

@@ -104,23 +104,26 @@ def lexicon_features(queries: Sequence[str]) -> np.ndarray:
     return np.column_stack([np.asarray(c, dtype=np.float64) for c in cols + shape]).reshape(len(queries), -1)
 
 
-def _source_onehot(sources: Sequence[str]) -> np.ndarray:
+def _source_index(sources: Sequence[str]) -> np.ndarray:
     index = {s: i for i, s in enumerate(KNOWN_SOURCES)}
-    onehot = np.zeros((len(sources), len(KNOWN_SOURCES)))
-    for i, s in enumerate(sources):
-        if s in index:
-            onehot[i, index[s]] = 1.0
-    return onehot
+    return np.array([index.get(s, -1) for s in sources], dtype=np.int64)
 
 
 def lexicon_block(queries: Sequence[str], sources: Sequence[str]):
-    """Lexicon cues, the source one-hot, and every cue crossed with the source (sparse)."""
+    """Lexicon cues, the source one-hot, and every cue crossed with the source (sparse, in that order)."""
     from scipy import sparse
 
-    lex = lexicon_features(queries)
-    onehot = _source_onehot(sources)
-    crossed = (onehot[:, :, None] * lex[:, None, :]).reshape(len(queries), -1)
-    return sparse.csr_matrix(np.hstack([lex, onehot, crossed]))
+    n = len(queries)
+    lex = sparse.coo_matrix(lexicon_features(queries))
+    n_lex = lex.shape[1]
+    src = _source_index(sources)
+    known = np.flatnonzero(src >= 0)
+    onehot = sparse.coo_matrix((np.ones(len(known)), (known, src[known])), shape=(n, len(KNOWN_SOURCES)))
+    on_known = src[lex.row] >= 0
+    crossed = sparse.coo_matrix(
+        (lex.data[on_known], (lex.row[on_known], src[lex.row[on_known]] * n_lex + lex.col[on_known])),
+        shape=(n, n_lex * len(KNOWN_SOURCES)))
+    return sparse.hstack([lex, onehot, crossed]).tocsr()
 
 
 NGRAM_TOKEN = r"(?u)\b\w+\b"  # the training tokeniser (scikit-learn CountVectorizer), 1-2-grams
@@ -192,8 +195,7 @@ def source_slab(counts, sources: Sequence[str]):
     from scipy import sparse
 
     n, v = counts.shape
-    index = {s: i for i, s in enumerate(KNOWN_SOURCES)}
-    src = np.array([index.get(s, -1) for s in sources], dtype=np.int64)
+    src = _source_index(sources)
     coo = counts.tocoo()
     keep = src[coo.row] >= 0
     rows, cols = coo.row[keep], coo.col[keep] + src[coo.row[keep]] * v
