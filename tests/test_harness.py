@@ -232,3 +232,13 @@ def test_left_padded_batches_equal_one_by_one(full_run, tmp_path, synth_split, t
     # the full run's batch 9-11 mixes two videos of different lengths (11 queries per video)
     assert len({r["video"]["video_tokens"] for r in batched[9:12]}) == 2
     assert [r["text"] for r in one] == [r["text"] for r in batched]
+
+
+def test_scores_json_follows_the_scorer_schema_and_has_timer1_mode(full_run):
+    import jsonschema
+
+    out, _ = full_run
+    schema = json.loads((Path(__file__).resolve().parents[1] / "tvgbench" / "scores.schema.json").read_text())
+    scores = json.loads((out / "scores.json").read_text())
+    jsonschema.validate(scores, schema)
+    assert scores["timer1_mode"]["hit_rule"] == "IoU > θ" and "avg" in scores["timer1_mode"]["metrics"]
