@@ -137,3 +137,9 @@ def test_build_timerft_errors_are_one_line(small_pool, tmp_path):
     r = _cli(["data", "difficulty", str(small_pool / "preds.jsonl"), "--split", str(small_pool / "split"),
               "-o", str(blocker / "sub")])
     assert r.exit_code == 2 and "cannot create output folder" in r.output, r.output
+
+
+def test_rule_options_are_exclusive(small_pool, tmp_path):
+    for args in (["--rule", "keep-0-0.7", "--center", "0.5"], ["--all"]):
+        r = _cli(["data", "build", "timerft", "--pool", str(small_pool / "split"), *args, "-o", str(tmp_path / "o")])
+        assert r.exit_code == 2 and r.output.startswith("error:") and r.output.count("\n") == 1, r.output

@@ -81,6 +81,13 @@ def build_timerft(pool_dir, pool_split, k, rule, center, sigma, seed, keep_all, 
 
     from .selection import gaussian_select, iou_of, keep_0_07
 
+    ctx = click.get_current_context()
+    explicit = {name for name in ("center", "sigma", "seed", "keep_all")
+                if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
+    if rule == "gaussian" and "keep_all" in explicit:
+        raise Timer1Error("--all applies to --rule keep-0-0.7 only")
+    if rule != "gaussian" and explicit & {"center", "sigma", "seed"}:
+        raise Timer1Error("--center, --sigma and --seed apply to the gaussian rule only (keep-0-0.7 is deterministic)")
     pool = load_split(pool_dir, pool_split)
     if not pool.samples:
         raise Timer1Error(f"empty pool: {pool_dir} holds no samples")
