@@ -100,6 +100,8 @@ KNOWN_QUIRKS = {
         "`difficulty` is 100 x IoU of one model's greedy prediction, so higher means easier (Time-R1's name).",
         "Samples whose prediction could not be parsed have difficulty 0 and are never selected by the Gaussian "
         "rule (it draws over IoU > 0 only).",
+        "Some files are already trimmed clips (`meta.pretrimmed: true`, e.g. InternVid-VTime names that carry "
+        "their window): decode those whole although `window` is set; the window is provenance only.",
     ],
     "generic": [],
 }
