@@ -242,3 +242,16 @@ def test_scores_json_follows_the_scorer_schema_and_has_timer1_mode(full_run):
     scores = json.loads((out / "scores.json").read_text())
     jsonschema.validate(scores, schema)
     assert scores["timer1_mode"]["hit_rule"] == "IoU > θ" and "avg" in scores["timer1_mode"]["metrics"]
+
+
+def test_a_second_process_cannot_write_into_a_running_run(tmp_path, synth_split, tiny_model_dir):
+    import fcntl
+
+    out = tmp_path / "busy"
+    out.mkdir()
+    with open(out / ".timer1.lock", "a+") as held:  # what a running `eval run` holds
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        res = CliRunner().invoke(cli, ["eval", "run", "--split", str(synth_split), "--model", str(tiny_model_dir),
+                                       "--out", str(out), "--quiet", "--limit", "1"])
+    assert res.exit_code == 2 and "another timer1 process" in res.output
+    assert not (out / "predictions.jsonl").exists()

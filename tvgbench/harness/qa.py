@@ -265,15 +265,8 @@ def run_qa(dataset: str, root, model, *, backend: str = "hf", prompt="mcq_r1", o
            limit: int | None = None, layout: str = "default", sampling=None, gen=None, workers: int = 2,
            backend_options: dict | None = None, backend_obj=None, progress: bool = True) -> dict:
     """Evaluate ``model`` on a video-QA set; writes predictions.jsonl, run.json and scores.json."""
-    from ..parsing import parse_option_letter
-    from ..prompts import LAYOUTS, build_messages, get_prompt, prompt_settings
-    from ..report import write_json_atomic
-    from .backends import make_backend
-    from .jsonl import recover
-    from .provenance import library_versions
-    from .runner import (PREDICTIONS, RUN_FORMAT, SCORES, WorkItem, _coerce_params, _coerce_sampling,
-                         _write_run_json, check_backend_matches, prepare_run_dir, project_version, run_items,
-                         summarize_predictions)
+    from ..prompts import LAYOUTS, get_prompt
+    from .runner import RunLock, _coerce_params, _coerce_sampling
 
     if layout not in LAYOUTS:
         raise Timer1Error(f"unknown layout {layout!r}")
@@ -284,7 +277,26 @@ def run_qa(dataset: str, root, model, *, backend: str = "hf", prompt="mcq_r1", o
     if limit:
         items = items[:limit]
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise Timer1Error(f"cannot create run folder {out}: {e.strerror}") from None
+    with RunLock(out):
+        return _run_qa_locked(out, dataset, root, model, backend, prompt_obj, subset, resume, overwrite, batch_size,
+                              limit, layout, sampling, params, workers, backend_options, backend_obj, progress, items)
+
+
+def _run_qa_locked(out, dataset, root, model, backend, prompt_obj, subset, resume, overwrite, batch_size, limit, layout,
+                   sampling, params, workers, backend_options, backend_obj, progress, items) -> dict:
+    from ..parsing import parse_option_letter
+    from ..prompts import build_messages, prompt_settings
+    from ..report import write_json_atomic
+    from .backends import make_backend
+    from .jsonl import recover
+    from .provenance import library_versions
+    from .runner import (PREDICTIONS, RUN_FORMAT, SCORES, WorkItem, _write_run_json, check_backend_matches,
+                         prepare_run_dir, project_version, run_items, summarize_predictions)
+
     settings = {
         "task": "qa", "dataset": dataset, "root": str(Path(root).resolve()), "subset": subset, "model": str(model),
         "backend": backend, "prompt": prompt_settings(prompt_obj, layout), "parser": "option-letter",

@@ -222,6 +222,31 @@ def _flatten(d: dict, prefix: str = "") -> dict:
     return out
 
 
+class RunLock:
+    """An exclusive lock on a run folder (``.timer1.lock``), so two processes never append to one run.
+
+    It is a kernel ``flock``: a killed process (kill -9 included) releases it, so ``--resume`` works at once.
+    """
+
+    def __init__(self, out_dir: Path):
+        self.path = Path(out_dir) / ".timer1.lock"
+        self._f = None
+
+    def __enter__(self):
+        import fcntl
+
+        self._f = open(self.path, "a+")
+        try:
+            fcntl.flock(self._f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._f.close()
+            raise Timer1Error(f"another timer1 process is running in {self.path.parent}; wait for it or use another --out") from None
+        return self
+
+    def __exit__(self, *exc):
+        self._f.close()  # closing releases the lock
+
+
 def fingerprint(settings: dict) -> dict:
     """The part of the settings that must match for a resume (everything that changes a number), flattened."""
     return _flatten({k: v for k, v in settings.items() if k not in _NOT_FINGERPRINTED})
@@ -366,8 +391,6 @@ def run_eval(split_dir, video_root, model, backend: str = "hf", prompt="r1", out
     from ..parsing import VARIANTS
     from ..prompts import LAYOUTS, get_prompt
     from ..splits import load_split
-    from .backends import make_backend
-    from .provenance import library_versions
 
     if batch_size < 1:
         raise Timer1Error("--batch-size must be at least 1")
@@ -392,7 +415,22 @@ def run_eval(split_dir, video_root, model, backend: str = "hf", prompt="r1", out
         raise Timer1Error(f"nothing to evaluate: shard {shard[0]}/{shard[1]} of {len(split)} queries is empty")
 
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise Timer1Error(f"cannot create run folder {out}: {e.strerror}") from None
+    with RunLock(out):
+        return _run_locked(out, split_dir, video_root, model, backend, prompt_obj, layout, parser, sampling, params,
+                           batch_size, shard, limit, workers, prefetch, split, selected, overwrite, resume,
+                           backend_options, backend_obj, progress, cache_dir, score, bootstrap)
+
+
+def _run_locked(out, split_dir, video_root, model, backend, prompt_obj, layout, parser, sampling, params, batch_size,
+                shard, limit, workers, prefetch, split, selected, overwrite, resume, backend_options, backend_obj,
+                progress, cache_dir, score, bootstrap) -> dict:
+    from .backends import make_backend
+    from .provenance import library_versions
+
     settings = _settings_for(split_dir, split.name, video_root, model, backend, prompt_obj, layout, parser, sampling,
                              params, batch_size, shard, limit, workers, prefetch,
                              {"split_content_hash": split.content_hash, "window_mode": split.window_mode,
