@@ -17,7 +17,6 @@ How a run proceeds
 from __future__ import annotations
 
 import math
-import os
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
