@@ -92,6 +92,7 @@ def main() -> None:
     t_cli, _ = best_of(args.repeat, cli)
     db = result.report["duration_bins"]
     out = {
+        "load_average_1m_at_end": round(__import__("os").getloadavg()[0], 2), "cpus": __import__("os").cpu_count(),
         "candidates": len(candidates), "classified": n_classified, "size": args.size, "repeat": args.repeat,
         "seconds": {"reference_json_load": round(t_ref, 3), "ingest": round(t_ingest, 3),
                     "classify": round(t_classify, 3), "select": round(t_select, 3), "write_with_card": round(t_write, 3),
