@@ -117,13 +117,19 @@ def _cli(args):
 
 
 def test_cli_errors_are_one_line(tmp_path):
+    unnamed = tmp_path / "anno.json"
+    unnamed.write_text(json.dumps({"v1": {"duration": 30.0, "timestamps": [[1, 2]], "sentences": ["a man sits"]}}))
     for args, needle in (
         (["--source", "a=missing.json"], "not found"),
         (["--source", "a=x.json:bogus"], "unknown source format"),
+        (["--source", str(unnamed)], "cannot tell which dataset"),
+        (["--source", f"a={unnamed}", "--size", "5"], "eligible candidates"),
     ):
         r = _cli(["data", "build", "tvgbench", *args, "-o", str(tmp_path / "o")])
         assert r.exit_code == 2, r.output
-        assert r.output.strip().count("\n") == 0 and r.output.startswith("error:"), r.output
+        lines = [ln for ln in r.stderr.replace("\r", "\n").splitlines() if ln.strip()]
+        errors = [ln for ln in lines if ln.startswith("error:")]
+        assert len(errors) == 1 and needle in errors[0] and "Traceback" not in r.output, r.output
 
 
 @pytest.fixture(scope="module")

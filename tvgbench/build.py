@@ -299,7 +299,7 @@ def assign_qtypes(samples: list[Sample], mask: np.ndarray | None = None, *, recl
     if todo:
         chunk = 20_000
         bar = None
-        if progress:
+        if progress and len(todo) >= 5000:  # a bar only where the wait is noticeable
             from tqdm import tqdm
 
             bar = tqdm(total=len(todo), desc="classifying query types", unit="query", leave=False)
@@ -460,7 +460,9 @@ def infer_format(path, name: str | None) -> str:
             return "activitynet"
         if "charades" in hint:
             return "charades-sta"
-        return "charades-sta"  # the {video: {duration, timestamps, sentences}} reader; the source is NAME
+        if name:  # the {video: {duration, timestamps, sentences}} reader; the records take NAME as source
+            return "charades-sta"
+        raise Timer1Error(f"cannot tell which dataset {p} holds; write it as NAME=PATH or PATH:FORMAT")
     raise Timer1Error(f"cannot tell the format of {p}; write it as PATH:FORMAT")
 
 
