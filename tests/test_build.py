@@ -188,3 +188,19 @@ def test_cli_builds_from_a_split_folder_and_dedupes_repeated_inputs(tmp_path):
     got = load_split(tmp_path / "out").samples
     assert len(got) == 90 and len({s.qid for s in got}) == 90
     assert all(s.meta.get("qtype_by") is None for s in got)  # released types kept, nothing predicted
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(0, 60), min_size=1, max_size=12), st.integers(0, 400))
+def test_water_fill_is_as_even_as_supply_allows(supply, total):
+    q = water_fill(total, supply)
+    s = np.array(supply)
+    assert q.sum() == min(total, s.sum()) and (q >= 0).all() and (q <= s).all()
+    # no cell could take one more from a cell with more than one extra: unsaturated cells are the highest, +-1
+    unsaturated = q < s
+    if unsaturated.any():
+        assert q.max() <= q[unsaturated].min() + 1
