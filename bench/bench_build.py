@@ -45,7 +45,6 @@ def main() -> None:
     ap.add_argument("--json", dest="json_out", default=None)
     args = ap.parse_args()
 
-    import numpy as np
 
     from tvgbench.build import BuildConfig, assign_qtypes, build_balanced, eligibility, load_source, parse_source_spec
     from tvgbench.cards import write_build_card

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from timerft.difficulty import recompute_difficulty, score_difficulty
+from timerft.difficulty import recompute_difficulty
 from timerft.selection import gaussian_select, gaussian_weights, keep_0_07
 from tvgbench.errors import Timer1Error
 

@@ -16,7 +16,6 @@ evaluation beside a plain TF-IDF + logistic-regression baseline.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
