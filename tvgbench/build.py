@@ -94,13 +94,13 @@ def water_fill(total: int, supply: Sequence[int], order: Sequence[int] | None = 
 
 def _ambiguous(samples: Sequence[Sample]) -> np.ndarray:
     """Mask of queries whose text occurs again on the same clip with a different span (cannot be graded)."""
-    spans: dict[tuple, set] = {}
-    keys = []
-    for s in samples:
-        key = (s.source, s.video, s.window, " ".join(s.query.lower().split()))
-        keys.append(key)
-        spans.setdefault(key, set()).add(s.span)
-    return np.array([len(spans[k]) > 1 for k in keys], dtype=bool)
+    keys = [(s.source, s.video, s.window, " ".join(s.query.lower().split())) for s in samples]
+    first_span: dict[tuple, tuple] = {}
+    ambiguous: set[tuple] = set()
+    for key, s in zip(keys, samples):
+        if first_span.setdefault(key, s.span) != s.span:
+            ambiguous.add(key)
+    return np.fromiter((k in ambiguous for k in keys), dtype=bool, count=len(keys))
 
 
 def eligibility(samples: Sequence[Sample], config: BuildConfig) -> tuple[np.ndarray, Counter]:
@@ -139,22 +139,18 @@ class _Pool:
 
 def _pool(samples: Sequence[Sample], keep: np.ndarray, seed: int) -> _Pool:
     idx = np.flatnonzero(keep)
-    # the rank is drawn over the candidates in qid order, so it does not depend on input order
-    qids = np.array([samples[i].qid for i in idx], dtype=object)
-    by_qid = idx[np.argsort(qids, kind="stable")]
-    rank_of = dict(zip(by_qid.tolist(), np.random.default_rng([seed, 1]).permutation(len(idx)).tolist()))
-    sources = sorted({samples[i].source for i in idx})
+    rows = [samples[i] for i in idx.tolist()]
+    sources = sorted({s.source for s in rows})
     src_index = {s: k for k, s in enumerate(sources)}
     type_index = {t: k for k, t in enumerate(QTYPE_NAMES)}
-    return _Pool(
-        index=idx,
-        bin=np.array([samples[i].bins["videolen"] for i in idx], dtype=np.int64),
-        source=np.array([src_index[samples[i].source] for i in idx], dtype=np.int64),
-        qcenter=np.clip([samples[i].bins["qcenter"] for i in idx], 0, QCENTER_BINS - 1).astype(np.int64),
-        qtype=np.array([type_index[samples[i].qtype] for i in idx], dtype=np.int64),
-        rank=np.array([rank_of[i] for i in idx.tolist()], dtype=np.int64),
-        sources=sources,
-    )
+    cols = np.array([(s.bins["videolen"], src_index[s.source], s.bins["qcenter"], type_index[s.qtype]) for s in rows],
+                    dtype=np.int64).reshape(-1, 4)
+    # the rank is drawn over the candidates in qid order, so it does not depend on input order
+    rank = np.empty(len(idx), dtype=np.int64)
+    rank[np.argsort(np.array([s.qid for s in rows], dtype=object), kind="stable")] = \
+        np.random.default_rng([seed, 1]).permutation(len(idx))
+    return _Pool(index=idx, bin=cols[:, 0], source=cols[:, 1], qcenter=np.clip(cols[:, 2], 0, QCENTER_BINS - 1),
+                 qtype=cols[:, 3], rank=rank, sources=sources)
 
 
 def _cell_quotas(pool: _Pool, size: int, rng: np.random.Generator,
