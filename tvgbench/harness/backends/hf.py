@@ -91,6 +91,7 @@ class HFBackend:
         self.eos_ids = sorted({*(gen_eos if isinstance(gen_eos, list) else [gen_eos] if gen_eos is not None else []),
                                *([self.tokenizer.eos_token_id] if self.tokenizer.eos_token_id is not None else [])})
         self._lock = threading.Lock()
+        self._tok_lock = threading.Lock()
 
     # -- prepare (runs in the prefetch pool) ---------------------------------------------------------
     def prepare(self, messages: list[dict], assistant_prefix: str, sampled) -> HFRequest:
@@ -99,8 +100,10 @@ class HFBackend:
 
         inputs = qwen_video_inputs(sampled, patch_size=self.patch_size, temporal_patch_size=self.temporal_patch_size,
                                    merge_size=self.merge_size)
-        text = expand_video_pads(render_prompt(self.tokenizer, messages, assistant_prefix), inputs["num_video_tokens"])
-        ids = self.tokenizer(text, add_special_tokens=False).input_ids
+        with self._tok_lock:  # fast tokenizers can raise "Already borrowed" when called from several threads
+            text = expand_video_pads(render_prompt(self.tokenizer, messages, assistant_prefix),
+                                     inputs["num_video_tokens"])
+            ids = self.tokenizer(text, add_special_tokens=False).input_ids
         return HFRequest(ids, inputs["pixel_values_videos"], inputs["video_grid_thw"], inputs["second_per_grid_ts"],
                          inputs["num_video_tokens"])
 

@@ -10,6 +10,7 @@ disabled (Time-R1 does the same: a cache hit could pair a video with another fps
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 from ...errors import Timer1Error
@@ -79,6 +80,9 @@ def engine_kwargs(model: str, dtype: str, max_model_len: int, gpu_memory_utiliza
     }
 
 
+_TOKENIZER_LOCK = threading.Lock()
+
+
 @dataclass
 class VLLMRequest:
     prompt: dict
@@ -87,6 +91,7 @@ class VLLMRequest:
 
 class VLLMBackend:
     name = "vllm"
+    _tok_lock = _TOKENIZER_LOCK
 
     def __init__(self, model: str, params: GenParams, *, dtype: str = "auto", max_model_len: int = 16384,
                  gpu_memory_utilization: float = 0.9, tensor_parallel_size: int = 1, **_ignored):
@@ -119,10 +124,11 @@ class VLLMBackend:
     def prepare(self, messages: list[dict], assistant_prefix: str, sampled) -> VLLMRequest:
         from ...prompts import render_prompt
 
-        text = render_prompt(self.tokenizer, messages, assistant_prefix)
+        with self._tok_lock:  # fast tokenizers are not safe to call from several threads at once
+            text = render_prompt(self.tokenizer, messages, assistant_prefix)
+            ids = self.tokenizer(text, add_special_tokens=False).input_ids
         if text.count(VIDEO_PAD) != 1:
             raise Timer1Error(f"expected one {VIDEO_PAD} in the rendered prompt, found {text.count(VIDEO_PAD)}")
-        ids = self.tokenizer(text, add_special_tokens=False).input_ids
         t, h, w = sampled.frames.shape[:3]
         tokens = (-(-t // self.tps)) * (h // self.patch) * (w // self.patch) // (self.merge**2)
         return VLLMRequest(build_vllm_request(ids, sampled), tokens)
