@@ -31,6 +31,7 @@ import trl
 from trl import GRPOTrainer
 
 from tvgbench.errors import Timer1Error
+from tvgbench.harness.qwen_compat import use_exact_video_time
 
 TESTED_TRL_VERSION = "1.16.0"
 VIDEO_PAD = "<|video_pad|>"
@@ -99,6 +100,9 @@ class VideoGRPOTrainer(GRPOTrainer):
                 f"{trl.__version__} (install with -c constraints.txt)"
             )
         super().__init__(*args, **kwargs)
+        # the positions the evaluation harness uses: exact video time (transformers 5.17 truncates it)
+        use_exact_video_time(self.model)
+        use_exact_video_time(self.ref_model)
         if self.use_vllm:
             raise Timer1Error("TRL 1.16's vLLM rollouts carry images only, not video; set use_vllm: false")
         if self.tools or self.environment_factories is not None or self.rollout_func is not None:

@@ -67,12 +67,16 @@ def exact_video_time_class(base: type) -> type:
 
 
 def use_exact_video_time(model):
-    """Give this loaded Qwen2.5-VL instance exact video time positions (no other model is touched)."""
-    inner = getattr(model, "model", None)
-    if inner is None or not hasattr(inner, "get_rope_index"):
+    """Give this loaded Qwen2.5-VL instance exact video time positions (no other model is touched).
+
+    Finds the inner ``Qwen2_5_VL*Model`` through any wrapper (PEFT, accelerate, a training engine),
+    so the trainer's policy and reference model get the same positions as the evaluation backends.
+    """
+    if model is None:
         return model
-    if type(inner).__name__.startswith("Qwen2_5_VL"):
-        inner.__class__ = exact_video_time_class(type(inner))
+    for module in model.modules():
+        cls = type(module)
+        if (hasattr(module, "get_rope_index") and cls.__name__.startswith("Qwen2_5_VL")
+                and cls not in _SUBCLASSES.values()):
+            module.__class__ = exact_video_time_class(cls)
     return model
-
-
