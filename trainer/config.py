@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tvgbench.errors import Timer1Error
+from tvgbench.video.config import SamplingConfig as _SAMPLING
 
 RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
 
@@ -62,13 +63,14 @@ class DataSection:
 
 @dataclass
 class VideoSection:
-    fps: float = 2.0
-    min_frames: int = 4
-    max_frames: int = 768
-    min_pixels: int = 16 * 28 * 28
-    total_pixels: int = 3584 * 28 * 28
-    max_pixels: int = 768 * 28 * 28
-    decoder: str = "decord"
+    # defaults come from the one sampling definition, so training and evaluation see the same frames
+    fps: float = _SAMPLING.fps
+    min_frames: int = _SAMPLING.min_frames
+    max_frames: int = _SAMPLING.max_frames
+    min_pixels: int = _SAMPLING.min_pixels
+    total_pixels: int = _SAMPLING.total_pixels
+    max_pixels: int = _SAMPLING.max_pixels
+    decoder: str = _SAMPLING.decoder
     cache_dir: str | None = None  # frame cache shared with eval/preprocess (tvgbench.video)
 
 

@@ -84,3 +84,13 @@ def config_hash(model_dir: str | os.PathLike) -> str | None:
         if p.exists():
             h.update(name.encode() + b"\0" + p.read_bytes())
     return "sha256:" + h.hexdigest()
+
+
+def model_identity(backend_name: str, model_path: str) -> dict:
+    """The run.json fields every local-weights backend records: which backend, which model, which bytes."""
+    return {
+        "backend": backend_name,
+        "model": model_path,
+        "weights_sha256": weights_hash(model_path),
+        "config_sha256": config_hash(model_path),
+    }

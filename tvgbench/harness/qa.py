@@ -277,11 +277,7 @@ def run_qa(dataset: str, root, model, *, backend: str = "hf", prompt="mcq_r1", o
     if limit:
         items = items[:limit]
     out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise Timer1Error(f"cannot create run folder {out}: {e.strerror}") from None
-    with RunLock(out):
+    with RunLock(out):  # creates the folder
         return _run_qa_locked(out, dataset, root, model, backend, prompt_obj, subset, resume, overwrite, batch_size,
                               limit, layout, sampling, params, workers, backend_options, backend_obj, progress, items)
 

@@ -234,6 +234,10 @@ class RunLock:
     def __enter__(self):
         import fcntl
 
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise Timer1Error(f"cannot create run folder {self.path.parent}: {e.strerror}") from None
         self._f = open(self.path, "a+")
         try:
             fcntl.flock(self._f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -414,11 +418,7 @@ def run_eval(split_dir, video_root, model, backend: str = "hf", prompt="r1", out
         raise Timer1Error(f"nothing to evaluate: shard {shard[0]}/{shard[1]} of {len(split)} queries is empty")
 
     out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise Timer1Error(f"cannot create run folder {out}: {e.strerror}") from None
-    with RunLock(out):
+    with RunLock(out):  # creates the folder
         return _run_locked(out, split_dir, video_root, model, backend, prompt_obj, layout, parser, sampling, params,
                            batch_size, shard, limit, workers, prefetch, split, selected, overwrite, resume,
                            backend_options, backend_obj, progress, cache_dir, score, bootstrap)

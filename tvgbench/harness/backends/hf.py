@@ -161,13 +161,10 @@ class HFBackend:
         return results
 
     def settings(self) -> dict:
-        from ..provenance import config_hash, weights_hash
+        from ..provenance import model_identity
 
         return {
-            "backend": self.name,
-            "model": self.model_path,
-            "weights_sha256": weights_hash(self.model_path),
-            "config_sha256": config_hash(self.model_path),
+            **model_identity(self.name, self.model_path),
             "device": self.device,
             "torch_threads": self.threads,
             "dtype": str(next(self.model.parameters()).dtype).replace("torch.", ""),

@@ -140,13 +140,10 @@ class VLLMBackend:
         return [Generation(o.outputs[0].text, len(o.outputs[0].token_ids), o.outputs[0].finish_reason) for o in outs]
 
     def settings(self) -> dict:
-        from ..provenance import config_hash, weights_hash
+        from ..provenance import model_identity
 
         return {
-            "backend": self.name,
-            "model": self.model_path,
-            "weights_sha256": weights_hash(self.model_path),
-            "config_sha256": config_hash(self.model_path),
+            **model_identity(self.name, self.model_path),
             "dtype": self.engine_kwargs["dtype"],
             "vllm": self.vllm_version,
             "engine": {k: v for k, v in self.engine_kwargs.items() if k != "model"},
