@@ -48,12 +48,11 @@ def test_upstream_still_resumes_text_inside_the_video_time_range(tiny):
 
 
 def test_exact_positions_follow_the_qwen_formula(tiny):
-    from tvgbench.harness.qwen_compat import exact_video_time_class
+    from tvgbench.harness.qwen_compat import exact_get_rope_index
 
     ids, mask, mm, thw = _inputs(tiny)
-    fixed = exact_video_time_class(type(tiny.model))
     for spg in (0.9545, 1.0, 1.5625, 2.0):
-        pos, delta = fixed.get_rope_index(tiny.model, ids, mm, video_grid_thw=thw,
+        pos, delta = exact_get_rope_index(tiny.model, ids, mm, video_grid_thw=thw,
                                           second_per_grid_ts=torch.tensor([spg, spg]), attention_mask=mask)
         steps = _time_positions(pos, ids, tiny.config.video_token_id)
         start = steps[0]
@@ -68,14 +67,13 @@ def test_exact_positions_follow_the_qwen_formula(tiny):
 
 def test_exact_class_equals_upstream_up_to_the_video_end_for_whole_seconds(tiny):
     """Where upstream is right (whole seconds per grid), the fix agrees up to the end of the video block."""
-    from tvgbench.harness.qwen_compat import exact_video_time_class
+    from tvgbench.harness.qwen_compat import exact_get_rope_index
 
     ids, mask, mm, thw = _inputs(tiny)
-    fixed = exact_video_time_class(type(tiny.model))
     for spg in (1.0, 2.0):
         kw = dict(video_grid_thw=thw, second_per_grid_ts=torch.tensor([spg, spg]), attention_mask=mask)
         a = type(tiny.model).get_rope_index(tiny.model, ids, mm, **kw)
-        b = fixed.get_rope_index(tiny.model, ids, mm, **kw)
+        b = exact_get_rope_index(tiny.model, ids, mm, **kw)
         assert torch.equal(a[0][..., :-2], b[0][..., :-2])
 
 
@@ -83,11 +81,13 @@ def test_fix_is_per_instance(tiny_model_dir):
     from transformers import Qwen2_5_VLForConditionalGeneration
     from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import Qwen2_5_VLModel
 
-    from tvgbench.harness.qwen_compat import use_exact_video_time
+    from tvgbench.harness.qwen_compat import has_exact_video_time, use_exact_video_time
 
     a = Qwen2_5_VLForConditionalGeneration.from_pretrained(tiny_model_dir)
     b = Qwen2_5_VLForConditionalGeneration.from_pretrained(tiny_model_dir)
     use_exact_video_time(a)
-    assert type(a.model).__name__ == "ExactVideoTimeQwen2_5_VLModel" and isinstance(a.model, Qwen2_5_VLModel)
-    assert type(b.model) is Qwen2_5_VLModel  # the library class and other instances are untouched
+    assert has_exact_video_time(a.model) and not has_exact_video_time(b.model)
+    assert type(a.model) is Qwen2_5_VLModel and type(b.model) is Qwen2_5_VLModel  # classes untouched
+    # the fixed model's forward really uses the exact positions (an instance attribute wins over the class)
+    assert a.model.get_rope_index.__self__ is a.model
     assert Qwen2_5_VLModel.get_rope_index.__module__.startswith("transformers")

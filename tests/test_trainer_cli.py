@@ -91,7 +91,12 @@ def test_tiny_cpu_recipe_trains_end_to_end_and_resumes_exactly(tmp_path):
     assert any(not torch.equal(trained_sd[k], initial_sd[k]) for k in trained_sd if ".merger." in k)
     assert all(torch.equal(trained_sd[k], initial_sd[k]) for k in trained_sd if ".visual.blocks." in k)
 
-    # stop after step 1 (keep only checkpoint-1), resume: same weights as the uninterrupted run
+    # stop after step 1 (keep only checkpoint-1), resume: same weights as the uninterrupted run.
+    # Step 1 must have changed the weights, or an exact resume would prove nothing.
+    from safetensors.torch import load_file
+
+    step1, start = load_file(full / "checkpoint-1" / "model.safetensors"), load_file(full / "tiny-model" / "model.safetensors")
+    assert any(not torch.equal(step1[k], start[k]) for k in start)
     resumed = tmp_path / "resumed"
     shutil.copytree(full, resumed, ignore=shutil.ignore_patterns("checkpoint-2", "final", "run.json"))
     half_written = resumed / "checkpoint-2"  # as if killed while saving: no trainer_state.json yet
@@ -146,3 +151,20 @@ def test_sf_optimizer_reset_is_a_choice(tmp_path, synth_split, tiny_model_dir):
         return {int(v["step"]) for v in saved["state"].values()}
 
     assert adam_steps(first) == {1} and adam_steps(fresh) == {1} and adam_steps(carried) == {2}
+
+
+def test_upstream_trainer_resume_still_loads_no_qwen_weights(tiny_model_dir, tmp_path):
+    """Pins the transformers 5.17 behaviour VideoGRPOTrainer._load_from_checkpoint fixes.
+
+    save_pretrained writes Qwen2.5-VL's legacy key names and Trainer._load_from_checkpoint loads them
+    with a plain load_state_dict(strict=False): nothing matches. When this fails, upstream resumes
+    correctly and the override can go.
+    """
+    torch = pytest.importorskip("torch")
+    from safetensors.torch import load_file
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    model.save_pretrained(tmp_path / "ckpt")
+    result = model.load_state_dict(load_file(tmp_path / "ckpt" / "model.safetensors"), strict=False)
+    assert result.missing_keys and result.unexpected_keys, "upstream keys now match: drop the resume override"

@@ -17,9 +17,10 @@ every prompt token after a multi-frame video sits at a different position than i
 from __future__ import annotations
 
 import itertools
+import types
 
 
-def _exact_rope_index(self, input_ids, mm_token_type_ids, image_grid_thw=None, video_grid_thw=None,
+def exact_get_rope_index(self, input_ids, mm_token_type_ids, image_grid_thw=None, video_grid_thw=None,
                       second_per_grid_ts=None, attention_mask=None, **kwargs):
     """3-D M-RoPE positions: text advances by 1; a vision block takes (t, h, w) grid positions."""
     import torch
@@ -56,16 +57,6 @@ def _exact_rope_index(self, input_ids, mm_token_type_ids, image_grid_thw=None, v
     return positions, torch.tensor(deltas, device=input_ids.device).unsqueeze(1)
 
 
-_SUBCLASSES: dict[type, type] = {}
-
-
-def exact_video_time_class(base: type) -> type:
-    """``base`` (a ``Qwen2_5_VLModel`` class) with the exact temporal positions."""
-    if base not in _SUBCLASSES:
-        _SUBCLASSES[base] = type(f"ExactVideoTime{base.__name__}", (base,), {"get_rope_index": _exact_rope_index})
-    return _SUBCLASSES[base]
-
-
 def use_exact_video_time(model):
     """Give this loaded Qwen2.5-VL instance exact video time positions (no other model is touched).
 
@@ -75,8 +66,11 @@ def use_exact_video_time(model):
     if model is None:
         return model
     for module in model.modules():
-        cls = type(module)
-        if (hasattr(module, "get_rope_index") and cls.__name__.startswith("Qwen2_5_VL")
-                and cls not in _SUBCLASSES.values()):
-            module.__class__ = exact_video_time_class(cls)
+        if type(module).__name__.startswith("Qwen2_5_VL") and hasattr(type(module), "get_rope_index"):
+            module.get_rope_index = types.MethodType(exact_get_rope_index, module)
     return model
+
+
+def has_exact_video_time(module) -> bool:
+    bound = module.__dict__.get("get_rope_index")
+    return bound is not None and getattr(bound, "__func__", None) is exact_get_rope_index
