@@ -143,3 +143,13 @@ def test_unknown_format_and_missing_file(tmp_path):
         ingest("nope", tmp_path / "x.json")
     with pytest.raises(Timer1Error, match="not found"):
         ingest("charades-sta", tmp_path / "missing.json")
+
+
+@pytest.mark.parametrize("query", ["plain", "é中文😀 \u2028 tab\t\"q\"\\/", "ctl\x01\x7f", "lone \ud800 surrogate"])
+def test_qid_payload_encoding_matches_the_standard_json_encoder(query):
+    # qids must never change with the encoder used to hash them
+    import hashlib
+
+    payload = ["src", "v.mp4", None, query, ["1.0", "2.5"]]
+    want = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
+    assert make_qid("src", "v.mp4", None, query, (1.0, 2.5)) == f"src-{hashlib.sha256(want).hexdigest()[:16]}"

@@ -95,20 +95,32 @@ def _canonical_number(x: float) -> str:
     return repr(x)
 
 
+def _compact_json(obj) -> bytes:
+    """Compact UTF-8 JSON, byte-identical to ``json.dumps(obj, ensure_ascii=False, separators=(",", ":"))``.
+
+    orjson is several times faster (ingesting 70K candidates hashes 70K payloads); it refuses lone
+    surrogates, which the standard encoder writes, so those fall back to it.
+    """
+    import orjson
+
+    try:
+        return orjson.dumps(obj)
+    except TypeError:
+        return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
+
+
 def make_qid(source: str, video: str, window, query: str, span) -> str:
     """A stable id that depends only on the record's own content, never on file order or disk state."""
-    payload = json.dumps(
+    payload = _compact_json(
         [
             source,
             video,
             None if window is None else [_canonical_number(v) for v in window],
             query,
             [_canonical_number(v) for v in span],
-        ],
-        ensure_ascii=False,
-        separators=(",", ":"),
+        ]
     )
-    return f"{source}-{hashlib.sha256(payload.encode('utf-8')).hexdigest()[:16]}"
+    return f"{source}-{hashlib.sha256(payload).hexdigest()[:16]}"
 
 
 @dataclass
