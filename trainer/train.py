@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tvgbench.errors import Timer1Error
-from tvgbench.report import write_json_atomic
+from tvgbench.report import write_json_atomic, write_text_atomic
 
 from .config import TrainConfig, require_runnable
 
@@ -203,20 +203,14 @@ def last_complete_checkpoint(out: Path) -> str | None:
 
 
 def _write_log(history: list[dict], path: Path) -> None:
-    tmp = path.with_suffix(".jsonl.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for entry in history:
-            f.write(json.dumps(entry) + "\n")
-    os.replace(tmp, path)
+    write_text_atomic(path, "".join(json.dumps(entry) + "\n" for entry in history))
 
 
 # -- the whole run ---------------------------------------------------------------------------------
 def write_config(cfg: TrainConfig, out: Path) -> None:
     import yaml
 
-    from tvgbench.splits import _write_text_atomic
-
-    _write_text_atomic(out / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    write_text_atomic(out / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
 
 def run_training(cfg: TrainConfig, output_dir: str | os.PathLike, resume: bool | str | None = None,

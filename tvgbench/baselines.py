@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import click
@@ -47,19 +46,15 @@ def normalised_prior(split_dir: str | os.PathLike, split: str | None = None) -> 
 def write_baseline(split_dir, out_path, kind: str = "middle", *, split: str | None = None,
                    prior_split: str | os.PathLike | None = None) -> Path:
     """Write ``{"qid", "pred"}`` lines for every query of the split (atomically)."""
+    from .report import write_text_atomic
     from .scoring import read_split_columns
 
     cols = read_split_columns(split_dir, split)
     prior = normalised_prior(prior_split or split_dir) if kind == "prior" else None
     spans = baseline_spans(kind, cols.duration, prior)
-    out = Path(out_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=out.name + ".", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        for qid, (s, e) in zip(cols.qid.to_pylist(), spans.tolist()):
-            f.write(json.dumps({"qid": qid, "pred": [round(s, 3), round(e, 3)]}) + "\n")
-    os.replace(tmp, out)
-    return out
+    lines = (json.dumps({"qid": qid, "pred": [round(s, 3), round(e, 3)]}) + "\n"
+             for qid, (s, e) in zip(cols.qid.to_pylist(), spans.tolist()))
+    return write_text_atomic(out_path, "".join(lines))
 
 
 @click.command("baseline")

@@ -9,6 +9,7 @@ builders; this module renders the always-valid minimum from a split folder's sid
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -154,8 +155,6 @@ def draw_balance_plots(split_dir: str | Path, sidecar: dict[str, Any]) -> list[d
             tmp = Path(split_dir) / (rel + ".tmp.png")
             fig.savefig(tmp, format="png", metadata={"Software": None})  # no version stamp: reproducible bytes
             plt.close(fig)
-            import os
-
             os.replace(tmp, Path(split_dir) / rel)
             plots.append({"title": f"{title} (split {name})", "path": rel})
     return plots
@@ -219,13 +218,14 @@ class _Attr(dict):
 def write_build_card(split_dir: str | Path, *, kind: str = "generic", license: str = "other",
                      plots: bool = True, pretty_name: str | None = None) -> Path:
     """(Re)write ``README.md`` of a split folder with the full card and its balance plots."""
-    from .splits import _write_text_atomic, read_sidecar
+    from .report import write_text_atomic
+    from .splits import read_sidecar
 
     sidecar = read_sidecar(split_dir)
     drawn = draw_balance_plots(split_dir, sidecar) if plots else []
     text = render_full_card(split_dir, sidecar, kind=kind, plots=drawn, license=license, pretty_name=pretty_name)
     path = Path(split_dir) / "README.md"
-    _write_text_atomic(path, text)
+    write_text_atomic(path, text)
     return path
 
 

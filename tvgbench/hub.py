@@ -28,6 +28,7 @@ from typing import Any, Callable
 import click
 
 from .errors import Timer1Error
+from .report import write_text_atomic
 
 REPO_TYPE = "dataset"
 OFFICIAL_REPO = "Boshenxx/TimeR1-Dataset"
@@ -326,9 +327,7 @@ def stage(files: list[PlannedFile], stage_dir: Path, video_root: Path | None, pr
             {"path": f.path_in_repo, "size": f.size, "sha256": f.sha256, "members": [list(m) for m in f.members]}
             for f in shards]}
         index.staged = stage_dir / SHARD_INDEX
-        tmp = index.staged.with_name(index.staged.name + ".tmp")
-        tmp.write_text(json.dumps(body, indent=1) + "\n", encoding="utf-8")
-        os.replace(tmp, index.staged)
+        write_text_atomic(index.staged, json.dumps(body, indent=1) + "\n")
         index.size = index.staged.stat().st_size
 
 

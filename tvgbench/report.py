@@ -1,4 +1,4 @@
-"""Human-readable score tables (rich) and atomic JSON output."""
+"""Human-readable score tables (rich) and atomic text/JSON output."""
 
 from __future__ import annotations
 
@@ -9,15 +9,24 @@ from pathlib import Path
 from typing import Any
 
 
-def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
-    """Write JSON so that a killed process never leaves a half-written file behind."""
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write a text file so that a killed process never leaves a half-written file behind."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=p.name + ".", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=2, ensure_ascii=False)
-        f.write("\n")
-    os.replace(tmp, p)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return p
+
+
+def write_json_atomic(path: str | os.PathLike, obj: Any, indent: int = 2) -> None:
+    """Write JSON atomically (see :func:`write_text_atomic`)."""
+    write_text_atomic(path, json.dumps(obj, indent=indent, ensure_ascii=False) + "\n")
 
 
 def _fmt(metric: str, result: dict) -> str:

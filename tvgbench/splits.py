@@ -11,12 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
 from .errors import Timer1Error
+from .report import write_text_atomic
 from .schema import COLUMNS, Sample
 
 SIDECAR = "timer1.json"
@@ -105,20 +105,13 @@ def write_split(
     )
     sidecar = read_sidecar(out) if (out / SIDECAR).exists() else {"format_version": FORMAT_VERSION, "splits": {}}
     sidecar["splits"][split] = info.__dict__
-    _write_text_atomic(out / SIDECAR, json.dumps(sidecar, indent=2, ensure_ascii=False, sort_keys=True) + "\n")
+    write_text_atomic(out / SIDECAR, json.dumps(sidecar, indent=2, ensure_ascii=False, sort_keys=True) + "\n")
     if card is None:
         from .cards import render_card
 
         card = render_card(out, sidecar)
-    _write_text_atomic(out / "README.md", card)
+    write_text_atomic(out / "README.md", card)
     return info
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def read_sidecar(split_dir: str | os.PathLike) -> dict[str, Any]:

@@ -485,7 +485,8 @@ def make_synthetic(out_dir: str | os.PathLike, n_videos: int = 8, seed: int = 0,
 
     from .cards import render_card
     from .errors import Timer1Error
-    from .splits import _write_text_atomic, read_sidecar, write_split
+    from .report import write_text_atomic
+    from .splits import read_sidecar, write_split
     from .validate import check_record
 
     if n_videos < 1:
@@ -540,7 +541,7 @@ def make_synthetic(out_dir: str | os.PathLike, n_videos: int = 8, seed: int = 0,
                        report={"kept": len(samples), "qtypes": counts})
     card = render_card(out, read_sidecar(out), body=_card_body(samples, n_videos, seed, split, info.content_hash),
                        license="apache-2.0", pretty_name="timer1 synthetic TVG benchmark")
-    _write_text_atomic(out / "README.md", card)
+    write_text_atomic(out / "README.md", card)
     return SynthResult(out, split, n_videos, samples, info.content_hash, time.perf_counter() - started)
 
 

@@ -62,11 +62,10 @@ def weights_hash(model_dir: str | os.PathLike) -> str | None:
                 h.update(block)
     digest = "sha256:" + h.hexdigest()
     try:
+        from ..report import write_text_atomic
+
         cache[key] = digest
-        cache_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(cache))
-        os.replace(tmp, cache_path)
+        write_text_atomic(cache_path, json.dumps(cache))
     except OSError:
         pass  # the cache only saves time
     return digest

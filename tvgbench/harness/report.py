@@ -9,8 +9,6 @@ queries are resampled together), as in :func:`tvgbench.scoring.bootstrap_ci`.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -342,9 +340,6 @@ def write_report(run_dir, out_dir=None, *, other=None, bootstrap: int = 1000) ->
         lines.append("")
     for v in views:
         lines += [f"## Settings: {v.name}", "", "| setting | value |", "|---|---|", *_settings_lines(v), ""]
-    md = out / "report.md"
-    fd, tmp = tempfile.mkstemp(dir=out, prefix="report.md.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
-    os.replace(tmp, md)
-    return md
+    from ..report import write_text_atomic
+
+    return write_text_atomic(out / "report.md", "\n".join(lines) + "\n")

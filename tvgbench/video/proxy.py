@@ -88,9 +88,6 @@ def read_manifest(proxy_dir: str | os.PathLike) -> dict:
 
 
 def write_manifest(proxy_dir: str | os.PathLike, manifest: dict) -> None:
-    d = Path(proxy_dir)
-    d.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=MANIFEST + ".", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(manifest, f, indent=1, sort_keys=True)
-    os.replace(tmp, d / MANIFEST)
+    from ..report import write_text_atomic
+
+    write_text_atomic(Path(proxy_dir) / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
