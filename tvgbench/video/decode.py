@@ -9,6 +9,7 @@ and the average fps come from the decoder that decodes (as in the reference, dec
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,12 +84,28 @@ def _classify(path: Path, err: BaseException, default: str = "undecodable") -> V
 
 # ---------------------------------------------------------------- decord
 
+_thread_settings = threading.local()
+
+
+def set_decoder_threads(n: int) -> None:
+    """FFmpeg threads for the decoders this thread opens (0: FFmpeg picks, i.e. all cores).
+
+    A decode pool calls this with 1 in each worker: the pool already keeps the cores busy, and
+    workers × all-core decoders would oversubscribe them (measured in bench/bench_harness.py).
+    Frame-threaded decoding is bit-exact, so this changes speed, never pixels.
+    """
+    _thread_settings.threads = max(0, int(n))
+
+
+def decoder_threads() -> int:
+    return getattr(_thread_settings, "threads", 0)
+
 
 def _decord_reader(path: Path, width: int = -1, height: int = -1):
     import decord
 
     try:
-        return decord.VideoReader(str(path), width=width, height=height, num_threads=0)
+        return decord.VideoReader(str(path), width=width, height=height, num_threads=decoder_threads())
     except Exception as e:  # decord raises RuntimeError/DECORDError/AssertionError with FFmpeg's text
         raise _diagnose_open_failure(path, e) from None
 

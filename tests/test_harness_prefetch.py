@@ -1,0 +1,116 @@
+"""The decode prefetcher: order, work taken back by the caller, one decoder thread per pool worker."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from tvgbench.harness.runner import Prefetcher, Prepared, WorkItem, default_workers, resolve_workers
+
+
+def _items(n):
+    return [WorkItem(qid=f"q{i}", video_path=None, window=None, crop=False, messages=[]) for i in range(n)]
+
+
+def _recording_fn(delay: float):
+    seen = []
+
+    def fn(item):
+        time.sleep(delay)
+        seen.append((item.qid, threading.current_thread().name))
+        return Prepared(item, request=item.qid)
+
+    return fn, seen
+
+
+def test_batches_come_back_in_order_with_every_item_prepared_once():
+    items = _items(10)
+    fn, seen = _recording_fn(0.002)
+    fetcher = Prefetcher(items, fn, workers=2, depth=4)
+    try:
+        got = [p.request for b in (range(0, 4), range(4, 8), range(8, 10)) for p in fetcher.get_batch(list(b))]
+    finally:
+        fetcher.close()
+    assert got == [f"q{i}" for i in range(10)]
+    assert sorted(q for q, _ in seen) == sorted(f"q{i}" for i in range(10))  # nothing twice, nothing skipped
+
+
+def test_caller_prepares_batch_items_the_pool_has_not_started():
+    # one slow worker: while it works on the first item, the caller takes the rest of the batch back
+    items = _items(4)
+    fn, seen = _recording_fn(0.05)
+    fetcher = Prefetcher(items, fn, workers=1, depth=4)
+    try:
+        got = [p.request for p in fetcher.get_batch([0, 1, 2, 3])]
+    finally:
+        fetcher.close()
+    assert got == ["q0", "q1", "q2", "q3"]
+    by_thread = {q: name for q, name in seen}
+    assert by_thread["q0"].startswith("timer1-decode")
+    assert by_thread["q3"] == threading.current_thread().name  # taken back from the end of the batch
+    assert len(seen) == 4
+
+
+def test_resume_order_skips_finished_batches():
+    items = _items(6)
+    fn, seen = _recording_fn(0.0)
+    fetcher = Prefetcher(items, fn, workers=1, depth=8, order=[3, 4, 5])
+    try:
+        assert [p.request for p in fetcher.get_batch([3, 4, 5])] == ["q3", "q4", "q5"]
+    finally:
+        fetcher.close()
+    assert sorted(q for q, _ in seen) == ["q3", "q4", "q5"]  # finished items are never decoded
+
+
+def test_pool_workers_decode_with_one_ffmpeg_thread(monkeypatch, synth_split):
+    import decord
+
+    from tvgbench.harness.runner import _prepare
+    from tvgbench.splits import load_split
+    from tvgbench.video import SamplingConfig
+    from tvgbench.harness.runner import tvg_items
+    from tvgbench.prompts import get_prompt
+
+    asked = []
+    real = decord.VideoReader
+
+    def spy(path, *args, num_threads=0, **kw):
+        asked.append((threading.current_thread().name, num_threads))
+        return real(path, *args, num_threads=num_threads, **kw)
+
+    monkeypatch.setattr(decord, "VideoReader", spy)
+
+    class NoModel:  # prepare only needs the decoded clip here
+        def prepare(self, messages, prefix, sampled):
+            return sampled.num_frames
+
+    split = load_split(synth_split)
+    items = tvg_items(split.samples[:4], synth_split, split.window_mode, get_prompt("r1", task="tg"), "default")
+    cfg = SamplingConfig(fps=1.0, total_pixels=192 * 28 * 28, max_pixels=64 * 28 * 28)
+    fetcher = Prefetcher(items, lambda it: _prepare(it, NoModel(), cfg, "", None), workers=1, depth=4)
+    try:
+        prepared = fetcher.get_batch([0, 1, 2, 3])
+    finally:
+        fetcher.close()
+    assert all(p.error is None and p.request > 0 for p in prepared)
+    assert asked and all(n == 1 for _, n in asked)  # pool workers and the caller's taken-back items alike
+    # outside the pool the caller's own setting is untouched (FFmpeg's default: 0 = all cores)
+    from tvgbench.video.decode import decoder_threads
+
+    assert decoder_threads() == 0
+
+
+@pytest.mark.parametrize("cores, expected", [(1, 1), (2, 1), (3, 2), (16, 4)])
+def test_default_workers_leave_a_core_for_the_model(cores, expected):
+    assert default_workers(cores) == expected
+
+
+def test_resolve_workers():
+    assert resolve_workers(0) == 0 and resolve_workers(3) == 3
+    assert resolve_workers(None) == default_workers()
+    from tvgbench.errors import Timer1Error
+
+    with pytest.raises(Timer1Error):
+        resolve_workers(-1)
