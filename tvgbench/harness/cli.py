@@ -95,8 +95,8 @@ def _echo_summary(summary: dict) -> None:
 @click.option("--shard", default=None, help="Evaluate shard i of n (i/n, contiguous chunks); join with `eval merge`.")
 @click.option("--batch-size", default=4, show_default=True, type=click.IntRange(min=1))
 @click.option("--limit", default=None, type=click.IntRange(min=1), help="Only the first K queries (of the shard).")
-@click.option("--workers", default=2, show_default=True, type=click.IntRange(min=0),
-              help="Decode threads running ahead of the model (0 = decode inline).")
+@click.option("--workers", default=None, type=click.IntRange(min=0),
+              help="Decode threads running ahead of the model (0 = decode inline)  [default: cores - 1, 1 to 4]")
 @click.option("--cache-dir", default=None, type=click.Path(file_okay=False), help="Reuse/keep sampled frames here.")
 @click.option("--bootstrap", default=1000, show_default=True, help="Bootstrap resamples for the 95% intervals.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
@@ -171,7 +171,8 @@ def report(run_dir, out_dir, other, bootstrap):
 @click.option("--overwrite", is_flag=True)
 @click.option("--batch-size", default=4, show_default=True, type=click.IntRange(min=1))
 @click.option("--limit", default=None, type=click.IntRange(min=1))
-@click.option("--workers", default=2, show_default=True, type=click.IntRange(min=0))
+@click.option("--workers", default=None, type=click.IntRange(min=0),
+              help="Decode threads running ahead of the model (0 = decode inline)  [default: cores - 1, 1 to 4]")
 @click.option("--quiet", is_flag=True)
 def qa(dataset, root, subset, out_dir, resume, overwrite, batch_size, limit, workers, quiet, **kw):
     """Multiple-choice video QA (MVBench, TempCompass, VideoMME, EgoSchema): accuracy with breakdowns.

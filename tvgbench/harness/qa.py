@@ -262,15 +262,16 @@ def write_egoschema_submission(records: list[dict], items: list[QAItem], out: Pa
 
 def run_qa(dataset: str, root, model, *, backend: str = "hf", prompt="mcq_r1", out_dir="timer1-qa",
            subset: str | None = None, resume: bool = False, overwrite: bool = False, batch_size: int = 4,
-           limit: int | None = None, layout: str = "default", sampling=None, gen=None, workers: int = 2,
+           limit: int | None = None, layout: str = "default", sampling=None, gen=None, workers: int | None = None,
            backend_options: dict | None = None, backend_obj=None, progress: bool = True) -> dict:
     """Evaluate ``model`` on a video-QA set; writes predictions.jsonl, run.json and scores.json."""
     from ..prompts import LAYOUTS, get_prompt
-    from .runner import RunLock, _coerce_params, _coerce_sampling
+    from .runner import RunLock, _coerce_params, _coerce_sampling, resolve_workers
 
     if layout not in LAYOUTS:
         raise Timer1Error(f"unknown layout {layout!r}")
     prompt_obj = get_prompt(prompt, task="mcq")
+    workers = resolve_workers(workers)
     sampling = _coerce_sampling(sampling)
     params = _coerce_params(gen)
     items = load_qa(dataset, root, subset)

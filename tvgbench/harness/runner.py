@@ -7,7 +7,9 @@ How a run proceeds
 2. Batches are fixed by position (items ``k·B … k·B+B-1``), so a resumed run computes every batch
    with exactly the same members as an uninterrupted one and gets the same outputs.
 3. A worker pool decodes videos and builds requests ahead of the model (``workers`` threads,
-   ``prefetch`` items deep), overlapping decode with generation.
+   ``prefetch`` items deep), overlapping decode with generation. Each worker's decoder runs on one
+   FFmpeg thread (the pool is the parallelism); by default there is one worker per core left over
+   after the model's thread, so the two never fight for the same cores.
 4. Each finished query is appended to ``predictions.jsonl`` with flush + fsync; ``--resume`` drops a
    torn last line, skips finished qids and continues.
 5. A bad video (missing, empty, truncated, undecodable) becomes that query's error line (no span,
@@ -17,6 +19,7 @@ How a run proceeds
 from __future__ import annotations
 
 import math
+import os
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -58,6 +61,23 @@ class Prepared:
     error: dict | None = None
     decode_s: float = 0.0
     video: dict = field(default_factory=dict)
+
+
+def default_workers(cpu_count: int | None = None) -> int:
+    """Decode workers when none are asked for: the cores left after the model's thread, 1 to 4.
+
+    On a 2-core machine that is 1: a second worker only slows generation down (bench/bench_harness.py).
+    """
+    cores = cpu_count if cpu_count is not None else (os.cpu_count() or 2)
+    return max(1, min(4, cores - 1))
+
+
+def resolve_workers(workers: int | None) -> int:
+    if workers is None:
+        return default_workers()
+    if workers < 0:
+        raise Timer1Error(f"--workers must be 0 or more, got {workers}")
+    return int(workers)
 
 
 def parse_shard(text: str | tuple[int, int] | None) -> tuple[int, int]:
@@ -118,28 +138,55 @@ class Prefetcher:
     """Prepares ``order``'s items with a thread pool, at most ``depth`` ahead of the consumer.
 
     ``order`` lists the item indices that will be asked for, in the order they will be asked for
-    (on resume, finished batches are left out, so nothing is decoded for them).
+    (on resume, finished batches are left out, so nothing is decoded for them). A batch whose items
+    the pool has not started yet (the first one, or after a slow stretch) is partly prepared by the
+    calling thread itself rather than waited for: it would otherwise sit idle.
     """
 
     def __init__(self, items: list[WorkItem], fn: Callable[[WorkItem], Prepared], workers: int, depth: int,
                  order: list[int] | None = None):
+        from ..video.decode import set_decoder_threads
+
         self.items, self.fn = items, fn
         self.order = list(range(len(items))) if order is None else list(order)
         self.position = {index: k for k, index in enumerate(self.order)}
-        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="timer1-decode") if workers > 0 else None
+        self.pool = (ThreadPoolExecutor(max_workers=workers, thread_name_prefix="timer1-decode",
+                                        initializer=set_decoder_threads, initargs=(1,))
+                     if workers > 0 else None)
         self.depth = max(1, depth)
         self.futures: dict[int, Future] = {}
         self.next_submit = 0  # position in ``order``
 
-    def get(self, index: int) -> Prepared:
-        if self.pool is None:
-            return self.fn(self.items[index])
-        limit = self.position[index] + self.depth
+    def _submit_ahead(self, last_index: int) -> None:
+        limit = self.position[last_index] + self.depth
         while self.next_submit < len(self.order) and self.next_submit < limit:
             ahead = self.order[self.next_submit]
             self.futures[ahead] = self.pool.submit(self.fn, self.items[ahead])
             self.next_submit += 1
-        return self.futures.pop(index).result()
+
+    def get_batch(self, indices: list[int]) -> list[Prepared]:
+        """The prepared items of one batch, in order."""
+        if self.pool is None:
+            return [self.fn(self.items[i]) for i in indices]
+        from ..video.decode import decoder_threads, set_decoder_threads
+
+        self._submit_ahead(indices[-1])
+        done: dict[int, Prepared] = {}
+        # take back, from the end of the batch, items the pool has not started, and prepare them here
+        stolen = [i for i in reversed(indices) if self.futures[i].cancel()]
+        if stolen:
+            saved = decoder_threads()
+            set_decoder_threads(1)  # the pool is decoding beside this thread
+            try:
+                for i in stolen:
+                    self.futures.pop(i)
+                    done[i] = self.fn(self.items[i])
+            finally:
+                set_decoder_threads(saved)
+        return [done[i] if i in done else self.futures.pop(i).result() for i in indices]
+
+    def get(self, index: int) -> Prepared:
+        return self.get_batch([index])[0]
 
     def close(self) -> None:
         if self.pool is not None:
@@ -180,7 +227,7 @@ def run_items(items: list[WorkItem], backend, *, out_path: Path, finish: Callabl
     log = DurableLog(out_path)
     try:
         for batch in batches:
-            prepared = [fetcher.get(i) for i in batch]  # the whole batch, so its composition never changes
+            prepared = fetcher.get_batch(list(batch))  # the whole batch, so its composition never changes
             ok = [p for p in prepared if p.error is None]
             t0 = time.perf_counter()
             outputs = backend.generate([p.request for p in ok]) if ok else []
@@ -383,12 +430,13 @@ def project_version() -> str:
 def run_eval(split_dir, video_root, model, backend: str = "hf", prompt="r1", out_dir="timer1-run", *,
              resume: bool = False, overwrite: bool = False, batch_size: int = 4, limit: int | None = None,
              shard=None, layout: str = "default", parser: str = "canonical", sampling=None, gen=None,
-             workers: int = 2, prefetch: int | None = None, split_name: str | None = None, cache_dir=None,
+             workers: int | None = None, prefetch: int | None = None, split_name: str | None = None, cache_dir=None,
              backend_options: dict | None = None, backend_obj=None, progress: bool = True,
              score: bool = True, bootstrap: int = 1000) -> dict:
     """Evaluate ``model`` on a TVG split; writes predictions.jsonl, run.json and scores.json in ``out_dir``.
 
     Returns a summary: ``status`` ("clean" or "partial"), counts, throughput and the scores (when scored).
+    ``workers=None`` picks :func:`default_workers`; 0 decodes inline (a sequential loop).
     ``backend_obj`` lets a caller pass an already-built backend (e.g. the trainer's in-memory policy).
     """
     from ..parsing import VARIANTS
@@ -404,6 +452,7 @@ def run_eval(split_dir, video_root, model, backend: str = "hf", prompt="r1", out
     if parser not in VARIANTS:
         raise Timer1Error(f"unknown parser {parser!r}; choose one of {', '.join(VARIANTS)}")
     shard = parse_shard(shard)
+    workers = resolve_workers(workers)
     prompt_obj = get_prompt(prompt, task="tg")
     sampling = _coerce_sampling(sampling)
     params = _coerce_params(gen)
