@@ -30,13 +30,12 @@ def size_category(n: int) -> str:
 
 def card_metadata(sidecar: dict[str, Any], *, license: str = "other", pretty_name: str | None = None,
                   source_datasets: list[str] | None = None) -> dict[str, Any]:
-    from .schema import features
+    from .schema import features_yaml
 
     splits = sidecar.get("splits", {})
     total = sum(int(s.get("n", 0)) for s in splits.values())
-    feats = features()
     # dataset_info.features in the Hub's YAML form, derived from the one schema declaration
-    yaml_features = feats._to_yaml_list()
+    yaml_features = features_yaml()
     return {
         "license": license,
         "pretty_name": pretty_name or "timer1 temporal video grounding split",
@@ -122,11 +121,8 @@ def _templates_dir() -> Path:
 
 def draw_balance_plots(split_dir: str | Path, sidecar: dict[str, Any]) -> list[dict[str, str]]:
     """Bar charts of queries per duration bin, source and query type, one PNG each per split."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import pyarrow.compute as pc
+    from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global figure state, faster import
 
     from .schema import QTYPES
     from .splits import read_split_table
@@ -145,7 +141,8 @@ def draw_balance_plots(split_dir: str | Path, sidecar: dict[str, Any]) -> list[d
                                                            for q in t.column("qtype").to_pylist()])),
         }
         for key, (title, labels, values) in panels.items():
-            fig, ax = plt.subplots(figsize=(7, 3.2), dpi=100)
+            fig = Figure(figsize=(7, 3.2), dpi=100)
+            ax = fig.subplots()
             ax.bar(range(len(values)), values, color="#4477aa")
             ax.set_xticks(range(len(values)), labels, rotation=45 if len(labels) > 6 else 0, ha="right" if len(labels) > 6 else "center", fontsize=8)
             ax.set_title(f"{title} (split {name})", fontsize=10)
@@ -154,7 +151,6 @@ def draw_balance_plots(split_dir: str | Path, sidecar: dict[str, Any]) -> list[d
             rel = f"plots/{name}_{key}.png"
             tmp = Path(split_dir) / (rel + ".tmp.png")
             fig.savefig(tmp, format="png", metadata={"Software": None})  # no version stamp: reproducible bytes
-            plt.close(fig)
             os.replace(tmp, Path(split_dir) / rel)
             plots.append({"title": f"{title} (split {name})", "path": rel})
     return plots

@@ -1,18 +1,23 @@
 """The canonical grounding sample, declared once.
 
 Every part of timer1 (ingestion, builders, scorer, harness, leaderboard, trainer) reads and writes
-this one record type. ``FEATURES`` is the Hugging Face ``datasets`` declaration; ``ARROW_SCHEMA`` is
-derived from it for code that reads parquet without importing ``datasets``; ``Sample`` is the typed
-Python view of one row.
+this one record type. :func:`features` is the Hugging Face ``datasets`` declaration; the forms the
+writers need (:func:`arrow_schema`, :func:`features_dict`, :func:`features_yaml`) are derived from it.
+Importing ``datasets`` costs about half a second, so those derived forms are also stored in
+``schema_data/derived.json`` (``python -m tvgbench.schema`` regenerates it; tests/test_schema.py fails
+if it no longer equals what :func:`features` gives). ``Sample`` is the typed Python view of one row.
 """
 
 from __future__ import annotations
 
+import base64
+import copy
 import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 # The 11 TVGBench query types, with the abbreviations TVGBench stores in ``bins.qsemtype``.
@@ -71,10 +76,52 @@ def features():
     )
 
 
+DERIVED_PATH = Path(__file__).parent / "schema_data" / "derived.json"
+
+
+def derive_forms() -> dict[str, Any]:
+    """What the writers need from :func:`features`: its dict (parquet metadata), its Hub YAML list and
+    its pyarrow schema (IPC bytes, base64), computed with ``datasets``."""
+    feats = features()
+    return {
+        "features": feats.to_dict(),
+        "yaml": feats._to_yaml_list(),
+        "arrow_schema": base64.b64encode(feats.arrow_schema.serialize().to_pybytes()).decode("ascii"),
+    }
+
+
+@lru_cache(maxsize=1)
+def _derived() -> dict[str, Any]:
+    try:
+        return json.loads(DERIVED_PATH.read_text(encoding="utf-8"))
+    except FileNotFoundError:  # e.g. a source tree without package data: derive it (slower, same result)
+        return derive_forms()
+
+
+def features_dict() -> dict[str, Any]:
+    """``features().to_dict()``: what ``datasets`` reads back from a parquet file's metadata."""
+    return copy.deepcopy(_derived()["features"])  # callers may edit it; the cache stays as stored
+
+
+def features_yaml() -> list:
+    """``dataset_info.features`` in the Hub's YAML form."""
+    return copy.deepcopy(_derived()["yaml"])
+
+
 @lru_cache(maxsize=1)
 def arrow_schema():
     """The pyarrow schema of a split file, derived from :func:`features`."""
-    return features().arrow_schema
+    import pyarrow as pa
+
+    return pa.ipc.read_schema(pa.py_buffer(base64.b64decode(_derived()["arrow_schema"])))
+
+
+def write_derived(path: Path = DERIVED_PATH) -> Path:
+    """Regenerate ``schema_data/derived.json`` from :func:`features`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # key order is meaningful (it is the column order), so it is kept as features() gives it
+    path.write_text(json.dumps(derive_forms(), indent=1) + "\n", encoding="utf-8")
+    return path
 
 
 def compute_bins(span: tuple[float, float], duration: float) -> dict[str, int]:
@@ -180,3 +227,7 @@ class Sample:
             flags=list(row.get("flags") or []),
             meta=json.loads(meta) if meta else {},
         )
+
+
+if __name__ == "__main__":  # python -m tvgbench.schema: regenerate the derived forms after editing features()
+    print(f"wrote {write_derived()}")

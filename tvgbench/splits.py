@@ -71,7 +71,7 @@ def write_split(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from .schema import features
+    from .schema import arrow_schema, features_dict
 
     if window_mode not in WINDOW_MODES:
         raise Timer1Error(f"window_mode must be one of {WINDOW_MODES}, got {window_mode!r}")
@@ -86,10 +86,10 @@ def write_split(
     qids = [r["qid"] for r in rows]
     if len(set(qids)) != len(qids):
         raise Timer1Error(f"split {split!r} has duplicate qids; deduplicate before writing")
-    feats = features()
-    table = pa.Table.from_pylist(rows, schema=feats.arrow_schema) if rows else feats.arrow_schema.empty_table()
+    schema = arrow_schema()
+    table = pa.Table.from_pylist(rows, schema=schema) if rows else schema.empty_table()
     # datasets reads its features back from this metadata key
-    meta = {b"huggingface": json.dumps({"info": {"features": feats.to_dict()}}).encode()}
+    meta = {b"huggingface": json.dumps({"info": {"features": features_dict()}}).encode()}
     table = table.replace_schema_metadata(meta)
     rel = parquet_name(split)
     for old in (out / "data").glob(f"{split}-*.parquet"):
