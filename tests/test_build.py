@@ -167,6 +167,28 @@ def test_real_charades_activitynet_800_is_uniform_and_reproducible(real_build):
     assert side["content_hash"] in (a / "README.md").read_text()
 
 
+def test_real_charades_activitynet_names_the_type_their_supply_lacks(real_build):
+    bal = json.loads((real_build[0] / "timer1.json").read_text())["splits"]["test"]["report"]["balance"]
+    # Object Existence (Complex) is, in TVGBench's labels, the Ego4D-NLQ question ("where did I put X?"):
+    # Charades and ActivityNet captions hold none, and the report says so with the supply it had
+    assert bal["qtypes_below_minimum"] == {"Object Existence (Complex)": {"selected": 0, "supply": 0}}
+    assert all(n >= 20 for t, n in bal["qtypes"].items() if t != "Object Existence (Complex)"), bal["qtypes"]
+
+
+def test_real_pool_with_nlq_questions_meets_every_type_minimum(tmp_path):
+    from conftest import shared_file
+
+    tvg, ch, an = (shared_file(p) for p in ("timer1/tvgbench.json", "charades-sta/test.json", "activitynet/val_2.json"))
+    r = _cli(["data", "build", "tvgbench", "--source", str(tvg), "--source", f"charades={ch}",
+              "--source", f"activitynet={an}", "--size", "800", "--seed", "0", "--min-per-type", "30",
+              "--no-plots", "--json", "-o", str(tmp_path / "out")])
+    assert r.exit_code == 0, r.output
+    bal = json.loads(r.stdout)["balance"]
+    assert bal["qtypes_below_minimum"] == {} and min(bal["qtypes"].values()) >= 30, bal["qtypes"]
+    assert len(bal["qtypes"]) == 11 and bal["duration_bins"]["lacked_supply"] == []
+    assert bal["duration_bins"]["max_abs_deviation_bins_with_supply"] <= 1
+
+
 def test_no_redistribute_keeps_stocked_bins_at_uniform():
     res = build_balanced(synthetic_candidates(), BuildConfig(size=450, seed=3, redistribute=False), classify=False)
     per_bin = np.bincount([s.bins["videolen"] for s in res.samples], minlength=N_DURATION_BINS)

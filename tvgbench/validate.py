@@ -38,6 +38,9 @@ class Verdict:
 
 
 def _as_float(x: Any) -> float | None:
+    kind = type(x)
+    if kind is float or kind is int:  # the common case first: ingestion calls this 200K times per 70K records
+        return float(x)
     if isinstance(x, bool) or x is None:
         return None
     if isinstance(x, (int, float)):
@@ -75,9 +78,9 @@ def check_record(
             return Verdict(None, REJECT_BAD_WINDOW, f"window must be [start, end], got {window!r}")
         win = (_as_float(window[0]), _as_float(window[1]))
         nums += list(win)
-    if any(v is None for v in nums):
+    if None in nums:
         return Verdict(None, REJECT_NON_NUMERIC, "a time is not a number")
-    if not all(math.isfinite(v) for v in nums):
+    if not all(map(math.isfinite, nums)):
         return Verdict(None, REJECT_NON_FINITE, "a time is NaN or infinite")
     start, end, dur = nums[0], nums[1], nums[2]
     if dur <= 0:
