@@ -6,6 +6,7 @@ import base64
 import io
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -18,11 +19,17 @@ KEY = "sk-test-not-a-real-key"
 
 
 class Stub:
-    """Answers with a span derived from what it received: [first timestamp, last timestamp] of the frames."""
+    """Answers with a span derived from what it received: [first timestamp, last timestamp] of the frames.
 
-    def __init__(self, fail_every: int = 0, status: int = 503, retry_after: str | None = None, always: int = 0):
-        self.bodies, self.headers, self.calls = [], [], 0
+    Fails with ``status`` on every ``fail_every``-th call and on the first ``fail_first`` calls, with
+    ``always`` on every call; ``reply`` replaces the chat completion it answers with.
+    """
+
+    def __init__(self, fail_every: int = 0, status: int = 503, retry_after: str | None = None, always: int = 0,
+                 fail_first: int = 0, reply: dict | None = None):
+        self.bodies, self.headers, self.calls, self.times, self.retry_counts = [], [], 0, [], []
         self.fail_every, self.status, self.retry_after, self.always = fail_every, status, retry_after, always
+        self.fail_first, self.reply = fail_first, reply
         self.lock = threading.Lock()
 
     def handler(self):
@@ -37,7 +44,9 @@ class Stub:
                 with stub.lock:
                     stub.calls += 1
                     n = stub.calls
-                    fail = stub.always or (stub.fail_every and n % stub.fail_every == 0)
+                    stub.times.append(time.monotonic())
+                    stub.retry_counts.append(self.headers.get("x-stainless-retry-count"))
+                    fail = stub.always or (stub.fail_every and n % stub.fail_every == 0) or n <= stub.fail_first
                     if not fail:
                         stub.bodies.append(body)
                         stub.headers.append(dict(self.headers))
@@ -53,11 +62,16 @@ class Stub:
                     self.wfile.write(b'{"error": "try later"}')
                     return
                 user = next(m for m in body["messages"] if m["role"] == "user")
-                stamps = [float(p["text"][:-1]) for p in user["content"]
-                          if p["type"] == "text" and p["text"].endswith("s") and p["text"][:-1].replace(".", "").isdigit()]
-                text = f"<think>saw {len(stamps)} frames</think><answer>{stamps[0]:.2f} to {stamps[-1]:.2f}</answer>"
-                reply = {"choices": [{"message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-                         "usage": {"completion_tokens": 7}}
+                parts = user["content"] if isinstance(user["content"], list) else []
+                stamps = [float(p["text"][:-1]) for p in parts if p["type"] == "text"
+                          and p["text"].endswith("s") and p["text"][:-1].replace(".", "").isdigit()]
+                text = (f"<think>saw {len(stamps)} frames</think><answer>{stamps[0]:.2f} to {stamps[-1]:.2f}</answer>"
+                        if stamps else "no frames")
+                reply = stub.reply or {
+                    "id": "c1", "object": "chat.completion", "created": 0, "model": body["model"],
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                                 "finish_reason": "stop"}],
+                    "usage": {"completion_tokens": 7, "prompt_tokens": 1, "total_tokens": 8}}
                 data = json.dumps(reply).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -91,15 +105,15 @@ def test_eval_run_over_the_stub_sends_timestamped_frames_and_retries(tmp_path, s
     from tvgbench.splits import load_split
 
     monkeypatch.setenv("STUB_KEY", KEY)
-    stub = Stub(fail_every=4, status=503, retry_after="0")
+    stub = Stub(fail_every=4, status=503, retry_after="0.01")
     base = serve(stub)
     out = tmp_path / "run"
     summary = run_eval(synth_split, synth_split, "stub-model", backend="openai", out_dir=out, batch_size=4, limit=12,
                        sampling=FAST, gen={"max_new_tokens": 64}, progress=False, bootstrap=0,
-                       backend_options={"api_base": base, "api_key_env": "STUB_KEY", "backoff_s": 0.01})
+                       backend_options={"api_base": base, "api_key_env": "STUB_KEY", "timeout_s": 30})
     assert summary["status"] == "clean" and summary["counts"]["lines"] == 12
-    assert stub.calls > 12  # every 4th call failed with 503 and was retried
-    assert len(stub.bodies) == 12
+    # every 4th call failed with 503 and the SDK retried it: 12 answers take exactly 15 calls (4, 8 and 12 failed)
+    assert stub.calls == 15 and len(stub.bodies) == 12
     samples = {s.qid: s for s in load_split(synth_split).samples}
     recs = [json.loads(x) for x in (out / "predictions.jsonl").read_text().splitlines()]
     for body in stub.bodies:
@@ -118,42 +132,134 @@ def test_eval_run_over_the_stub_sends_timestamped_frames_and_retries(tmp_path, s
         assert rec["pred"][1] <= samples[rec["qid"]].duration + 1e-6
     assert all(h.get("Authorization") == f"Bearer {KEY}" for h in stub.headers)
     run_text = (out / "run.json").read_text()
-    assert KEY not in run_text and json.loads(run_text)["backend"]["api_key_env"] == "STUB_KEY"
+    backend = json.loads(run_text)["backend"]
+    assert KEY not in run_text and backend["api_key_env"] == "STUB_KEY" and backend["api_base"] == base
+    assert backend["openai_sdk"] and backend["max_retries"] == 5
 
 
-def test_nothink_prefix_continues_the_assistant_turn(tmp_path, synth_split, serve):
+def test_nothink_prefix_continues_the_assistant_turn_and_vllm_keys_reach_the_body(tmp_path, synth_split, serve,
+                                                                                  monkeypatch):
     from tvgbench.harness import run_eval
 
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)  # a keyless local vLLM server
     stub = Stub()
     base = serve(stub)
     run_eval(synth_split, synth_split, "m", backend="openai", prompt="nothink", out_dir=tmp_path / "r", limit=2,
-             sampling=FAST, progress=False, bootstrap=0, backend_options={"api_base": base})
+             sampling=FAST, gen={"top_k": 5}, progress=False, bootstrap=0, backend_options={"api_base": base})
     body = stub.bodies[0]
     assert body["messages"][-1] == {"role": "assistant", "content": "<think>\n</think>\n"}
-    assert body["continue_final_message"] is True and body["add_generation_prompt"] is False
+    # vLLM-server keys go through the SDK's extra_body and land at the top level of the JSON body
+    assert body["continue_final_message"] is True and body["add_generation_prompt"] is False and body["top_k"] == 5
+    assert "extra_body" not in body
+    assert stub.headers[0].get("Authorization") == "Bearer EMPTY"  # the placeholder the SDK accepts
 
 
 def test_http_errors_become_one_line_errors(tmp_path, synth_split, serve):
-    bad = serve(Stub(always=400))
+    stub = Stub(always=400)
+    bad = serve(stub)
     res = CliRunner().invoke(cli, ["eval", "run", "--split", str(synth_split), "--model", "m", "--backend", "openai",
                                    "--api-base", bad, "--out", str(tmp_path / "a"), "--quiet", "--limit", "1",
                                    "--fps", "1", "--total-pixels", str(FAST["total_pixels"])])
-    assert res.exit_code == 2 and "HTTP 400" in res.output and len(res.output.strip().splitlines()) == 1
+    assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1, res.output
+    assert f"{bad}/chat/completions answered HTTP 400" in res.output and "try later" in res.output
+    assert "Traceback" not in res.output
+    assert stub.calls == 1  # a 400 is not retried
 
 
-def test_gives_up_after_retries(tmp_path):
-    from tvgbench.errors import Timer1Error
+def _backend(base: str, **kw):
     from tvgbench.harness.backends.base import GenParams
     from tvgbench.harness.backends.openai import OpenAIBackend
 
+    return OpenAIBackend("m", GenParams(), api_base=base, timeout_s=10, **kw)
+
+
+HELLO = {"model": "m", "messages": [{"role": "user", "content": "hello"}]}
+
+
+def test_the_sdk_retries_503_then_succeeds(serve):
+    """Fails if the SDK stops retrying 503: the stub must see exactly max_retries + 1 attempts."""
+    stub = Stub(fail_first=2, status=503, retry_after="0.01")
+    be = _backend(serve(stub), max_retries=2)
+    [gen] = be.generate([HELLO])
+    assert gen.text == "no frames" and gen.n_tokens == 7 and gen.finish_reason == "stop"
+    assert stub.calls == 3 and stub.retry_counts == ["0", "1", "2"]
+    assert be.retries_used == 2
+
+
+def test_503_until_retries_run_out_is_one_error_with_url_and_status(serve):
+    from tvgbench.errors import Timer1Error
+
+    stub = Stub(always=503, retry_after="0.01")
+    base = serve(stub)
+    be = _backend(base, max_retries=3)
+    with pytest.raises(Timer1Error) as err:
+        be.generate([HELLO])
+    msg = str(err.value)
+    assert msg.startswith(f"{base}/chat/completions failed after 4 attempts (HTTP 503") and "\n" not in msg
+    assert stub.calls == 4 and be.retries_used == 3
+
+
+def test_retry_after_is_honoured(serve):
+    # the SDK's own first backoff is at most 0.5 s; the server asks for 1 s
+    stub = Stub(fail_first=1, status=429, retry_after="1")
+    be = _backend(serve(stub), max_retries=1)
+    be.generate([HELLO])
+    assert stub.calls == 2 and stub.times[1] - stub.times[0] >= 0.95
+
+
+def test_a_reply_without_choices_is_one_error(serve):
+    from tvgbench.errors import Timer1Error
+
+    stub = Stub(reply={"id": "c1", "object": "chat.completion", "created": 0, "model": "m", "choices": []})
+    base = serve(stub)
+    with pytest.raises(Timer1Error, match=f"^{base}/chat/completions returned no choices"):
+        _backend(base).generate([HELLO])
+
+
+def test_requests_in_a_batch_run_concurrently(serve):
+    stub = Stub()
+    barrier = threading.Barrier(4, timeout=5)  # the stub answers only once all four requests are in flight
+    real = stub.handler
+
+    def handler():
+        base_cls = real()
+
+        class H(base_cls):
+            def do_POST(self):
+                barrier.wait()
+                super().do_POST()
+
+        return H
+
+    stub.handler = handler
+    gens = _backend(serve(stub), max_retries=0).generate([HELLO] * 4)
+    assert [g.text for g in gens] == ["no frames"] * 4 and stub.calls == 4
+
+
+def test_help_does_not_import_the_sdk():
+    import subprocess
+    import sys
+
+    code = ("import sys; from click.testing import CliRunner; from tvgbench.cli import cli; "
+            "r = CliRunner().invoke(cli, ['eval', 'run', '--help']); assert r.exit_code == 0, r.output; "
+            "print('openai' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "False"
+
+
+def test_gives_up_after_retries(tmp_path):
     # nothing listens on this port (bound then closed), so every attempt is refused
     import socket
+
+    from tvgbench.errors import Timer1Error
+    from tvgbench.harness.backends.base import GenParams
+    from tvgbench.harness.backends.openai import OpenAIBackend
 
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()
-    be = OpenAIBackend("m", GenParams(), api_base=f"http://127.0.0.1:{port}/v1", max_retries=2, backoff_s=0.01)
-    with pytest.raises(Timer1Error, match="failed after 3 attempts"):
-        be.generate([{"model": "m", "messages": []}])
-    assert be.retries_used == 2
+    be = OpenAIBackend("m", GenParams(), api_base=f"http://127.0.0.1:{port}/v1", max_retries=1, timeout_s=5)
+    with pytest.raises(Timer1Error, match=f"^http://127.0.0.1:{port}/v1/chat/completions failed after 2 attempts"):
+        be.generate([HELLO])
+    assert be.retries_used == 1

@@ -1,30 +1,29 @@
-"""OpenAI-compatible chat endpoint backend (API models or a vLLM server), stdlib HTTP only.
+"""OpenAI-compatible chat endpoint backend (API models or a vLLM server), on the official ``openai`` SDK.
 
 The video goes as its sampled frames: each frame is a JPEG ``image_url`` preceded by a text part
 giving its time (``"12.5s"``, clip time, the same clock the answer must use). The chat messages keep
 timer1's layout (system text; video before or after the prompt). Requests in a batch run
-concurrently; each retries with exponential backoff (honouring ``Retry-After``) on connection
-errors, 408, 409, 429 and 5xx. The key is read from an environment variable, never from the
-command line, and is never written to run.json. Nothing is contacted unless this backend is chosen.
+concurrently over one SDK client (it is thread-safe). Transport and retries are the SDK's: it
+retries connection errors, timeouts, 408, 409, 429 and 5xx with exponential backoff and honours
+``Retry-After``; ``max_retries`` is passed to it. The key is read from an environment variable, never
+from the command line, and is never written to run.json. The SDK is imported, and anything
+contacted, only when this backend is chosen.
 """
 
 from __future__ import annotations
 
 import base64
 import io
-import json
 import os
-import random
-import time
-import urllib.error
-import urllib.request
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from ...errors import Timer1Error
 from .base import Generation, GenParams
 
-RETRY_STATUS = (408, 409, 429, 500, 502, 503, 504)
 TIMESTAMP_FORMAT = "{t:.1f}s"
+# What a keyless local vLLM server is given (the SDK refuses an empty key; vLLM's docs use this one).
+PLACEHOLDER_KEY = "EMPTY"
 
 
 def encode_jpeg(frame, quality: int = 90) -> str:
@@ -68,6 +67,11 @@ def to_openai_messages(messages: list[dict], sampled, assistant_prefix: str = ""
 
 
 def build_body(model: str, messages: list[dict], params: GenParams, assistant_prefix: str = "") -> dict:
+    """Keyword arguments for ``client.chat.completions.create``.
+
+    Keys only a vLLM server knows (``top_k``, ``continue_final_message``, ``add_generation_prompt``) go under
+    ``extra_body``: the SDK merges them into the JSON body as they are.
+    """
     body = {
         "model": model,
         "messages": messages,
@@ -76,12 +80,15 @@ def build_body(model: str, messages: list[dict], params: GenParams, assistant_pr
         "top_p": params.top_p,
         "seed": params.seed,
     }
+    extra = {}
     if params.top_k > 0:
-        body["top_k"] = params.top_k  # vLLM-server extension; OpenAI ignores unknown sampling keys poorly, so only when set
+        extra["top_k"] = params.top_k  # vLLM-server extension, sent only when set (OpenAI handles unknown keys poorly)
     if assistant_prefix:
         # continue the forced assistant start instead of opening a new turn (vLLM server semantics)
-        body["continue_final_message"] = True
-        body["add_generation_prompt"] = False
+        extra["continue_final_message"] = True
+        extra["add_generation_prompt"] = False
+    if extra:
+        body["extra_body"] = extra
     return body
 
 
@@ -89,65 +96,73 @@ class OpenAIBackend:
     name = "openai"
 
     def __init__(self, model: str, params: GenParams, *, api_base: str = "http://127.0.0.1:8000/v1",
-                 api_key_env: str = "OPENAI_API_KEY", max_retries: int = 5, backoff_s: float = 0.5,
-                 timeout_s: float = 600.0, concurrency: int | None = None, jpeg_quality: int = 90, **_ignored):
+                 api_key_env: str = "OPENAI_API_KEY", max_retries: int = 5, timeout_s: float = 600.0,
+                 concurrency: int | None = None, jpeg_quality: int = 90, **_ignored):
         self.model = model
         self.params = params
-        self.url = api_base.rstrip("/") + "/chat/completions"
+        self.api_base = api_base.rstrip("/")
+        self.url = self.api_base + "/chat/completions"
         if not self.url.startswith(("http://", "https://")):
             raise Timer1Error(f"--api-base must be an http(s) URL, got {api_base!r}")
         self.api_key_env = api_key_env
-        self.api_key = os.environ.get(api_key_env, "")
         self.max_retries = max_retries
-        self.backoff_s = backoff_s
         self.timeout_s = timeout_s
         self.concurrency = concurrency
         self.jpeg_quality = jpeg_quality
-        self.retries_used = 0
+        self.retries_used = 0  # retries the SDK reports having made, over all requests
+        self._count_lock = threading.Lock()
+        import openai  # only now: `timer1 --help` and the other backends never load the SDK
+
+        self._openai = openai
+        self.client = openai.OpenAI(base_url=self.api_base, api_key=os.environ.get(api_key_env) or PLACEHOLDER_KEY,
+                                    max_retries=max_retries, timeout=timeout_s)
 
     def prepare(self, messages: list[dict], assistant_prefix: str, sampled) -> dict:
         chat = to_openai_messages(messages, sampled, assistant_prefix, self.jpeg_quality)
         return build_body(self.model, chat, self.params, assistant_prefix)
 
-    def _post(self, body: dict) -> dict:
-        data = json.dumps(body).encode("utf-8")
-        headers = {"Content-Type": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        last = None
-        for attempt in range(self.max_retries + 1):
-            req = urllib.request.Request(self.url, data=data, headers=headers, method="POST")
-            try:
-                with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
-                    return json.loads(resp.read().decode("utf-8"))
-            except urllib.error.HTTPError as e:
-                detail = e.read()[:300].decode("utf-8", "replace")
-                if e.code not in RETRY_STATUS:
-                    raise Timer1Error(f"{self.url} answered HTTP {e.code}: {detail.strip()}") from None
-                last = f"HTTP {e.code}"
-                retry_after = e.headers.get("Retry-After") if e.headers else None
-            except (urllib.error.URLError, ConnectionError, TimeoutError) as e:
-                last = f"{type(e).__name__}: {getattr(e, 'reason', e)}"
-                retry_after = None
-            if attempt == self.max_retries:
-                break
-            self.retries_used += 1
-            try:
-                wait = float(retry_after) if retry_after else self.backoff_s * 2**attempt
-            except ValueError:
-                wait = self.backoff_s * 2**attempt
-            time.sleep(wait * (1 + 0.1 * random.random()))
-        raise Timer1Error(f"{self.url} failed after {self.max_retries + 1} attempts ({last})")
+    def _count(self, retries: int) -> None:
+        with self._count_lock:
+            self.retries_used += retries
+
+    def _attempts(self, err) -> int:
+        """Attempts the SDK made for a failed request (it numbers each one in ``x-stainless-retry-count``)."""
+        try:
+            return int(err.request.headers["x-stainless-retry-count"]) + 1
+        except (AttributeError, KeyError, TypeError, ValueError):
+            return self.max_retries + 1
 
     def _one(self, body: dict) -> Generation:
-        reply = self._post(body)
+        oa = self._openai
         try:
-            choice = reply["choices"][0]
-            text = choice["message"]["content"] or ""
-        except (KeyError, IndexError, TypeError):
-            raise Timer1Error(f"{self.url} returned no choices: {json.dumps(reply)[:200]}") from None
-        usage = reply.get("usage") or {}
-        return Generation(text=text, n_tokens=usage.get("completion_tokens"), finish_reason=choice.get("finish_reason"))
+            raw = self.client.chat.completions.with_raw_response.create(**body)
+        except oa.APIStatusError as e:
+            detail = " ".join(e.response.text[:300].split())
+            n = self._attempts(e)
+            self._count(n - 1)
+            if n > 1:
+                raise Timer1Error(f"{self.url} failed after {n} attempts (HTTP {e.status_code}: {detail})") from None
+            raise Timer1Error(f"{self.url} answered HTTP {e.status_code}: {detail}") from None
+        except oa.APIConnectionError as e:  # includes APITimeoutError
+            n = self._attempts(e)
+            self._count(n - 1)
+            cause = e.__cause__ or e
+            reason = " ".join(f"{type(cause).__name__}: {cause}".split())
+            raise Timer1Error(f"{self.url} failed after {n} attempts ({reason})") from None
+        except oa.OpenAIError as e:
+            raise Timer1Error(f"{self.url}: {' '.join(str(e).split())[:300]}") from None
+        self._count(raw.retries_taken)
+        try:
+            reply = raw.parse()
+        except (ValueError, oa.OpenAIError):  # a 200 whose body is not JSON
+            reply = None
+        choices = getattr(reply, "choices", None)
+        if not choices or getattr(choices[0], "message", None) is None:
+            raise Timer1Error(f"{self.url} returned no choices: {' '.join(raw.http_response.text.split())[:200]}")
+        choice = choices[0]
+        usage = getattr(reply, "usage", None)
+        return Generation(text=choice.message.content or "", n_tokens=getattr(usage, "completion_tokens", None),
+                          finish_reason=getattr(choice, "finish_reason", None))
 
     def generate(self, requests: list[dict]) -> list[Generation]:
         if not requests:
@@ -160,14 +175,15 @@ class OpenAIBackend:
         return {
             "backend": self.name,
             "model": self.model,
-            "api_base": self.url.rsplit("/chat/completions", 1)[0],
+            "api_base": self.api_base,
             "api_key_env": self.api_key_env,
             "weights_sha256": None,
             "video_as": f"JPEG frames (quality {self.jpeg_quality}), each preceded by its clip time as text "
                         f"('{TIMESTAMP_FORMAT}')",
             "generation": self.params.to_dict(),
             "max_retries": self.max_retries,
+            "openai_sdk": self._openai.__version__,
         }
 
     def close(self) -> None:
-        pass
+        self.client.close()
