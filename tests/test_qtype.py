@@ -78,3 +78,18 @@ def test_fast_ngram_features_equal_scikit_learn(labelled):
            "print(any(m.startswith('sklearn') for m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_chunked_threaded_scoring_equals_one_pass(labelled, monkeypatch):
+    import os
+
+    import tvgbench.qtype as qtype
+
+    q, s, _ = labelled
+    model = QtypeModel.load(MODEL_PATH)
+    one_pass = model._decision(list(q), [normalise_source(x) for x in s])
+    monkeypatch.setattr(qtype, "PARALLEL_CHUNK_MIN", 100)  # 800 queries -> 4 chunks in 4 threads
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    chunked = model.decision(list(q), list(s))
+    assert chunked.shape == one_pass.shape == (800, len(model.classes))
+    assert np.array_equal(chunked, one_pass)
