@@ -88,7 +88,7 @@ _thread_settings = threading.local()
 
 
 def set_decoder_threads(n: int) -> None:
-    """FFmpeg threads for the decoders this thread opens (0: FFmpeg picks, i.e. all cores).
+    """FFmpeg threads for the decord readers this thread opens (0: FFmpeg picks, i.e. all cores; PyAV keeps its own).
 
     A decode pool calls this with 1 in each worker: the pool already keeps the cores busy, and
     workers × all-core decoders would oversubscribe them (measured in bench/bench_harness.py).
