@@ -114,3 +114,28 @@ def test_resolve_workers():
 
     with pytest.raises(Timer1Error):
         resolve_workers(-1)
+
+
+@pytest.fixture
+def restore_torch_threads():
+    import torch
+
+    before = torch.get_num_threads()
+    yield before
+    torch.set_num_threads(before)
+
+
+def test_cpu_model_leaves_the_decode_pool_its_cores(tiny_model_dir, restore_torch_threads):
+    import os
+
+    import torch
+
+    from tvgbench.harness.backends import GenParams, make_backend
+
+    cores = os.cpu_count() or 1
+    torch.set_num_threads(max(2, cores))  # as if the model had every core (other tests may have lowered it)
+    make_backend("hf", str(tiny_model_dir), GenParams(max_new_tokens=4), device="cpu", reserve_cores=1)
+    assert torch.get_num_threads() == max(1, cores - 1)
+    # an explicit thread count wins over the reservation
+    be = make_backend("hf", str(tiny_model_dir), GenParams(max_new_tokens=4), device="cpu", threads=3, reserve_cores=1)
+    assert torch.get_num_threads() == 3 and be.settings()["torch_threads"] == 3

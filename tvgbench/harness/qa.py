@@ -301,7 +301,10 @@ def _run_qa_locked(out, dataset, root, model, backend, prompt_obj, subset, resum
         "batch_size": batch_size, "limit": limit, "workers": workers, "backend_options": backend_options or {},
     }
     done, previous = prepare_run_dir(out, settings, resume=resume, overwrite=overwrite)
-    be = backend_obj or make_backend(backend, str(model), params, **(backend_options or {}))
+    options = dict(backend_options or {})
+    if backend == "hf":
+        options.setdefault("reserve_cores", workers)  # CPU only: the model leaves the decode pool its cores
+    be = backend_obj or make_backend(backend, str(model), params, **options)
     check_backend_matches(previous, be.settings(), out)
     run = {"format": RUN_FORMAT, "status": "running", "project_version": project_version(), "settings": settings,
            "backend": be.settings(), "libraries": library_versions(),

@@ -8,6 +8,7 @@ falls back to text positions), and :mod:`..qwen_compat` makes those positions ex
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +42,8 @@ class HFBackend:
     name = "hf"
 
     def __init__(self, model: str, params: GenParams, *, device: str | None = "auto", dtype: str = "auto",
-                 attn_implementation: str | None = None, threads: int | None = None, loaded=None):
+                 attn_implementation: str | None = None, threads: int | None = None, reserve_cores: int = 0,
+                 loaded=None):
         import torch
         from transformers import AutoTokenizer, Qwen2_5_VLForConditionalGeneration
 
@@ -53,6 +55,12 @@ class HFBackend:
         self.device = pick_device(device)
         if threads:  # intra-op threads: on a busy CPU, 1 is often much faster for small models
             torch.set_num_threads(int(threads))
+        elif self.device == "cpu" and reserve_cores > 0:
+            # leave the decode pool its cores: a model on every core and a pool beside it fight for them
+            # (bench/bench_harness.py: on 2 cores, 1 torch thread + 1 decode worker is the fastest setup)
+            share = max(1, (os.cpu_count() or 1) - int(reserve_cores))
+            if share < torch.get_num_threads():
+                torch.set_num_threads(share)
         self.threads = torch.get_num_threads()
         if loaded is not None:  # (model, tokenizer) already in memory, e.g. the trainer's policy
             self.model, self.tokenizer = loaded
