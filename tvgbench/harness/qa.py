@@ -288,11 +288,10 @@ def _run_qa_locked(out, dataset, root, model, backend, prompt_obj, subset, resum
     from ..parsing import parse_option_letter
     from ..prompts import build_messages, prompt_settings
     from ..report import write_json_atomic
-    from .backends import make_backend
     from .jsonl import recover
     from .provenance import library_versions
     from .runner import (PREDICTIONS, RUN_FORMAT, SCORES, WorkItem, _write_run_json, check_backend_matches,
-                         prepare_run_dir, project_version, run_items, summarize_predictions)
+                         load_backend, prepare_run_dir, project_version, run_items, summarize_predictions)
 
     settings = {
         "task": "qa", "dataset": dataset, "root": str(Path(root).resolve()), "subset": subset, "model": str(model),
@@ -301,10 +300,7 @@ def _run_qa_locked(out, dataset, root, model, backend, prompt_obj, subset, resum
         "batch_size": batch_size, "limit": limit, "workers": workers, "backend_options": backend_options or {},
     }
     done, previous = prepare_run_dir(out, settings, resume=resume, overwrite=overwrite)
-    options = dict(backend_options or {})
-    if backend == "hf":
-        options.setdefault("reserve_cores", workers)  # CPU only: the model leaves the decode pool its cores
-    be = backend_obj or make_backend(backend, str(model), params, **options)
+    be = backend_obj or load_backend(backend, model, params, backend_options, workers)
     check_backend_matches(previous, be.settings(), out)
     run = {"format": RUN_FORMAT, "status": "running", "project_version": project_version(), "settings": settings,
            "backend": be.settings(), "libraries": library_versions(),

@@ -80,6 +80,16 @@ def resolve_workers(workers: int | None) -> int:
     return int(workers)
 
 
+def load_backend(backend: str, model, params: GenParams, backend_options: dict | None, workers: int):
+    """The run's backend; on CPU the hf model leaves the decode pool its cores (unless --threads is given)."""
+    from .backends import make_backend
+
+    options = dict(backend_options or {})
+    if backend == "hf":
+        options.setdefault("reserve_cores", workers)
+    return make_backend(backend, str(model), params, **options)
+
+
 def parse_shard(text: str | tuple[int, int] | None) -> tuple[int, int]:
     """``"i/n"`` → (i, n) with 0 ≤ i < n."""
     if text is None:
@@ -184,9 +194,6 @@ class Prefetcher:
             finally:
                 set_decoder_threads(saved)
         return [done[i] if i in done else self.futures.pop(i).result() for i in indices]
-
-    def get(self, index: int) -> Prepared:
-        return self.get_batch([index])[0]
 
     def close(self) -> None:
         if self.pool is not None:
@@ -476,7 +483,6 @@ def run_eval(split_dir, video_root, model, backend: str = "hf", prompt="r1", out
 def _run_locked(out, split_dir, video_root, model, backend, prompt_obj, layout, parser, sampling, params, batch_size,
                 shard, limit, workers, prefetch, split, selected, overwrite, resume, backend_options, backend_obj,
                 progress, cache_dir, score, bootstrap) -> dict:
-    from .backends import make_backend
     from .provenance import library_versions
 
     settings = _settings_for(split_dir, split.name, video_root, model, backend, prompt_obj, layout, parser, sampling,
@@ -485,10 +491,7 @@ def _run_locked(out, split_dir, video_root, model, backend, prompt_obj, layout, 
                               "backend_options": backend_options or {}})
     done, previous = prepare_run_dir(out, settings, resume=resume, overwrite=overwrite)
 
-    options = dict(backend_options or {})
-    if backend == "hf":
-        options.setdefault("reserve_cores", workers)  # CPU only: the model leaves the decode pool its cores
-    be = backend_obj or make_backend(backend, str(model), params, **options)
+    be = backend_obj or load_backend(backend, model, params, backend_options, workers)
     check_backend_matches(previous, be.settings(), out)
     run = {
         "format": RUN_FORMAT,
