@@ -91,3 +91,73 @@ def test_fix_is_per_instance(tiny_model_dir):
     # the fixed model's forward really uses the exact positions (an instance attribute wins over the class)
     assert a.model.get_rope_index.__self__ is a.model
     assert Qwen2_5_VLModel.get_rope_index.__module__.startswith("transformers")
+
+
+# --- the vision patch embedding as a GEMM ------------------------------------------------------------
+
+
+def _patch_input(model, n=96, seed=0):
+    vision = model.config.vision_config
+    width = 3 * vision.temporal_patch_size * vision.patch_size ** 2
+    return torch.randn(n, width, generator=torch.Generator().manual_seed(seed))
+
+
+def test_upstream_patch_embed_is_still_a_conv3d(tiny):
+    """Fails when transformers runs the patch embedding as a linear layer itself: then the fix can go."""
+    from tvgbench.harness.qwen_compat import _is_patchify_conv
+
+    embed = tiny.model.visual.patch_embed
+    assert type(embed).forward.__module__.startswith("transformers")
+    assert _is_patchify_conv(embed.proj), f"upstream changed: proj is {embed.proj!r}"
+
+
+def test_linear_patch_embed_equals_the_conv3d(tiny_model_dir):
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    from tvgbench.harness.qwen_compat import has_linear_patch_embed, use_linear_patch_embed
+
+    stock = Qwen2_5_VLForConditionalGeneration.from_pretrained(tiny_model_dir, dtype=torch.float32).eval()
+    fast = use_linear_patch_embed(Qwen2_5_VLForConditionalGeneration.from_pretrained(tiny_model_dir, dtype=torch.float32).eval())
+    assert has_linear_patch_embed(fast) and not has_linear_patch_embed(stock)  # per instance
+    assert type(fast.model.visual.patch_embed) is type(stock.model.visual.patch_embed)  # class untouched
+    assert fast.state_dict().keys() == stock.state_dict().keys()  # weights stay in proj: checkpoints unchanged
+    x = _patch_input(stock)
+    with torch.no_grad():
+        a, b = stock.model.visual.patch_embed(x), fast.model.visual.patch_embed(x)
+        assert a.shape == b.shape == (96, stock.config.vision_config.hidden_size)
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5)
+        assert not torch.equal(a, torch.zeros_like(a))
+        # and the whole vision tower on a (t=2, 4x12 patches) video
+        grid = torch.tensor([[2, 4, 12]])
+        torch.testing.assert_close(fast.model.visual(x, grid_thw=grid).pooler_output,
+                                   stock.model.visual(x, grid_thw=grid).pooler_output, rtol=1e-4, atol=1e-5)
+
+
+def test_linear_patch_embed_trains_the_same_weight(tiny_model_dir):
+    """Gradients reach ``proj.weight`` as they do through the Conv3d (the trainer uses this too)."""
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    from tvgbench.harness.qwen_compat import use_linear_patch_embed
+
+    grads = []
+    for fast in (False, True):
+        model = Qwen2_5_VLForConditionalGeneration.from_pretrained(tiny_model_dir, dtype=torch.float32)
+        if fast:
+            use_linear_patch_embed(model)
+        embed = model.model.visual.patch_embed
+        embed(_patch_input(model, seed=1)).square().sum().backward()
+        grads.append(embed.proj.weight.grad.clone())
+    assert grads[0].abs().max() > 0
+    # float32 sums in another order: equal up to rounding, relative to the gradient's scale
+    assert (grads[1] - grads[0]).abs().max() <= 1e-5 * grads[0].abs().max()
+
+
+def test_linear_patch_embed_leaves_other_projections_alone():
+    from torch import nn
+
+    from tvgbench.harness.qwen_compat import _is_patchify_conv
+
+    assert _is_patchify_conv(nn.Conv3d(3, 8, kernel_size=(2, 14, 14), stride=(2, 14, 14), bias=False))
+    assert not _is_patchify_conv(nn.Conv3d(3, 8, kernel_size=(2, 14, 14), stride=(1, 14, 14)))  # overlapping
+    assert not _is_patchify_conv(nn.Conv3d(3, 8, kernel_size=2, stride=2, padding=1))
+    assert not _is_patchify_conv(nn.Linear(4, 4)) and not _is_patchify_conv(None)

@@ -31,7 +31,7 @@ import trl
 from trl import GRPOTrainer
 
 from tvgbench.errors import Timer1Error
-from tvgbench.harness.qwen_compat import use_exact_video_time
+from tvgbench.harness.qwen_compat import use_exact_video_time, use_linear_patch_embed
 
 TESTED_TRL_VERSION = "1.16.0"
 VIDEO_PAD = "<|video_pad|>"
@@ -103,6 +103,9 @@ class VideoGRPOTrainer(GRPOTrainer):
         # the positions the evaluation harness uses: exact video time (transformers 5.17 truncates it)
         use_exact_video_time(self.model)
         use_exact_video_time(self.ref_model)
+        # and the same patch-embedding arithmetic as the evaluation backend (a GEMM, not Conv3d)
+        use_linear_patch_embed(self.model)
+        use_linear_patch_embed(self.ref_model)
         if self.use_vllm:
             raise Timer1Error("TRL 1.16's vLLM rollouts carry images only, not video; set use_vllm: false")
         if self.tools or self.environment_factories is not None or self.rollout_func is not None:

@@ -9,9 +9,18 @@ gives 0 and puts *every* frame at the same time position; above 384 s (``sample_
 compresses time instead. It also resumes the text after a video at ``max(h, w) / merge`` past the
 block start, while Qwen2.5-VL (and vLLM) resume at the block's largest position + 1, time included, so
 every prompt token after a multi-frame video sits at a different position than in training.
-:func:`use_exact_video_time` swaps the loaded model's inner module to a subclass
-(``ExactVideoTimeQwen2_5_VLModel``) that computes the positions the real model was trained with.
-``tests/test_harness_qwen_compat.py`` fails when upstream changes this behaviour, so the fix can go.
+:func:`use_exact_video_time` binds, on the loaded model's inner module only, a ``get_rope_index``
+that computes the positions the real model was trained with.
+
+:func:`use_linear_patch_embed` is a speed fix, not a correctness one: the vision patch embedding is a
+``Conv3d`` whose kernel equals its stride, i.e. one matrix product over flattened patches, and
+PyTorch's convolution path for it is slow (2.4x slower than the GEMM on CPU for the tiny model's
+batches; far worse with some cuDNN/bf16 combinations, transformers issue #45750). vLLM runs it as a
+GEMM too. transformers 5.17 offers the same through ``fusion_config={"patch_embeddings": True}``,
+but that registers class replacements and weight converters process-wide; this stays on one instance
+and keeps the weights where they are (state dicts and checkpoints are unchanged).
+
+``tests/test_harness_qwen_compat.py`` fails when upstream changes either behaviour, so a fix can go.
 """
 
 from __future__ import annotations
@@ -74,3 +83,38 @@ def use_exact_video_time(model):
 def has_exact_video_time(module) -> bool:
     bound = module.__dict__.get("get_rope_index")
     return bound is not None and getattr(bound, "__func__", None) is exact_get_rope_index
+
+
+def linear_patch_embed_forward(self, hidden_states):
+    """The patch embedding as the GEMM it is: (N, C·T·P·P) @ W(D, C·T·P·P)^T, same weights as ``proj``."""
+    import torch.nn.functional as F
+
+    weight = self.proj.weight
+    flat = hidden_states.reshape(-1, weight[0].numel()).to(weight.dtype)
+    return F.linear(flat, weight.reshape(weight.shape[0], -1), self.proj.bias).view(-1, self.embed_dim)
+
+
+def _is_patchify_conv(proj) -> bool:
+    from torch import nn
+
+    return (type(proj) is nn.Conv3d and tuple(proj.stride) == tuple(proj.kernel_size)
+            and tuple(proj.padding) == (0, 0, 0) and tuple(proj.dilation) == (1, 1, 1) and proj.groups == 1)
+
+
+def use_linear_patch_embed(model):
+    """Run this loaded model's vision patch embedding as a linear layer (this instance only).
+
+    Applies to modules named ``*PatchEmbed`` whose ``proj`` is a non-overlapping ``Conv3d``; anything
+    else (a LoRA-wrapped ``proj``, a future upstream linear) is left as it is.
+    """
+    if model is None:
+        return model
+    for module in model.modules():
+        if type(module).__name__.endswith("PatchEmbed") and _is_patchify_conv(getattr(module, "proj", None)):
+            module.forward = types.MethodType(linear_patch_embed_forward, module)
+    return model
+
+
+def has_linear_patch_embed(model) -> bool:
+    return any(getattr(m.__dict__.get("forward"), "__func__", None) is linear_patch_embed_forward
+               for m in model.modules())

@@ -3,7 +3,8 @@
 Pixels come from :func:`tvgbench.video.qwen_video_inputs` (no processor, no torchvision); the prompt
 is the tokenizer's chat template with its one ``<|video_pad|>`` expanded to the video's token count.
 ``mm_token_type_ids`` is passed so transformers builds M-RoPE positions (without it, it silently
-falls back to text positions), and :mod:`..qwen_compat` makes those positions exact in time.
+falls back to text positions), and :mod:`..qwen_compat` makes those positions exact in time (and runs
+the vision patch embedding as the GEMM it is).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ class HFBackend:
         from transformers import AutoTokenizer, Qwen2_5_VLForConditionalGeneration
 
         from ...prompts import ensure_chat_template
-        from ..qwen_compat import use_exact_video_time
+        from ..qwen_compat import use_exact_video_time, use_linear_patch_embed
 
         self.params = params
         self.model_path = str(model)
@@ -88,6 +89,7 @@ class HFBackend:
             ensure_chat_template(self.tokenizer, model)
             self.model = Qwen2_5_VLForConditionalGeneration.from_pretrained(model, **kwargs).to(self.device).eval()
         use_exact_video_time(self.model)
+        use_linear_patch_embed(self.model)
         cfg = self.model.config
         vision = cfg.vision_config
         self.patch_size = vision.patch_size
@@ -179,6 +181,7 @@ class HFBackend:
             "attn_implementation": getattr(self.model.config, "_attn_implementation", None),
             "decode": {"skip_special_tokens": True},
             "video_time_positions": "exact (floor(t * second_per_grid_t * tokens_per_second), tvgbench.harness.qwen_compat)",
+            "patch_embed": "linear (tvgbench.harness.qwen_compat)",
             "generation": self.params.to_dict(),
             "eos_token_ids": self.eos_ids,
         }
