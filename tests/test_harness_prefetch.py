@@ -30,7 +30,7 @@ def test_batches_come_back_in_order_with_every_item_prepared_once():
     fn, seen = _recording_fn(0.002)
     fetcher = Prefetcher(items, fn, workers=2, depth=4)
     try:
-        got = [p.request for b in (range(0, 4), range(4, 8), range(8, 10)) for p in fetcher.get_batch(list(b))]
+        got = [p.request for b in (range(0, 4), range(4, 8), range(8, 10)) for p in fetcher.get_batch(list(b)).prepared]
     finally:
         fetcher.close()
     assert got == [f"q{i}" for i in range(10)]
@@ -43,7 +43,7 @@ def test_caller_prepares_batch_items_the_pool_has_not_started():
     fn, seen = _recording_fn(0.05)
     fetcher = Prefetcher(items, fn, workers=1, depth=4)
     try:
-        got = [p.request for p in fetcher.get_batch([0, 1, 2, 3])]
+        got = [p.request for p in fetcher.get_batch([0, 1, 2, 3]).prepared]
     finally:
         fetcher.close()
     assert got == ["q0", "q1", "q2", "q3"]
@@ -56,12 +56,91 @@ def test_caller_prepares_batch_items_the_pool_has_not_started():
 def test_resume_order_skips_finished_batches():
     items = _items(6)
     fn, seen = _recording_fn(0.0)
-    fetcher = Prefetcher(items, fn, workers=1, depth=8, order=[3, 4, 5])
+    fetcher = Prefetcher(items, fn, workers=1, depth=8, batches=[[3, 4, 5]])
     try:
-        assert [p.request for p in fetcher.get_batch([3, 4, 5])] == ["q3", "q4", "q5"]
+        assert [p.request for p in fetcher.get_batch([3, 4, 5]).prepared] == ["q3", "q4", "q5"]
     finally:
         fetcher.close()
     assert sorted(q for q, _ in seen) == ["q3", "q4", "q5"]  # finished items are never decoded
+
+
+def _recording_collate():
+    calls = []
+
+    def collate(prepared):
+        calls.append(([p.request for p in prepared], threading.current_thread().name))
+        return "+".join(p.request for p in prepared)
+
+    return collate, calls
+
+
+def test_pool_collates_batches_it_prepared_whole():
+    # the caller is slow (a model generating), so the pool prepares and collates batches ahead of it
+    items = _items(9)
+    fn, _ = _recording_fn(0.001)
+    collate, calls = _recording_collate()
+    batches = [[0, 1, 2], [3, 4, 5], [6, 7, 8]]
+    fetcher = Prefetcher(items, fn, workers=2, depth=9, batches=batches, collate=collate)
+    try:
+        first = fetcher.get_batch(batches[0])
+        time.sleep(0.3)  # "generating": the pool finishes batches 2 and 3 meanwhile
+        rest = [fetcher.get_batch(b) for b in batches[1:]]
+    finally:
+        fetcher.close()
+    assert [r.collated for r in (first, *rest)] == ["q0+q1+q2", "q3+q4+q5", "q6+q7+q8"]
+    assert [[p.request for p in r.prepared] for r in rest] == [["q3", "q4", "q5"], ["q6", "q7", "q8"]]
+    by_batch = {tuple(reqs): name for reqs, name in calls}
+    assert len(calls) == 3  # each batch collated once
+    for later in (("q3", "q4", "q5"), ("q6", "q7", "q8")):
+        assert by_batch[later].startswith("timer1-decode")  # off the model's thread
+
+
+def test_caller_collates_a_batch_it_took_items_back_from():
+    items = _items(4)
+    fn, _ = _recording_fn(0.05)
+    collate, calls = _recording_collate()
+    fetcher = Prefetcher(items, fn, workers=1, depth=4, batches=[[0, 1, 2, 3]], collate=collate)
+    try:
+        ready = fetcher.get_batch([0, 1, 2, 3])
+    finally:
+        fetcher.close()
+    assert ready.collated == "q0+q1+q2+q3"
+    assert calls == [(["q0", "q1", "q2", "q3"], threading.current_thread().name)]  # once, by the caller
+
+
+def test_collate_errors_reach_the_caller():
+    items = _items(2)
+    fn, _ = _recording_fn(0.0)
+
+    def broken(prepared):
+        raise RuntimeError("collate failed")
+
+    for workers in (0, 1):
+        fetcher = Prefetcher(items, fn, workers=workers, depth=4, batches=[[0, 1]], collate=broken)
+        try:
+            time.sleep(0.05)
+            with pytest.raises(RuntimeError, match="collate failed"):
+                fetcher.get_batch([0, 1])
+        finally:
+            fetcher.close()
+
+
+def test_hf_backend_generates_the_same_from_a_collated_batch(tiny_model_dir, synth_split, restore_torch_threads):
+    """The pool's ``collate`` + ``generate(batch)`` equals ``generate(requests)`` (and a sequential run)."""
+    from tvgbench.harness.backends import GenParams, make_backend
+    from tvgbench.harness.runner import _collator, _prepare, tvg_items
+    from tvgbench.prompts import get_prompt
+    from tvgbench.splits import load_split
+    from tvgbench.video import SamplingConfig
+
+    be = make_backend("hf", str(tiny_model_dir), GenParams(max_new_tokens=8), device="cpu", threads=1)
+    split = load_split(synth_split)
+    items = tvg_items(split.samples[:3], synth_split, split.window_mode, get_prompt("r1", task="tg"), "default")
+    cfg = SamplingConfig(fps=1.0, total_pixels=192 * 28 * 28, max_pixels=64 * 28 * 28)
+    prepared = [_prepare(it, be, cfg, "", None) for it in items]
+    batch = _collator(be)(prepared)
+    assert len(batch) == 3 and batch.tensors["input_ids"].shape[0] == 3
+    assert be.generate(batch) == be.generate([p.request for p in prepared])
 
 
 def test_pool_workers_decode_with_one_ffmpeg_thread(monkeypatch, synth_split):
@@ -91,7 +170,7 @@ def test_pool_workers_decode_with_one_ffmpeg_thread(monkeypatch, synth_split):
     cfg = SamplingConfig(fps=1.0, total_pixels=192 * 28 * 28, max_pixels=64 * 28 * 28)
     fetcher = Prefetcher(items, lambda it: _prepare(it, NoModel(), cfg, "", None), workers=1, depth=4)
     try:
-        prepared = fetcher.get_batch([0, 1, 2, 3])
+        prepared = fetcher.get_batch([0, 1, 2, 3]).prepared
     finally:
         fetcher.close()
     assert all(p.error is None and p.request > 0 for p in prepared)

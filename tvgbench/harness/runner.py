@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -144,27 +145,78 @@ def _prepare(item: WorkItem, backend, sampling, assistant_prefix: str, cache_dir
     return Prepared(item, request, None, decode_s, video)
 
 
-class Prefetcher:
-    """Prepares ``order``'s items with a thread pool, at most ``depth`` ahead of the consumer.
+@dataclass
+class ReadyBatch:
+    """One batch, prepared: its items in order, and ``collate(prepared)`` when a collate function is set."""
 
-    ``order`` lists the item indices that will be asked for, in the order they will be asked for
-    (on resume, finished batches are left out, so nothing is decoded for them). A batch whose items
-    the pool has not started yet (the first one, or after a slow stretch) is partly prepared by the
-    calling thread itself rather than waited for: it would otherwise sit idle.
+    prepared: list[Prepared]
+    collated: Any = None
+
+
+class _BatchJoin:
+    """Counts one batch's futures down; the pool thread that finishes the last item collates the batch.
+
+    So collation (for the hf backend: concatenating the batch's pixels, padding the prompts) runs in the
+    pool beside generation, as a DataLoader's collate_fn runs in its workers, but only for a batch that
+    is complete before the caller asks for it. If the caller is already waiting (the pool is the slower
+    side), the caller collates: its time is free then, and the pool goes on decoding the next items.
+    """
+
+    def __init__(self, futures: list[Future], collate: Callable[[list[Prepared]], Any]):
+        self.futures, self.collate = futures, collate
+        self.remaining = len(futures)
+        self.lock = threading.Lock()
+        self.wanted = self.claimed = False
+        self.result: Future = Future()
+        for f in futures:
+            f.add_done_callback(self._one_done)
+
+    def want(self) -> bool:
+        """The caller asks for the batch now; True when the pool has already taken its collation."""
+        with self.lock:
+            self.wanted = True
+            return self.claimed
+
+    def _one_done(self, _future: Future) -> None:
+        with self.lock:
+            self.remaining -= 1
+            if self.remaining or self.wanted:
+                return
+            self.claimed = True
+        if any(f.cancelled() or f.exception() is not None for f in self.futures):
+            self.result.set_result(None)  # the caller re-raises the item's error
+            return
+        try:
+            self.result.set_result(self.collate([f.result() for f in self.futures]))
+        except BaseException as e:  # handed to the caller, which re-raises it in the loop
+            self.result.set_exception(e)
+
+
+class Prefetcher:
+    """Prepares ``batches``' items with a thread pool, at most ``depth`` items ahead of the consumer.
+
+    ``batches`` lists, in the order they will be asked for, the item indices of each batch (on resume,
+    finished batches are left out, so nothing is decoded for them); without it every item is its own
+    batch. With ``collate``, a batch the pool prepared whole before it is asked for is collated there too.
+    A batch whose items the pool has not started yet (the first one, or after a slow stretch) is partly
+    prepared by the calling thread itself rather than waited for: it would otherwise sit idle.
     """
 
     def __init__(self, items: list[WorkItem], fn: Callable[[WorkItem], Prepared], workers: int, depth: int,
-                 order: list[int] | None = None):
+                 batches: list[list[int]] | None = None, collate: Callable[[list[Prepared]], Any] | None = None):
         from ..video.decode import set_decoder_threads
 
-        self.items, self.fn = items, fn
-        self.order = list(range(len(items))) if order is None else list(order)
+        self.items, self.fn, self.collate = items, fn, collate
+        self.batches = [[i] for i in range(len(items))] if batches is None else [list(b) for b in batches]
+        self.order = [i for b in self.batches for i in b]
         self.position = {index: k for k, index in enumerate(self.order)}
+        self.closes_batch = {b[-1]: b for b in self.batches if b}  # last index of a batch -> the batch
         self.pool = (ThreadPoolExecutor(max_workers=workers, thread_name_prefix="timer1-decode",
                                         initializer=set_decoder_threads, initargs=(1,))
                      if workers > 0 else None)
         self.depth = max(1, depth)
         self.futures: dict[int, Future] = {}
+        self.joins: dict[int, _BatchJoin] = {}  # keyed by the batch's last index
         self.next_submit = 0  # position in ``order``
 
     def _submit_ahead(self, last_index: int) -> None:
@@ -173,14 +225,20 @@ class Prefetcher:
             ahead = self.order[self.next_submit]
             self.futures[ahead] = self.pool.submit(self.fn, self.items[ahead])
             self.next_submit += 1
+            batch = self.closes_batch.get(ahead)
+            if batch is not None and self.collate is not None:
+                self.joins[ahead] = _BatchJoin([self.futures[i] for i in batch], self.collate)
 
-    def get_batch(self, indices: list[int]) -> list[Prepared]:
-        """The prepared items of one batch, in order."""
+    def get_batch(self, indices: list[int]) -> ReadyBatch:
+        """The prepared items of one batch, in order (and the batch collated, when asked for)."""
         if self.pool is None:
-            return [self.fn(self.items[i]) for i in indices]
+            prepared = [self.fn(self.items[i]) for i in indices]
+            return ReadyBatch(prepared, self.collate(prepared) if self.collate else None)
         from ..video.decode import decoder_threads, set_decoder_threads
 
         self._submit_ahead(indices[-1])
+        join = self.joins.pop(indices[-1], None)
+        pool_collates = join.want() if join is not None else False
         done: dict[int, Prepared] = {}
         # take back, from the end of the batch, items the pool has not started, and prepare them here
         stolen = [i for i in reversed(indices) if self.futures[i].cancel()]
@@ -193,7 +251,13 @@ class Prefetcher:
                     done[i] = self.fn(self.items[i])
             finally:
                 set_decoder_threads(saved)
-        return [done[i] if i in done else self.futures.pop(i).result() for i in indices]
+        prepared = [done[i] if i in done else self.futures.pop(i).result() for i in indices]
+        if self.collate is None:
+            return ReadyBatch(prepared)
+        collated = join.result.result() if pool_collates else None
+        if collated is None:  # the pool was behind (or could not collate): collate here
+            collated = self.collate(prepared)
+        return ReadyBatch(prepared, collated)
 
     def close(self) -> None:
         if self.pool is not None:
@@ -212,6 +276,19 @@ class LoopResult:
     errors_by_reason: dict[str, int]
 
 
+def _collator(backend) -> Callable[[list[Prepared]], Any] | None:
+    """The backend's batch collation over a batch's good items, for the pool to run (None: the backend has none)."""
+    collate = getattr(backend, "collate", None)
+    if collate is None:
+        return None
+
+    def collate_ok(prepared: list[Prepared]):
+        ok = [p.request for p in prepared if p.error is None]
+        return collate(ok) if ok else None
+
+    return collate_ok
+
+
 def run_items(items: list[WorkItem], backend, *, out_path: Path, finish: Callable[[WorkItem, Prepared, Any], dict],
               sampling, assistant_prefix: str, batch_size: int, workers: int, prefetch: int | None, done: set[str],
               progress: bool = True, cache_dir=None, desc: str = "evaluating") -> LoopResult:
@@ -224,7 +301,7 @@ def run_items(items: list[WorkItem], backend, *, out_path: Path, finish: Callabl
     batches = [b for b in fixed_batches(len(items), batch_size) if any(items[i].qid not in done for i in b)]
     depth = prefetch if prefetch is not None else max(2 * batch_size, 2 * workers)
     fetcher = Prefetcher(items, lambda it: _prepare(it, backend, sampling, assistant_prefix, cache_dir), workers, depth,
-                         order=[i for b in batches for i in b])
+                         batches=[list(b) for b in batches], collate=_collator(backend))
     n_written = n_errors = 0
     n_before = sum(it.qid in done for it in items)
     errors: dict[str, int] = {}
@@ -234,10 +311,11 @@ def run_items(items: list[WorkItem], backend, *, out_path: Path, finish: Callabl
     log = DurableLog(out_path)
     try:
         for batch in batches:
-            prepared = fetcher.get_batch(list(batch))  # the whole batch, so its composition never changes
+            ready = fetcher.get_batch(list(batch))  # the whole batch, so its composition never changes
+            prepared = ready.prepared
             ok = [p for p in prepared if p.error is None]
             t0 = time.perf_counter()
-            outputs = backend.generate([p.request for p in ok]) if ok else []
+            outputs = backend.generate(ready.collated if ready.collated is not None else [p.request for p in ok]) if ok else []
             gen_s = time.perf_counter() - t0
             by_qid = {p.item.qid: o for p, o in zip(ok, outputs)}
             for p in prepared:

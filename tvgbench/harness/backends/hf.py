@@ -29,6 +29,15 @@ class HFRequest:
     num_video_tokens: int
 
 
+@dataclass
+class HFBatch:
+    tensors: dict  # generate()'s keyword arguments
+    size: int
+
+    def __len__(self) -> int:
+        return self.size
+
+
 def pick_device(device: str | None) -> str:
     import torch
 
@@ -117,6 +126,11 @@ class HFBackend:
         return HFRequest(ids, inputs["pixel_values_videos"], inputs["video_grid_thw"], inputs["second_per_grid_ts"],
                          inputs["num_video_tokens"])
 
+    # -- collate (runs in the prefetch pool when it can) ---------------------------------------------
+    def collate(self, requests: list[HFRequest]) -> HFBatch:
+        """The model's inputs for a batch: left-padded prompts and every video's patches concatenated."""
+        return HFBatch(self._batch_tensors(requests), len(requests))
+
     # -- generate -------------------------------------------------------------------------------------
     def _batch_tensors(self, requests: list[HFRequest]) -> dict:
         import torch
@@ -148,12 +162,13 @@ class HFBackend:
             kw.update(temperature=p.temperature, top_p=p.top_p, top_k=p.top_k if p.top_k > 0 else 0)
         return GenerationConfig(**kw)
 
-    def generate(self, requests: list[HFRequest]) -> list[Generation]:
+    def generate(self, requests: list[HFRequest] | HFBatch) -> list[Generation]:
+        """Generate for a list of requests, or for a batch :meth:`collate` already built."""
         import torch
 
         if not requests:
             return []
-        batch = self._batch_tensors(requests)
+        batch = (requests if isinstance(requests, HFBatch) else self.collate(requests)).tensors
         with self._lock, torch.inference_mode():
             if not self.params.greedy:
                 torch.manual_seed(self.params.seed)
