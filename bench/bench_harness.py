@@ -16,10 +16,17 @@ Target: ratio >= 1.5. The arms alternate (ABCABC...) so machine-load drifts hit 
 dataset's encoding (Charades-STA's 480p release is 480 wide at ~30 fps) before the run: same clips and
 queries, the model sees the same frame sizes (the pixel budget binds), only decoding costs what it costs
 on real videos. The printed ``bound`` is the ratio a perfect overlap could reach, sequential loop time /
-summed generate time: prefetching can hide decoding, never generation.
+summed generate time: prefetching can hide decoding, never generation. ``decode_slowdown_in_pool`` is how
+much longer the same decoding takes in the pool, beside the generating model, than inline on an idle
+core: what the machine loses to running the two at once (on a 2-vCPU VM it is about 2x).
+
+``--pin`` runs the comparison one core against two: the calling thread (the model, and an inline
+decode) is pinned to the first allowed core and the pool's threads to the second. Without it, a
+"sequential" loop is not single-core: decord runs its decoder in a thread of its own, which the OS puts
+on the idle core while the model waits, so the sequential arms already overlap part of the decoding.
 
     .venv/bin/python bench/bench_harness.py [--videos 4] [--repeats 5] [--workers N] [--reencode WxH@FPS]
-                                            [--json out.json]
+                                            [--pin] [--json out.json]
 """
 
 from __future__ import annotations
@@ -45,6 +52,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (both arms)")
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--reencode", default=None, help="re-encode the videos first, e.g. 480x270@30")
+    ap.add_argument("--pin", action="store_true", help="model + inline decode on one core, the pool on another")
     ap.add_argument("--json", default=None, help="also write the result here")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -73,11 +81,14 @@ def main() -> None:
         # (name, prefetch workers, inline decoder threads, torch threads)
         arms = [("sequential", 0, 0, args.threads), ("sequential-1thread", 0, 1, args.threads),
                 ("prefetch", workers, 0, args.threads)]
-        if args.threads < cores:  # a sequential loop may also give the model every core
+        if args.pin:
+            pin_cores()
+        elif args.threads < cores:  # a sequential loop may also give the model every core
             arms.append(("sequential-allcores", 0, 1, cores))
         rates: dict[str, list[float]] = {arm[0]: [] for arm in arms}
         bounds: dict[str, list[float]] = {arm[0]: [] for arm in arms}
         end_to_end: dict[str, list[float]] = {arm[0]: [] for arm in arms}
+        decode_s: dict[str, list[float]] = {arm[0]: [] for arm in arms}
         n_queries = 0
         # warm-up (imports, first decode, allocator) outside the timed arms
         run_eval(work / "synth", work / "synth", model, out_dir=work / "warm", limit=args.batch_size, **{
@@ -97,6 +108,7 @@ def main() -> None:
                 rates[arm].append(loop["queries_per_s"])
                 bounds[arm].append(loop["seconds"] / summary["counts"]["generate_s_total"])
                 end_to_end[arm].append(n_queries / seconds)
+                decode_s[arm].append(summary["counts"]["decode_s_total"])
                 print(f"{arm:18s} rep {rep}: loop {loop['seconds']:.2f} s = {loop['queries_per_s']:.2f} q/s; "
                       f"end to end {seconds:.2f} s; summed decode {summary['counts']['decode_s_total']:.1f} s, "
                       f"generate {summary['counts']['generate_s_total']:.1f} s")
@@ -117,7 +129,13 @@ def main() -> None:
             "bound": round(statistics.median(bounds[reference]), 3),
             "prefetch_loop_over_generate": round(statistics.median(bounds["prefetch"]), 3),
             "medians_qps": {arm: round(v, 3) for arm, v in medians.items()}, "rates": rates,
+            # the same decoding, summed over the run: inline on an otherwise idle core vs in the pool
+            # beside the generating model (how much slower decoding gets when the two share the machine)
+            "decode_s_medians": {arm: round(statistics.median(v), 3) for arm, v in decode_s.items()},
+            "decode_slowdown_in_pool": round(statistics.median(decode_s["prefetch"])
+                                             / statistics.median(decode_s["sequential-1thread"]), 3),
             "end_to_end_ratio": round(statistics.median(end_to_end["prefetch"]) / statistics.median(end_to_end[reference]), 3),
+            "pinned": args.pin,
             "cpu_count": os.cpu_count(),
             "load_avg": os.getloadavg(),
         }
@@ -126,6 +144,34 @@ def main() -> None:
             Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def pin_cores() -> None:
+    """This thread (and threads it starts later, e.g. decord's) on one core; the decode pool on another.
+
+    Wraps the runner's thread pool class for this benchmark process only, adding the pinning to each
+    worker's start; the product never pins.
+    """
+    import threading
+
+    from tvgbench.harness import runner
+
+    allowed = sorted(os.sched_getaffinity(0))
+    if len(allowed) < 2:
+        raise SystemExit("--pin needs two cores")
+    model_core, pool_core = allowed[0], allowed[1]
+
+    class PinnedPool(runner.ThreadPoolExecutor):
+        def __init__(self, *a, initializer=None, initargs=(), **kw):
+            def start(*args):
+                os.sched_setaffinity(threading.get_native_id(), {pool_core})
+                if initializer is not None:
+                    initializer(*args)
+
+            super().__init__(*a, initializer=start, initargs=initargs, **kw)
+
+    runner.ThreadPoolExecutor = PinnedPool
+    os.sched_setaffinity(threading.get_native_id(), {model_core})
 
 
 def reencode(video_dir: Path, spec: str) -> None:
