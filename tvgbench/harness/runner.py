@@ -207,10 +207,10 @@ class Prefetcher:
         from ..video.decode import set_decoder_threads
 
         self.items, self.fn, self.collate = items, fn, collate
-        self.batches = [[i] for i in range(len(items))] if batches is None else [list(b) for b in batches]
-        self.order = [i for b in self.batches for i in b]
+        batches = [[i] for i in range(len(items))] if batches is None else [list(b) for b in batches]
+        self.order = [i for b in batches for i in b]
         self.position = {index: k for k, index in enumerate(self.order)}
-        self.closes_batch = {b[-1]: b for b in self.batches if b}  # last index of a batch -> the batch
+        self.closes_batch = {b[-1]: b for b in batches if b}  # last index of a batch -> the batch
         self.pool = (ThreadPoolExecutor(max_workers=workers, thread_name_prefix="timer1-decode",
                                         initializer=set_decoder_threads, initargs=(1,))
                      if workers > 0 else None)
@@ -301,7 +301,7 @@ def run_items(items: list[WorkItem], backend, *, out_path: Path, finish: Callabl
     batches = [b for b in fixed_batches(len(items), batch_size) if any(items[i].qid not in done for i in b)]
     depth = prefetch if prefetch is not None else max(2 * batch_size, 2 * workers)
     fetcher = Prefetcher(items, lambda it: _prepare(it, backend, sampling, assistant_prefix, cache_dir), workers, depth,
-                         batches=[list(b) for b in batches], collate=_collator(backend))
+                         batches=batches, collate=_collator(backend))
     n_written = n_errors = 0
     n_before = sum(it.qid in done for it in items)
     errors: dict[str, int] = {}
