@@ -89,7 +89,7 @@ def test_canonical_clips_to_duration():
     assert FLAG_CLIPPED not in parse_answer("<answer>5 to 10</answer>", duration=30.0).flags
 
 
-# Time-R1's parsers, facts checked in spec §4.1 / §4.2
+# Time-R1's parsers: main.py::parse_timestamp_output (train) and evaluate.py::extract_answer (eval)
 TIMER1_CASES = [
     # text, timer1-train, timer1-eval
     ("<answer>12.54 to 17.83</answer>", (12.54, 17.83), (12.54, 17.83)),

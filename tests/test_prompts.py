@@ -1,4 +1,5 @@
-"""Prompt presets equal Time-R1's strings (spec §3.1); layouts follow spec §3.2/§3.3."""
+"""Prompt presets equal Time-R1's strings (read from ../shared/reference/timer1-spec.md, skipped without it);
+layouts follow Time-R1's training (text first, no system message) and evaluation (video first) layouts."""
 
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ def test_grounding_presets_equal_time_r1_strings(key, preset):
 def test_mcq_presets_equal_time_r1_strings(name):
     ref = _spec_strings()[f"src/vllm_inference/data/config.py::DEFAULT_MCQ_PROMPT['{name}']"]
     options = ["a cat", "a dog", "a bird"]
-    rendered = "(A) a cat\n(B) a dog\n(C) a bird"  # spec §3.3: "(A) opt\n(B) opt..."
+    rendered = "(A) a cat\n(B) a dog\n(C) a bird"  # Time-R1's _build_user_prompt: "(A) opt\n(B) opt..."
     expected = ref.replace("{}", "What runs?", 1).replace("{}", rendered, 1)
     assert P.get_prompt(f"mcq_{name}").fill(question="What runs?", options=options) == expected
 

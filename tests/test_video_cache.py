@@ -68,7 +68,7 @@ def test_round_trip_is_exact_and_small(tmp_path):
     np.testing.assert_array_equal(hit.timestamps, fresh.timestamps)
     assert hit.sample_fps == fresh.sample_fps and hit.meta["indices"] == fresh.meta["indices"]
     assert hit.frames.flags.writeable
-    # Time-R1's fine-tune cache: torch.save([float32 T×3×H×W]) per video (spec §10.5)
+    # Time-R1's fine-tune cache: torch.save([float32 T×3×H×W]) per video (preprocess_dataset.py)
     timer1_file = tmp_path / "video_inputs.pt"
     torch.save([torch.from_numpy(fresh.frames).permute(0, 3, 1, 2).float()], timer1_file)
     assert entry.stat().st_size <= timer1_file.stat().st_size / 4

@@ -1,4 +1,4 @@
-"""Frame counts, sizes and sample_fps equal the reference formulas (spec §10) — table-driven, no decoding."""
+"""Frame counts, sizes and sample_fps equal the qwen-vl-utils / Time-R1 formulas — table-driven, no decoding."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ CFG = SamplingConfig()
 
 
 def reference_plan(total_frames, video_fps, height, width, window=None):
-    """Spec §10.2-10.3 restated literally (independent of tvgbench.video.config)."""
+    """Time-R1's smart_nframes / fetch_video_v3 restated literally (independent of tvgbench.video.config)."""
     if window is None:
         start, end = 0, total_frames
     else:
@@ -41,7 +41,7 @@ def tokens(plan):
     return (len(plan.indices) // 2) * (plan.height // 28) * (plan.width // 28)
 
 
-# Spec §10.3, recovered from Time-R1's data: a 640x360 source at 30 fps.
+# Recovered from Time-R1's data: a 640x360 source at 30 fps.
 SPEC_EXAMPLES = [
     # seconds, frames, (h, w), tokens, sample_fps
     (10, 20, (364, 644), 2990, 2.0),

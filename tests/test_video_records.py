@@ -1,4 +1,4 @@
-"""Which records are cropped, on the real Time-R1 releases (spec §15.1): the window rule per split and per record."""
+"""Which records are cropped, on the real Time-R1 releases: the window rule per split and per record."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ def test_tvgbench_crops_exactly_its_252_windowed_records(tvgbench_split):
     assert sp.window_mode == "crop"
     cropped = [s for s in sp.samples if should_crop(s, sp.window_mode)]
     assert len(cropped) == 252 == sum(s.window is not None for s in sp.samples)
-    # the same video under different windows gets different cache entries (52 such videos, spec §9)
+    # the same video under different windows gets different cache entries (52 such videos in TVGBench)
     by_video: dict[str, set] = {}
     for s in cropped:
         by_video.setdefault(s.video, set()).add(entry_key(s.video, s.window, SamplingConfig()))

@@ -1,4 +1,4 @@
-"""Difficulty of training samples from a model's predictions (Time-R1 ``calc_difficulty``, spec §8.2).
+"""Difficulty of training samples from a model's predictions (Time-R1 ``calc_difficulty.py``).
 
 ``difficulty = 100 x IoU(pred, gt)``: a model's greedy IoU in percent, so **higher means easier**. A line
 whose ``pred`` is missing or holds a null is parsed from its text with Time-R1's difficulty-pass parser

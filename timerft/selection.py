@@ -1,4 +1,4 @@
-"""Selecting training samples by difficulty (Time-R1 ``process_data.py``, spec §8.3-8.4).
+"""Selecting training samples by difficulty (Time-R1 ``process_data.py``, ``train_rl_SF.sh``).
 
 * :func:`gaussian_select` - draw ``k`` samples **without replacement** among those with IoU > 0, with
   probability proportional to ``exp(-(IoU - center)^2 / (2 sigma^2))`` (Time-R1's ``gaussian_03``:

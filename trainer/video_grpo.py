@@ -1,6 +1,6 @@
 """The one place where timer1 fixes TRL for video: ``VideoGRPOTrainer``, a subclass of TRL 1.16's GRPOTrainer.
 
-Why a subclass (environment-probe §6, spec §15.2):
+Why a subclass:
 
 * Stock TRL 1.16 tokenises prompts through the HF processor, whose Qwen2-VL video processor needs
   torchvision/torchcodec (CUDA-only wheels here). We tokenise ourselves: the dataset's ``prompt`` is

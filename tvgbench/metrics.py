@@ -1,7 +1,8 @@
 """Temporal IoU and recall, defined once for the scorer, the rewards, difficulty and the leaderboard.
 
 IoU uses the hull union ``max(ends) - min(starts)``; a zero or negative union gives 0, never NaN
-(Time-R1's ``compute_IoU`` returns NaN there, spec §8.2).
+(Time-R1's numpy ``compute_IoU`` in ``eval_all.py`` and ``calc_difficulty.py`` divides by zero there
+and returns NaN).
 """
 
 from __future__ import annotations

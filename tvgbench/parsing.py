@@ -7,10 +7,11 @@ Variants
                   Reversed spans are swapped (flag ``reversed``); with a duration, spans are
                   clipped to ``[0, duration]`` (flag ``clipped``).
 ``timer1-train``  Time-R1's reward parser: last ``<answer>`` block, last ``X to|and Y`` in it,
-                  case-insensitive; nothing else (spec §4.1).
+                  case-insensitive; nothing else (``main.py::parse_timestamp_output``).
 ``timer1-eval``   Time-R1's evaluation parser: last ``X to|and Y`` anywhere in the output,
-                  case-sensitive, reasoning included (spec §4.2).
-``timer1-force``  Time-R1's difficulty-pass fallback: the first two numbers anywhere (spec §4.3).
+                  case-sensitive, reasoning included (``evaluate.py::extract_answer``).
+``timer1-force``  Time-R1's difficulty-pass fallback: the first two numbers anywhere
+                  (``calc_difficulty.py::extract_answer_force``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Prompts and chat-message layouts: Time-R1's templates as named presets (spec §3).
+"""Prompts and chat-message layouts: Time-R1's templates as named presets.
 
 A *preset* is the user-prompt text (plus, for ``nothink``, a forced assistant prefix); a *layout* is
 how the text and the video are arranged into chat messages. Both go into every run's ``run.json``
@@ -19,10 +19,11 @@ Multiple-choice presets (``[QUESTION]``, ``[OPTIONS]``): ``mcq_default``, ``mcq_
 Layouts:
   ``default``       timer1's documented layout: explicit system message "You are a helpful assistant.",
                     the video first, then the text; the query is only stripped of surrounding spaces.
-  ``timer1-eval``   Time-R1's evaluation layout (spec §3.3): as ``default`` but the query is used raw.
-  ``timer1-train``  Time-R1's training layout (spec §3.2): no system message (the chat template adds
-                    its default), the text first, then the video; the query is stripped, lower-cased
-                    and loses one trailing ".".
+  ``timer1-eval``   Time-R1's evaluation layout (``vllm_inference/data/__init__.py``): as ``default``
+                    but the query is used raw.
+  ``timer1-train``  Time-R1's training layout (``make_conversation_video``, ``main.py``): no system
+                    message (the chat template adds its default), the text first, then the video;
+                    the query is stripped, lower-cased and loses one trailing ".".
 """
 
 from __future__ import annotations
@@ -189,7 +190,7 @@ def get_prompt(name_or_path: str | Prompt, task: str | None = None) -> Prompt:
 
 
 def normalise_query(query: str, layout: str = "default") -> str:
-    """The query text each layout feeds the template with (spec §3.2/§3.3)."""
+    """The query text each layout feeds the template with (see the layouts in the module docstring)."""
     if layout == "timer1-eval":
         return query
     q = query.strip()

@@ -36,7 +36,8 @@ QTYPES: dict[str, str] = {
 }
 QTYPE_BY_ABBREV = {v: k for k, v in QTYPES.items()}
 
-# Bin widths as TVGBench defines them (spec §9).
+# Bin widths as TVGBench's released ``bins`` have them: videolen = floor(duration / 20 s),
+# qcenter = floor(10 * centre / duration), qlen = floor(15 * length / duration).
 VIDEOLEN_BIN_SECONDS = 20.0
 QCENTER_BINS = 10
 QLEN_BINS = 15

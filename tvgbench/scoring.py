@@ -8,7 +8,7 @@ Two modes, both auditable in one sitting:
     swapped and counted); lines without a usable ``pred`` are parsed from ``text``/``output_text``
     with the canonical parser. Duplicate qids are an error.
 ``timer1``
-    Time-R1's ``eval_all.py`` (spec §11.4): hit = IoU > θ; the denominator is the distinct qids
+    Time-R1's ``eval_all.py``: hit = IoU > θ; the denominator is the distinct qids
     loaded (the last duplicate wins); ``pred`` is used exactly as written ([null, null] → 0), or
     parsed with Time-R1's eval parser when only text is given; the ground truth is the line's
     ``target`` when present; ``avg`` = mean(mIoU, R1@0.3, R1@0.5, R1@0.7). NaN IoUs become 0.

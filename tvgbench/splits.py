@@ -22,7 +22,8 @@ from .schema import COLUMNS, Sample
 SIDECAR = "timer1.json"
 FORMAT_VERSION = 1
 
-# How a record's ``window`` relates to the video file (spec §15.1):
+# How a record's ``window`` relates to the video file (Time-R1 crops inconsistently: its RL training
+# never crops, its difficulty pass always does, its TVGBench eval never does):
 #   "crop"       - the file is the raw video; decode only [window[0], window[1]]
 #   "pretrimmed" - the file already is the clip; the window is provenance only
 WINDOW_MODES = ("crop", "pretrimmed")

@@ -1,6 +1,7 @@
 """Multiple-choice video QA: MVBench, TempCompass (multi-choice), VideoMME and EgoSchema.
 
-Each loader reads the dataset's public file layout (spec §11.2) into :class:`QAItem` rows; the run
+Each loader reads the dataset's public file layout (the one Time-R1's ``data_loader.py`` reads, listed
+below) into :class:`QAItem` rows; the run
 uses the same loop as TVG (prefetch, fixed batches, durable resumable lines). Answers are read with
 :func:`tvgbench.parsing.parse_option_letter`; accuracy has per-task and per-duration breakdowns.
 EgoSchema's public full set has no answers: the run writes the official submission file

@@ -1,4 +1,4 @@
-"""The ``{video_id: {duration, timestamps, sentences}}`` JSON of TimeZero/Time-R1 (spec §2.3)."""
+"""The ``{video_id: {duration, timestamps, sentences}}`` JSON of TimeZero/Time-R1 (Charades-STA, ActivityNet)."""
 
 from __future__ import annotations
 

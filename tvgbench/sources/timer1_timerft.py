@@ -1,4 +1,4 @@
-"""The official TimeRFT 2.5K release of Time-R1 (``train_2k5.json``, spec §2.1)."""
+"""The official TimeRFT 2.5K release of Time-R1 (``train_2k5.json``: 2500 records, 6 sources)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The official TVGBench release of Time-R1 (``tvgbench.json``, spec §2.2 and §9)."""
+"""The official TVGBench release of Time-R1 (``tvgbench.json``: 800 queries, 462 videos, 5 sources)."""
 
 from __future__ import annotations
 
@@ -69,6 +69,7 @@ def read(path: Path, *, end_tolerance: float) -> Ingested:
         f"bins differ for item {d['index']} ({d['qid']}): released {d['released']}, recomputed {d['recomputed']}"
         for d in bin_diffs
     )
-    # TVGBench's files are raw videos: 52 of them appear with several different windows (spec §15.1)
+    # TVGBench's files are raw videos: 52 of them appear with several different windows, so they
+    # cannot be per-query clips
     return Ingested(samples, report, window_mode="crop", default_split="test", source_name="tvgbench",
                     extra={"bin_differences": bin_diffs})

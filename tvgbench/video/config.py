@@ -1,4 +1,4 @@
-"""Sampling parameters and the qwen-vl-utils / Time-R1 formulas (spec §10), as small pure functions.
+"""Sampling parameters and the qwen-vl-utils / Time-R1 formulas (``vision_process.py``), as small pure functions.
 
 Everything here is plain Python so that the frame count, the frame size and ``sample_fps`` of any
 video can be computed (and tested) without decoding it. Only :func:`frame_indices` needs torch,
