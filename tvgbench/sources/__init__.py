@@ -6,43 +6,18 @@ samples with a report of what was flagged or rejected and why.
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from ..errors import Timer1Error
-from ..schema import Sample
-from ..validate import DEFAULT_END_TOLERANCE_S, IngestReport, dedupe
+from ..validate import DEFAULT_END_TOLERANCE_S, dedupe
+from . import charades_txt, sta_json, timer1_timerft, timer1_tvgbench
+from .base import Ingested, load_json
 
-
-@dataclass
-class Ingested:
-    samples: list[Sample]
-    report: IngestReport
-    window_mode: str = "crop"
-    default_split: str = "test"
-    source_name: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-def load_json(path: Path) -> Any:
-    if not path.exists():
-        raise Timer1Error(f"file not found: {path}")
-    if path.is_dir():
-        raise Timer1Error(f"expected a file, got a folder: {path}")
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except json.JSONDecodeError as e:
-        raise Timer1Error(f"{path} is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
-    except UnicodeDecodeError:
-        raise Timer1Error(f"{path} is not UTF-8 text") from None
+__all__ = ["FORMATS", "Ingested", "ingest", "load_json"]
 
 
 def _formats() -> dict[str, Callable[..., Ingested]]:
-    from . import charades_txt, sta_json, timer1_timerft, timer1_tvgbench
-
     return {
         "timer1-tvgbench": timer1_tvgbench.read,
         "timer1-timerft": timer1_timerft.read,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import Timer1Error
 from ..validate import IngestReport, Verdict, check_record
-from . import Ingested
+from .base import Ingested
 
 
 def _find_durations_csv(txt: Path) -> Path:

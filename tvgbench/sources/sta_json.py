@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..errors import Timer1Error
 from ..validate import IngestReport, Verdict, check_record
-from . import Ingested, load_json
+from .base import Ingested, load_json
 
 
 def read(path: Path, *, source: str, end_tolerance: float, video_ext: str = ".mp4") -> Ingested:

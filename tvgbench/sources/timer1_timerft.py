@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import Timer1Error
 from ..validate import IngestReport, Verdict, check_record
-from . import Ingested, load_json
+from .base import Ingested, load_json
 
 # InternVid-VTime files carry their clip window in the name: <id>_HH:MM:SS:mmm_HH:MM:SS:mmm.mp4
 _TRIMMED_NAME = re.compile(r"_\d{2}:\d{2}:\d{2}:\d{3}_\d{2}:\d{2}:\d{2}:\d{3}\.\w+$")

@@ -7,7 +7,7 @@ from pathlib import Path
 from ..errors import Timer1Error
 from ..schema import QTYPES, compute_bins
 from ..validate import FLAG_BINS_DIFFER, IngestReport, Verdict, check_record
-from . import Ingested, load_json
+from .base import Ingested, load_json
 
 
 def _timer1_qid(source_file: str, index: int) -> str:
