@@ -19,6 +19,8 @@ from types import SimpleNamespace
 import pytest
 
 from tvgbench import hub
+from tvgbench.hub import downloading, extract, staging
+from tvgbench.hub import plan as hub_plan
 from tvgbench.errors import Timer1Error
 from tvgbench.sources import ingest
 from tvgbench.splits import content_hash, load_split
@@ -95,16 +97,16 @@ def sha(p: Path) -> str:
 @pytest.fixture(scope="module")
 def SHARD(synth_split) -> int:
     """A shard limit just above the largest video: the largest sits alone, so there are several shards."""
-    return max(hub.tar_member_bytes((synth_split / v).stat().st_size) for v in hub.referenced_videos(synth_split)) + 1
+    return max(hub_plan.tar_member_bytes((synth_split / v).stat().st_size) for v in hub_plan.referenced_videos(synth_split)) + 1
 
 
 def test_dry_run_plans_without_touching_the_hub(synth_split, SHARD):
     res = hub.publish(synth_split, "me/synth", api=Boom(), video_root=synth_split, dry_run=True, shard_bytes=SHARD)
     plan = {f.path_in_repo: f for f in res.files}
-    assert {"README.md", "timer1.json", "data/test-00000-of-00001.parquet", hub.SHARD_INDEX} <= set(plan)
+    assert {"README.md", "timer1.json", "data/test-00000-of-00001.parquet", hub_plan.SHARD_INDEX} <= set(plan)
     assert plan["data/test-00000-of-00001.parquet"].size == (synth_split / "data/test-00000-of-00001.parquet").stat().st_size
     members = [m for f in res.files for m, _ in f.members]
-    assert sorted(members) == hub.referenced_videos(synth_split) and len(members) == 4
+    assert sorted(members) == hub_plan.referenced_videos(synth_split) and len(members) == 4
     assert all(f.commit == "shard" for f in res.files if f.path_in_repo.endswith(".tar"))
 
 
@@ -118,7 +120,7 @@ def test_publish_commits_exactly_the_split_then_one_atomic_commit(synth_split, t
     assert len(shards) >= 2
     # one commit per shard, then the annotations in one final commit, all on the requested revision
     assert [paths_of(c) for c in api.commits[:-1]] == [{s} for s in shards]
-    assert paths_of(api.commits[-1]) == {"README.md", "timer1.json", "data/test-00000-of-00001.parquet", hub.SHARD_INDEX}
+    assert paths_of(api.commits[-1]) == {"README.md", "timer1.json", "data/test-00000-of-00001.parquet", hub_plan.SHARD_INDEX}
     assert all(c["revision"] == "v1" and c["repo_type"] == "dataset" for c in api.commits)
     remote = api.repo("me/synth")
     for name in ("timer1.json", "data/test-00000-of-00001.parquet"):
@@ -127,19 +129,19 @@ def test_publish_commits_exactly_the_split_then_one_atomic_commit(synth_split, t
     card = (remote / "README.md").read_text()
     assert card.startswith((synth_split / "README.md").read_text().rstrip("\n"))
     assert "timer1 data download me/synth -o DIR" in card and "video_shards/index.json" in card
-    hub.check_card(remote / "README.md")
+    hub_plan.check_card(remote / "README.md")
     # the shards hold every referenced video, byte for byte, and the index says which shard holds what
     seen = {}
     for s in shards:
         with tarfile.open(remote / s) as tar:
             for m in tar.getmembers():
                 seen[m.name] = hashlib.sha256(tar.extractfile(m).read()).hexdigest()
-    assert seen == {v: sha(synth_split / v) for v in hub.referenced_videos(synth_split)}
-    index = json.loads((remote / hub.SHARD_INDEX).read_text())
+    assert seen == {v: sha(synth_split / v) for v in hub_plan.referenced_videos(synth_split)}
+    index = json.loads((remote / hub_plan.SHARD_INDEX).read_text())
     assert [s["path"] for s in index["shards"]] == shards
     assert all(s["sha256"] == sha(remote / s["path"]) for s in index["shards"])
     # the dry-run size estimate of each shard is exact
-    estimate = {f.path_in_repo: f.size for f in hub.make_plan(synth_split, synth_split, SHARD) if f.commit == "shard"}
+    estimate = {f.path_in_repo: f.size for f in hub_plan.make_plan(synth_split, synth_split, SHARD) if f.commit == "shard"}
     assert estimate == {s: (remote / s).stat().st_size for s in shards}
     assert res.commit_url.endswith(f"/commit/{len(api.commits)}")
 
@@ -185,11 +187,11 @@ def test_round_trip_publish_then_download_from_dir(synth_split, tmp_path, SHARD)
     assert res.splits == {"test": 44} and res.videos_found == 4 and res.videos_missing == 0
     original, copy = load_split(synth_split), load_split(out)
     assert content_hash(s.to_row() for s in copy.samples) == content_hash(s.to_row() for s in original.samples)
-    for v in hub.referenced_videos(out):
+    for v in hub_plan.referenced_videos(out):
         assert sha(out / v) == sha(synth_split / v)
     # publishing the downloaded copy again does not repeat the usage section
     hub.publish(out, "me/synth2", api=api, stage_dir=tmp_path / "stage2", progress=False)
-    assert (api.repo("me/synth2") / "README.md").read_text().count(hub.USAGE_MARKER) == 1
+    assert (api.repo("me/synth2") / "README.md").read_text().count(staging.USAGE_MARKER) == 1
     # running it again resumes: nothing is rewritten
     again = hub.download("me/synth", from_dir=api.repo("me/synth"), out=out, progress=False)
     assert again.videos_found == 4
@@ -224,7 +226,7 @@ def test_download_official_layout_from_dir(official_release, tmp_path, tvgbench_
     assert res.splits == {"test": len(expected.samples)} and len(expected.samples) > 700
     split = load_split(tmp_path / "tvgbench")
     assert [s.qid for s in split.samples] == [s.qid for s in expected.samples]
-    assert split.info["build"]["repo_id"] == hub.OFFICIAL_REPO
+    assert split.info["build"]["repo_id"] == downloading.OFFICIAL_REPO
     assert res.video_root == official_release / "tvgbench_data" and res.videos_found == 3
 
     res = hub.download("timerft", from_dir=official_release, out=tmp_path / "timerft", progress=False)
@@ -253,8 +255,8 @@ def test_bad_input_is_one_clear_error(synth_split, tmp_path):
     with pytest.raises(Timer1Error, match="unknown dataset"):
         hub.download("charades", from_dir=tmp_path)
     with pytest.raises(Timer1Error, match="cannot read size"):
-        hub.parse_size("lots")
-    assert hub.parse_size("500MB") == 500_000_000 and hub.parse_size("2G") == 2_000_000_000
+        hub_plan.parse_size("lots")
+    assert hub_plan.parse_size("500MB") == 500_000_000 and hub_plan.parse_size("2G") == 2_000_000_000
 
 
 def test_extraction_refuses_paths_outside_the_folder(tmp_path):
@@ -266,7 +268,7 @@ def test_extraction_refuses_paths_outside_the_folder(tmp_path):
         info.size = 3
         tar.addfile(info, io.BytesIO(b"abc"))
     with pytest.raises(Timer1Error, match="unsafe member"):
-        hub.safe_extract(evil, tmp_path / "dest", progress=False)
+        extract.safe_extract(evil, tmp_path / "dest", progress=False)
     assert not (tmp_path / "escaped.mp4").exists()
 
 
@@ -328,8 +330,8 @@ def test_download_through_snapshot_download(official_release, tmp_path):
 
     res = hub.download("tvgbench", out=tmp_path / "out", local_dir=tmp_path / "raw", videos=False, revision="r1",
                        snapshot_download=fake_snapshot_download, progress=False)
-    assert calls == [{"repo_id": hub.OFFICIAL_REPO, "repo_type": "dataset", "revision": "r1",
-                      "local_dir": tmp_path / "raw", "allow_patterns": hub.ANNOTATION_PATTERNS}]
+    assert calls == [{"repo_id": downloading.OFFICIAL_REPO, "repo_type": "dataset", "revision": "r1",
+                      "local_dir": tmp_path / "raw", "allow_patterns": downloading.ANNOTATION_PATTERNS}]
     assert res.splits["test"] > 700 and res.video_root is None
     assert not (tmp_path / "raw" / "timerft_data").exists()  # --no-videos: archives stay packed
 
@@ -337,7 +339,7 @@ def test_download_through_snapshot_download(official_release, tmp_path):
     calls.clear()
     res = hub.download("timerft", out=tmp_path / "out2", local_dir=tmp_path / "raw2",
                        snapshot_download=fake_snapshot_download, progress=False)
-    assert [c["allow_patterns"] for c in calls] == [hub.ANNOTATION_PATTERNS, [*hub.ANNOTATION_PATTERNS, "*timerft_data*"]]
+    assert [c["allow_patterns"] for c in calls] == [downloading.ANNOTATION_PATTERNS, [*downloading.ANNOTATION_PATTERNS, "*timerft_data*"]]
     assert res.splits["train"] > 2400 and res.videos_found == 2
 
 
@@ -352,7 +354,7 @@ def test_download_without_annotations_fails_before_fetching_videos(tmp_path):
     with pytest.raises(Timer1Error, match="--annotations FILE"):
         hub.download("tvgbench", out=tmp_path / "o", local_dir=tmp_path / "raw",
                      snapshot_download=videos_only_release, progress=False)
-    assert calls == [hub.ANNOTATION_PATTERNS]
+    assert calls == [downloading.ANNOTATION_PATTERNS]
 
 
 def test_cli_download_from_dir(official_release, tmp_path):
@@ -374,7 +376,7 @@ def test_download_checks_shards_and_rows_against_what_was_published(synth_split,
     hub.publish(synth_split, "me/synth", api=api, video_root=synth_split, stage_dir=tmp_path / "stage",
                 shard_bytes=SHARD, progress=False)
     remote = api.repo("me/synth")
-    shard = sorted((remote / hub.SHARD_DIR).glob("*.tar"))[0]
+    shard = sorted((remote / hub_plan.SHARD_DIR).glob("*.tar"))[0]
     good = shard.read_bytes()
     shard.write_bytes(good[:2000] + bytes([good[2000] ^ 0xFF]) + good[2001:])  # one damaged byte
     with pytest.raises(Timer1Error, match="corrupt"):
