@@ -390,3 +390,28 @@ def test_download_checks_shards_and_rows_against_what_was_published(synth_split,
     (remote / "timer1.json").write_text(json.dumps(sidecar))
     with pytest.raises(Timer1Error, match="changed after it was written"):
         hub.download("me/synth", from_dir=remote, out=tmp_path / "c", progress=False)
+
+
+def test_publish_uploads_the_plots_the_card_embeds(synth_split, tmp_path):
+    """The full card embeds plots/*.png by relative path: without them on the Hub its images are broken."""
+    import re
+
+    from tvgbench.cards import write_build_card
+
+    carded = tmp_path / "carded"
+    shutil.copytree(synth_split, carded, ignore=shutil.ignore_patterns("videos"))
+    write_build_card(carded)
+    api = FakeHfApi(tmp_path / "hub")
+    remote = api.repo("me/synth")
+    (remote / "plots").mkdir(parents=True)
+    (remote / "plots/train_sources.png").write_bytes(b"a plot of a split this publish no longer has")
+    res = hub.publish(carded, "me/synth", api=api, stage_dir=tmp_path / "stage", progress=False)
+    embedded = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", (remote / "README.md").read_text())
+    assert len(embedded) == 3 and all(p.startswith("plots/") and p.endswith(".png") for p in embedded)
+    assert all((remote / p).read_bytes() == (carded / p).read_bytes() for p in embedded)
+    assert set(embedded) <= paths_of(api.commits[-1])  # in the one atomic annotations commit
+    assert res.deleted == ["plots/train_sources.png"]
+    # a download brings them back beside the card
+    out = tmp_path / "downloaded"
+    hub.download("me/synth", from_dir=remote, out=out, videos=False, progress=False)
+    assert all((out / p).read_bytes() == (carded / p).read_bytes() for p in embedded)

@@ -19,10 +19,10 @@ from ..errors import Timer1Error
 from ..hashing import sha256_file
 from .client import REPO_TYPE, check_repo_id, hub_errors
 from .extract import safe_extract, unpack_release_archives
-from .plan import ANNOTATION_FILES, SHARD_DIR, SHARD_INDEX, check_content_hashes, referenced_videos
+from .plan import ANNOTATION_FILES, PLOT_GLOB, SHARD_DIR, SHARD_INDEX, check_content_hashes, referenced_videos
 
 OFFICIAL_REPO = "Boshenxx/TimeR1-Dataset"
-ANNOTATION_PATTERNS = ["*.json", "*.md", "*.parquet", "*.jsonl", "*.csv"]
+ANNOTATION_PATTERNS = ["*.json", "*.md", "*.parquet", "*.jsonl", "*.csv", PLOT_GLOB]
 
 
 @dataclass(frozen=True)
@@ -116,16 +116,18 @@ def verified_shards(snapshot: Path) -> list[Path]:
 
 
 def copy_canonical(src: Path, out: Path) -> None:
-    """The published split's files into ``out``, replacing the parquet files of an earlier download."""
+    """The published split's files into ``out``, replacing the parquet files and plots of an earlier download."""
     if src.resolve() == out.resolve():
         return
     (out / "data").mkdir(parents=True, exist_ok=True)
     for name in ANNOTATION_FILES:
         shutil.copyfile(src / name, out / name)
-    for old in (out / "data").glob("*.parquet"):
+    for old in [*(out / "data").glob("*.parquet"), *out.glob(PLOT_GLOB)]:
         old.unlink()
-    for p in sorted((src / "data").glob("*.parquet")):
-        shutil.copyfile(p, out / "data" / p.name)
+    for p in [*sorted((src / "data").glob("*.parquet")), *sorted(src.glob(PLOT_GLOB))]:
+        dest = out / p.relative_to(src)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(p, dest)
 
 
 def missing_annotation_message(wanted: list[OfficialData], snapshot: Path) -> str:

@@ -1,6 +1,6 @@
 """What a publish uploads: the repo layout, which videos go into which tar shard, and sizes.
 
-Annotations (card, sidecar and parquet files) go in one atomic commit;
+Annotations (card, sidecar, parquet files and the balance plots the card embeds) go in one atomic commit;
 videos go in deterministic tar shards under ``video_shards/``, each in a commit of its own.
 """
 
@@ -17,6 +17,7 @@ SHARD_DIR = "video_shards"
 SHARD_INDEX = f"{SHARD_DIR}/index.json"
 DEFAULT_SHARD_BYTES = 2 * 1000**3  # 2 GB: far under the Hub's per-file limit, few files per repo
 ANNOTATION_FILES = ("README.md", "timer1.json")
+PLOT_GLOB = "plots/*.png"  # the balance plots the full card embeds by relative path (cards.draw_balance_plots)
 
 
 @dataclass
@@ -114,9 +115,9 @@ def check_split_folder(split_dir: Path) -> list[str]:
 
 
 def annotation_files(split_dir: Path) -> list[PlannedFile]:
-    """Card, sidecar and parquet files, as they are in the folder."""
+    """Card, sidecar, parquet files and the plots the card embeds, as they are in the folder."""
     paths = [split_dir / n for n in ANNOTATION_FILES]
-    paths += sorted((split_dir / "data").glob("*.parquet"))
+    paths += sorted((split_dir / "data").glob("*.parquet")) + sorted(split_dir.glob(PLOT_GLOB))
     return [PlannedFile(p.relative_to(split_dir).as_posix(), p.stat().st_size, "annotations", p) for p in paths]
 
 

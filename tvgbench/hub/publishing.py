@@ -1,7 +1,7 @@
 """Publish a split folder: video shards one resumable commit each, then one atomic annotations commit.
 
 A shard the Hub already holds with the same sha256 is skipped, so an interrupted upload resumes where it
-stopped. The final commit carries the card, the sidecar, the parquet files and the shard index, and
+stopped. The final commit carries the card, the sidecar, the parquet files, the plots and the shard index, and
 deletes files of an earlier publish that this one no longer has.
 
 Why not ``HfApi.upload_folder`` / ``upload_large_folder``: the final commit must add an exact file list
@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import Timer1Error
 from .client import REPO_TYPE, check_repo_id, hub_errors
-from .plan import DEFAULT_SHARD_BYTES, SHARD_DIR, PlannedFile, human_size, make_plan
+from .plan import DEFAULT_SHARD_BYTES, PLOT_GLOB, SHARD_DIR, PlannedFile, human_size, make_plan
 from .staging import default_stage_dir, stage, usage_section
 
 
@@ -75,9 +76,9 @@ def upload_shards(api, repo_id: str, revision: str | None, shards: list[PlannedF
 
 
 def stale_paths(remote: set[str], ours: set[str], with_shards: bool) -> list[str]:
-    """Files an earlier publish left that this one replaces: old parquet files, and old shards when it has videos."""
+    """Files an earlier publish left that this one replaces: old parquet files and plots, old shards when it has videos."""
     return sorted(p for p in remote - ours
-                  if (p.startswith("data/") and p.endswith(".parquet"))
+                  if (p.startswith("data/") and p.endswith(".parquet")) or fnmatch(p, PLOT_GLOB)
                   or (with_shards and p.startswith(f"{SHARD_DIR}/")))
 
 
