@@ -24,6 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .errors import Timer1Error
+from .hashing import sha256_file
 from .schema import QCENTER_BINS, QTYPES, VIDEOLEN_BIN_SECONDS, Sample
 from .validate import FLAG_END_PAST_DURATION, FLAG_ZERO_LENGTH
 
@@ -473,17 +474,10 @@ class LoadedSource:
 
 
 def _sha256(path) -> str | None:
-    import hashlib
+    """The build record's digest of a source file; None for a source that is a folder."""
     from pathlib import Path
 
-    p = Path(path)
-    if not p.is_file():
-        return None
-    h = hashlib.sha256()
-    with open(p, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return "sha256:" + h.hexdigest()
+    return "sha256:" + sha256_file(path) if Path(path).is_file() else None
 
 
 def load_source(spec: SourceSpec) -> LoadedSource:
