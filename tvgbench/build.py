@@ -1,4 +1,4 @@
-"""Balanced TVGBench-style benchmark builder (spec §9).
+"""Balanced TVGBench-style benchmark builder (TVGBench balances the nine 20-s video-length bins).
 
 From candidate queries of several sources: drop invalid and unusable ones, give each a query type,
 then select N that are
