@@ -44,7 +44,7 @@ def build_model_dir(shape: str, out: Path, dtype) -> Path:
     import torch
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
-    from tvgbench.tiny_model import SPECIAL_TOKENS, _mrope_section, build_tokenizer
+    from tvgbench.models.qwen2_5_vl.tiny import SPECIAL_TOKENS, _mrope_section, build_tokenizer
 
     spec = SHAPES[shape]
     tok = build_tokenizer(0)

@@ -53,7 +53,7 @@ def main() -> None:
             n = input_ids.size(0)
             rows = self.rows[self.cursor : self.cursor + n]
             self.cursor += n
-            kwargs.update(video_grpo.batch_video_kwargs(rows, input_ids, self.video_token_id))
+            kwargs.update(self.adapter.video_kwargs(rows, input_ids))
             spent["plumbing"] += time.perf_counter() - t0
             return self.model(input_ids=input_ids, **kwargs)
 

@@ -1,4 +1,4 @@
-"""The exact video-time M-RoPE fix (tvgbench.harness.qwen_compat) and the upstream behaviour it corrects."""
+"""The exact video-time M-RoPE fix (tvgbench.models.qwen2_5_vl.compat) and the upstream behaviour it corrects."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def _time_positions(pos, ids, vid):
 
 
 def test_upstream_still_truncates_second_per_grid(tiny):
-    """Fails when transformers stops truncating: then tvgbench.harness.qwen_compat can be revisited."""
+    """Fails when transformers stops truncating: then tvgbench.models.qwen2_5_vl.compat can be revisited."""
     ids, mask, mm, thw = _inputs(tiny)
     pos, _ = type(tiny.model).get_rope_index(tiny.model, ids, mm, video_grid_thw=thw,
                                              second_per_grid_ts=torch.tensor([0.9545, 0.9545]), attention_mask=mask)
@@ -48,7 +48,7 @@ def test_upstream_still_resumes_text_inside_the_video_time_range(tiny):
 
 
 def test_exact_positions_follow_the_qwen_formula(tiny):
-    from tvgbench.harness.qwen_compat import exact_get_rope_index
+    from tvgbench.models.qwen2_5_vl.compat import exact_get_rope_index
 
     ids, mask, mm, thw = _inputs(tiny)
     for spg in (0.9545, 1.0, 1.5625, 2.0):
@@ -67,7 +67,7 @@ def test_exact_positions_follow_the_qwen_formula(tiny):
 
 def test_exact_class_equals_upstream_up_to_the_video_end_for_whole_seconds(tiny):
     """Where upstream is right (whole seconds per grid), the fix agrees up to the end of the video block."""
-    from tvgbench.harness.qwen_compat import exact_get_rope_index
+    from tvgbench.models.qwen2_5_vl.compat import exact_get_rope_index
 
     ids, mask, mm, thw = _inputs(tiny)
     for spg in (1.0, 2.0):
@@ -81,7 +81,7 @@ def test_fix_is_per_instance(tiny_model_dir):
     from transformers import Qwen2_5_VLForConditionalGeneration
     from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import Qwen2_5_VLModel
 
-    from tvgbench.harness.qwen_compat import has_exact_video_time, use_exact_video_time
+    from tvgbench.models.qwen2_5_vl.compat import has_exact_video_time, use_exact_video_time
 
     a = Qwen2_5_VLForConditionalGeneration.from_pretrained(tiny_model_dir)
     b = Qwen2_5_VLForConditionalGeneration.from_pretrained(tiny_model_dir)
@@ -104,7 +104,7 @@ def _patch_input(model, n=96, seed=0):
 
 def test_upstream_patch_embed_is_still_a_conv3d(tiny):
     """Fails when transformers runs the patch embedding as a linear layer itself: then the fix can go."""
-    from tvgbench.harness.qwen_compat import _is_patchify_conv
+    from tvgbench.models.qwen2_5_vl.compat import _is_patchify_conv
 
     embed = tiny.model.visual.patch_embed
     assert type(embed).forward.__module__.startswith("transformers")
@@ -114,7 +114,7 @@ def test_upstream_patch_embed_is_still_a_conv3d(tiny):
 def test_linear_patch_embed_equals_the_conv3d(tiny_model_dir):
     from transformers import Qwen2_5_VLForConditionalGeneration
 
-    from tvgbench.harness.qwen_compat import has_linear_patch_embed, use_linear_patch_embed
+    from tvgbench.models.qwen2_5_vl.compat import has_linear_patch_embed, use_linear_patch_embed
 
     stock = Qwen2_5_VLForConditionalGeneration.from_pretrained(tiny_model_dir, dtype=torch.float32).eval()
     fast = use_linear_patch_embed(Qwen2_5_VLForConditionalGeneration.from_pretrained(tiny_model_dir, dtype=torch.float32).eval())
@@ -137,7 +137,7 @@ def test_linear_patch_embed_trains_the_same_weight(tiny_model_dir):
     """Gradients reach ``proj.weight`` as they do through the Conv3d (the trainer uses this too)."""
     from transformers import Qwen2_5_VLForConditionalGeneration
 
-    from tvgbench.harness.qwen_compat import use_linear_patch_embed
+    from tvgbench.models.qwen2_5_vl.compat import use_linear_patch_embed
 
     grads = []
     for fast in (False, True):
@@ -155,7 +155,7 @@ def test_linear_patch_embed_trains_the_same_weight(tiny_model_dir):
 def test_linear_patch_embed_leaves_other_projections_alone():
     from torch import nn
 
-    from tvgbench.harness.qwen_compat import _is_patchify_conv
+    from tvgbench.models.qwen2_5_vl.compat import _is_patchify_conv
 
     assert _is_patchify_conv(nn.Conv3d(3, 8, kernel_size=(2, 14, 14), stride=(2, 14, 14), bias=False))
     assert not _is_patchify_conv(nn.Conv3d(3, 8, kernel_size=(2, 14, 14), stride=(1, 14, 14)))  # overlapping

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from tvgbench.harness.backends.base import GenParams
-from tvgbench.harness.backends.vllm import build_vllm_request, engine_kwargs, sampling_kwargs
+from tvgbench.harness.backends.vllm import engine_kwargs, sampling_kwargs
+from tvgbench.models.qwen2_5_vl.vllm_inputs import build_vllm_request
 
 
 def _sampled(t=10, h=112, w=168, fps=2.095):
@@ -56,15 +57,16 @@ def test_engine_disables_mm_cache_and_allows_one_video():
 
 def test_prompt_keeps_a_single_video_pad_and_token_count_matches_hf(tiny_model_dir):
     """The vLLM prompt has one pad (vLLM expands it); the count it will expand to equals the hf backend's."""
-    from transformers import AutoTokenizer
+    from transformers import AutoConfig, AutoTokenizer
 
     from tvgbench.harness.backends.vllm import VLLMBackend
+    from tvgbench.models import adapter_for
+    from tvgbench.models.qwen2_5_vl import qwen_video_inputs
     from tvgbench.prompts import build_messages
-    from tvgbench.video import qwen_video_inputs
 
     be = VLLMBackend.__new__(VLLMBackend)  # no engine: only the request-building half
     be.tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
-    be.merge, be.patch, be.tps = 2, 14, 2
+    be.adapter = adapter_for(AutoConfig.from_pretrained(tiny_model_dir))
     s = _sampled(t=9)
     req = be.prepare(build_messages("a red square appears", "r1"), "", s)
     pad = be.tokenizer.convert_tokens_to_ids("<|video_pad|>")

@@ -13,7 +13,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from trainer.video_grpo import VideoGRPOTrainer, expand_pad_ids  # noqa: E402
+from trainer.video_grpo import VideoGRPOTrainer  # noqa: E402
+from tvgbench.models.qwen2_5_vl import expand_pad_ids  # noqa: E402
 
 PATCH_DIM = 3 * 2 * 14 * 14  # channels * temporal_patch * patch * patch
 # two clips with different sampling rates: Time-R1's loss pass would use 1.0 s/grid for both
@@ -182,8 +183,8 @@ def test_lora_trains_adapters_only_and_uses_the_disabled_adapter_as_reference(ti
 
 
 def test_policy_and_reference_use_the_harness_video_time_positions(tiny_dir, tmp_path):
-    # training must place video frames in time exactly as evaluation does (tvgbench.harness.qwen_compat)
-    from tvgbench.harness.qwen_compat import has_exact_video_time
+    # training must place video frames in time exactly as evaluation does (tvgbench.models.qwen2_5_vl.compat)
+    from tvgbench.models.qwen2_5_vl.compat import has_exact_video_time
 
     trainer = make_trainer(tiny_dir, tmp_path / "out")
     for model in (trainer.model, trainer.ref_model):

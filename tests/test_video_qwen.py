@@ -22,7 +22,8 @@ import pytest
 import torch
 
 from test_video_support import make_testsrc
-from tvgbench.video import SampledVideo, expand_video_pads, qwen_video_inputs, sample_video
+from tvgbench.models.qwen2_5_vl import expand_video_pads, qwen_video_inputs
+from tvgbench.video import SampledVideo, sample_video
 from tvgbench.errors import Timer1Error
 
 TV_STANDIN = {

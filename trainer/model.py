@@ -1,37 +1,29 @@
-"""Loading the policy: Qwen2.5-VL weights, tokenizer, Time-R1's frozen vision tower, optional LoRA."""
+"""Loading the policy: a supported family's weights, tokenizer, Time-R1's frozen vision tower, optional LoRA."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from tvgbench.errors import Timer1Error
+from tvgbench.models import adapter_class, adapter_for
 
 # LoRA on the language model only; the vision tower's linear layers share some of these names
 LORA_TARGET_REGEX = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
 DTYPES = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16", "auto": "auto"}
 
 
-def vision_tower(model):
-    """The vision encoder of a Qwen2.5-VL (``model.model.visual`` in transformers 5)."""
-    inner = getattr(model, "model", model)
-    visual = getattr(inner, "visual", None) or getattr(model, "visual", None)
-    if visual is None:
-        raise Timer1Error(f"{type(model).__name__} has no vision tower; timer1 trains Qwen2.5-VL-style models")
-    return visual
-
-
 def freeze_vision(model, train_merger: bool = True) -> None:
-    """Time-R1's ``--fix_vit``: the vision encoder is frozen, its patch merger (and the LLM) trains."""
-    visual = vision_tower(model)
-    visual.requires_grad_(False)
+    """Time-R1's ``--fix_vit``: the vision encoder is frozen, its projector (patch merger) and the LLM train."""
+    encoder, projector = adapter_for(model.config).vision_parts(model)
+    encoder.requires_grad_(False)
     if train_merger:
-        visual.merger.requires_grad_(True)
+        projector.requires_grad_(True)
 
 
 def load_policy(path: str, dtype: str = "float32", attn_implementation: str | None = None):
     """(model, tokenizer) from a local folder or Hub id; a clear one-line error when it cannot load."""
     import torch
-    from transformers import AutoTokenizer, Qwen2_5_VLForConditionalGeneration
+    from transformers import AutoConfig, AutoTokenizer
 
     if dtype not in DTYPES:
         raise Timer1Error(f"model.dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
@@ -39,8 +31,9 @@ def load_policy(path: str, dtype: str = "float32", attn_implementation: str | No
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation
     try:
+        model_type = AutoConfig.from_pretrained(path).model_type
         tok = AutoTokenizer.from_pretrained(path)
-        model = Qwen2_5_VLForConditionalGeneration.from_pretrained(path, **kwargs)
+        model = adapter_class(model_type, repr(path)).model_class().from_pretrained(path, **kwargs)
     except (OSError, ValueError) as e:
         where = "folder" if Path(path).exists() else "model id"
         raise Timer1Error(f"cannot load the model {where} {path!r}: {str(e).splitlines()[0]}") from None

@@ -5,8 +5,9 @@ Why a subclass:
 * Stock TRL 1.16 tokenises prompts through the HF processor, whose Qwen2-VL video processor needs
   torchvision/torchcodec (CUDA-only wheels here). We tokenise ourselves: the dataset's ``prompt`` is
   the rendered chat text with one ``<|video_pad|>``; a ``video_inputs(row)`` callable (timer1's video
-  pipeline, :mod:`tvgbench.video`) gives ``pixel_values_videos`` / ``video_grid_thw`` /
-  ``second_per_grid_ts``, and the pad is expanded to the video's token count.
+  pipeline) gives ``pixel_values_videos`` / ``video_grid_thw`` / ``second_per_grid_ts``, and the
+  model family's adapter (:mod:`tvgbench.models`, the same one the evaluation harness uses) expands
+  the pad to the video's token count and builds every pass's video kwargs.
 * Stock TRL passes video tensors to ``generate`` but **not** to the log-prob forward passes (old
   policy, reference and the loss): the loss is computed on text alone and the vision weights never
   change. Time-R1 passes the video there but drops ``second_per_grid_ts``, so its loss sees another
@@ -26,40 +27,15 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-import torch
 import trl
 from trl import GRPOTrainer
 
 from tvgbench.errors import Timer1Error
-from tvgbench.harness.qwen_compat import use_exact_video_time, use_linear_patch_embed
+from tvgbench.models import ModelAdapter, adapter_for
 
 TESTED_TRL_VERSION = "1.16.0"
-VIDEO_PAD = "<|video_pad|>"
-IMAGE_PAD = "<|image_pad|>"
-VIDEO_TOKEN_TYPE = 2  # Qwen2.5-VL mm_token_type_ids: text 0, image 1, video 2
-VIDEO_KEYS = ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts")
 
 VideoInputsFn = Callable[[dict[str, Any]], dict[str, Any]]
-
-
-def batch_video_kwargs(rows: list[dict[str, torch.Tensor]], input_ids: torch.Tensor, video_token_id: int) -> dict:
-    """Model kwargs for a chunk of sequences, one video each (rows in the same order as ``input_ids``)."""
-    device = input_ids.device
-    return {
-        "pixel_values_videos": torch.cat([r["pixel_values_videos"] for r in rows]).to(device),
-        "video_grid_thw": torch.cat([r["video_grid_thw"] for r in rows]).to(device),
-        "second_per_grid_ts": torch.cat([r["second_per_grid_ts"] for r in rows]).to(device),
-        "mm_token_type_ids": (input_ids == video_token_id).long() * VIDEO_TOKEN_TYPE,
-    }
-
-
-def expand_pad_ids(ids: list[int], pad_id: int, n: int) -> list[int]:
-    """Replace the single video pad of a tokenised chat prompt by ``n`` pads (one per video token)."""
-    where = [i for i, t in enumerate(ids) if t == pad_id]
-    if len(where) != 1:
-        raise Timer1Error(f"a training prompt must hold exactly one {VIDEO_PAD}, found {len(where)}")
-    i = where[0]
-    return ids[:i] + [pad_id] * n + ids[i + 1 :]
 
 
 class _WithVideo:
@@ -68,8 +44,8 @@ class _WithVideo:
     TRL calls ``model(input_ids=chunk, ...)`` once per chunk, in order; the cursor walks the rows.
     """
 
-    def __init__(self, model, rows, video_token_id: int):
-        self.model, self.rows, self.video_token_id, self.cursor = model, rows, video_token_id, 0
+    def __init__(self, model, rows, adapter: ModelAdapter):
+        self.model, self.rows, self.adapter, self.cursor = model, rows, adapter, 0
 
     def __call__(self, *, input_ids, **kwargs):
         n = input_ids.size(0)
@@ -77,16 +53,17 @@ class _WithVideo:
         self.cursor += n
         if len(rows) != n:
             raise RuntimeError(f"video context has {len(self.rows)} rows, log-prob pass asked for more")
-        kwargs.update(batch_video_kwargs(rows, input_ids, self.video_token_id))
+        kwargs.update(self.adapter.video_kwargs(rows, input_ids))
         return self.model(input_ids=input_ids, **kwargs)
 
 
 class VideoGRPOTrainer(GRPOTrainer):
-    """GRPO on video prompts with Qwen2.5-VL: video in every forward pass, one time scale throughout.
+    """GRPO on video prompts: video in every forward pass, one time scale throughout.
 
-    Extra argument ``video_inputs``: ``row -> {pixel_values_videos, video_grid_thw (1,3),
-    second_per_grid_ts (1,), num_video_tokens}`` for one dataset row (cache inside it: a prompt's G
-    rollouts share one decode). ``processing_class`` is the tokenizer.
+    Extra argument ``video_inputs``: ``row -> {the family adapter's video_keys, num_video_tokens}``
+    for one dataset row (Qwen2.5-VL: ``pixel_values_videos``, ``video_grid_thw`` (1,3),
+    ``second_per_grid_ts`` (1,)); cache inside it: a prompt's G rollouts share one decode.
+    ``processing_class`` is the tokenizer; the adapter comes from the model's config.
     Set ``pass_video_to_logps = False`` only to reproduce stock TRL (the regression tests do).
     """
 
@@ -100,23 +77,26 @@ class VideoGRPOTrainer(GRPOTrainer):
                 f"{trl.__version__} (install with -c constraints.txt)"
             )
         super().__init__(*args, **kwargs)
-        # the positions the evaluation harness uses: exact video time (transformers 5.17 truncates it)
-        use_exact_video_time(self.model)
-        use_exact_video_time(self.ref_model)
-        # and the same patch-embedding arithmetic as the evaluation backend (a GEMM, not Conv3d)
-        use_linear_patch_embed(self.model)
-        use_linear_patch_embed(self.ref_model)
+        # the evaluation harness's fixes on policy and reference (Qwen2.5-VL: exact video time
+        # positions, which transformers 5.17 truncates, and the patch embedding as the same GEMM)
+        self.adapter = adapter_for(self.model.config)
+        self.adapter.adapt_model(self.model)
+        if self.ref_model is not None:
+            self.adapter.adapt_model(self.ref_model)
         if self.use_vllm:
             raise Timer1Error("TRL 1.16's vLLM rollouts carry images only, not video; set use_vllm: false")
         if self.tools or self.environment_factories is not None or self.rollout_func is not None:
             raise Timer1Error("VideoGRPOTrainer supports plain single-turn rollouts only (no tools/environments)")
         self._video_inputs = video_inputs
-        tok = self._tokenizer
-        self.video_token_id = tok.convert_tokens_to_ids(VIDEO_PAD)
+        tok, tokens = self._tokenizer, self.adapter.tokens
+        self.video_token_id = tok.convert_tokens_to_ids(tokens.video_pad)
         if self.video_token_id is None or self.video_token_id == tok.unk_token_id:
-            raise Timer1Error(f"the tokenizer has no {VIDEO_PAD} token; is this a Qwen2.5-VL checkpoint?")
+            raise Timer1Error(f"the tokenizer has no {tokens.video_pad} token; is this a {self.adapter.family} checkpoint?")
+        if self.video_token_id != self.adapter.video_token_id:
+            raise Timer1Error(f"the tokenizer's {tokens.video_pad} is id {self.video_token_id}, the model's "
+                              f"config says {self.adapter.video_token_id}: tokenizer and weights do not match")
         blocked = [self.video_token_id]
-        image_id = tok.convert_tokens_to_ids(IMAGE_PAD)
+        image_id = tok.convert_tokens_to_ids(tokens.image_pad)
         if image_id is not None and image_id != tok.unk_token_id:
             blocked.append(image_id)
         suppress = sorted(set(list(self.generation_kwargs.get("suppress_tokens") or []) + blocked))
@@ -136,13 +116,10 @@ class VideoGRPOTrainer(GRPOTrainer):
         prompt_ids, ctx = [], []
         for prompt, row in zip(prompts, rows, strict=True):
             vi = self._video_inputs(row)
-            ids = expand_pad_ids(self._tokenize_text(prompt), self.video_token_id, int(vi["num_video_tokens"]))
-            prompt_ids.append(ids)
-            ctx.append({k: vi[k] for k in VIDEO_KEYS})
+            prompt_ids.append(self.adapter.expand_prompt_ids(self._tokenize_text(prompt), vi, self._tokenizer))
+            ctx.append({k: vi[k] for k in self.adapter.video_keys})
         self._video_ctx = ctx
-        fields = {k: torch.cat([c[k] for c in ctx]) for k in VIDEO_KEYS}
-        fields["mm_token_type_ids"] = [[VIDEO_TOKEN_TYPE if t == self.video_token_id else 0 for t in ids] for ids in prompt_ids]
-        return prompt_ids, None, fields
+        return prompt_ids, None, self.adapter.rollout_fields(ctx, prompt_ids)
 
     def _generate_and_score_completions(self, inputs):
         self._pending_rows = inputs
@@ -167,7 +144,7 @@ class VideoGRPOTrainer(GRPOTrainer):
     # -- old/ref log-probs and the loss: same video, same time scale -------------------------------
     def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep, *args, **kwargs):
         if self._video_ctx is not None and self.pass_video_to_logps:
-            model = self.video_forward_cls(model, self._video_ctx, self.video_token_id)
+            model = self.video_forward_cls(model, self._video_ctx, self.adapter)
         return super()._get_per_token_logps_and_entropies(model, input_ids, attention_mask, logits_to_keep, *args, **kwargs)
 
     def _compute_loss(self, model, inputs):

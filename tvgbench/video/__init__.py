@@ -1,6 +1,6 @@
-"""The video pipeline: Qwen2.5-VL-exact frame sampling, model inputs without torchvision, a frame cache.
+"""The video pipeline: Qwen2.5-VL-exact frame sampling and a frame cache (model inputs: :mod:`tvgbench.models`).
 
-    from tvgbench.video import SamplingConfig, sample_video, sample_for_record, qwen_video_inputs
+    from tvgbench.video import SamplingConfig, sample_video, sample_for_record
 
 Names are loaded on first use, so importing this package (e.g. for the ``timer1`` CLI) costs nothing.
 """
@@ -20,8 +20,6 @@ _EXPORTS = {
     "sample_for_record": "records",
     "should_crop": "records",
     "record_cache_path": "records",
-    "qwen_video_inputs": "qwen",
-    "expand_video_pads": "qwen",
     "VideoError": "errors",
     "REASONS": "errors",
     "resize_reference": "resize",

@@ -1,10 +1,10 @@
 """transformers ``generate`` backend (CPU or GPU): batched, left-padded, greedy unless asked otherwise.
 
-Pixels come from :func:`tvgbench.video.qwen_video_inputs` (no processor, no torchvision); the prompt
-is the tokenizer's chat template with its one ``<|video_pad|>`` expanded to the video's token count.
-``mm_token_type_ids`` is passed so transformers builds M-RoPE positions (without it, it silently
-falls back to text positions), and :mod:`..qwen_compat` makes those positions exact in time (and runs
-the vision patch embedding as the GEMM it is).
+Everything model-specific comes from the family's adapter (:mod:`tvgbench.models`, chosen by
+config.json's ``model_type``): the pixels (timer1's own pipeline: no processor, no torchvision), the
+prompt (the tokenizer's chat template with its one video placeholder expanded), the per-batch video
+kwargs, and instance-level fixes to the loaded model (for Qwen2.5-VL: exact video time positions and
+the patch embedding as the GEMM it is).
 """
 
 from __future__ import annotations
@@ -15,17 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...errors import Timer1Error
+from ...models import adapter_class, adapter_for, read_model_type
 from .base import Generation, GenParams
-
-SUPPORTED_MODEL_TYPES = ("qwen2_5_vl",)
 
 
 @dataclass
 class HFRequest:
     input_ids: list[int]
-    pixel_values_videos: object  # torch.FloatTensor (N, C·tps·ps·ps)
-    video_grid_thw: object  # torch.LongTensor (1, 3)
-    second_per_grid_ts: object  # torch.FloatTensor (1,)
+    video: dict  # the adapter's per-video tensors (its ``video_keys``)
     num_video_tokens: int
 
 
@@ -55,10 +52,9 @@ class HFBackend:
                  attn_implementation: str | None = None, threads: int | None = None, reserve_cores: int = 0,
                  loaded=None):
         import torch
-        from transformers import AutoTokenizer, Qwen2_5_VLForConditionalGeneration
+        from transformers import AutoTokenizer
 
         from ...prompts import ensure_chat_template
-        from ..qwen_compat import use_exact_video_time, use_linear_patch_embed
 
         self.params = params
         self.model_path = str(model)
@@ -77,14 +73,7 @@ class HFBackend:
         else:
             if not Path(model).is_dir():
                 raise Timer1Error(f"model folder not found: {model} (the hf backend loads local checkpoints offline)")
-            try:
-                import json
-
-                model_type = json.loads((Path(model) / "config.json").read_text()).get("model_type")
-            except (OSError, ValueError):
-                raise Timer1Error(f"{model} has no readable config.json") from None
-            if model_type not in SUPPORTED_MODEL_TYPES:
-                raise Timer1Error(f"{model} is a {model_type!r} model; the hf backend runs {', '.join(SUPPORTED_MODEL_TYPES)}")
+            family = adapter_class(read_model_type(model), str(model))
             if dtype == "auto":
                 torch_dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
             elif dtype in ("float32", "bfloat16", "float16"):
@@ -96,15 +85,9 @@ class HFBackend:
                 kwargs["attn_implementation"] = attn_implementation
             self.tokenizer = AutoTokenizer.from_pretrained(model)
             ensure_chat_template(self.tokenizer, model)
-            self.model = Qwen2_5_VLForConditionalGeneration.from_pretrained(model, **kwargs).to(self.device).eval()
-        use_exact_video_time(self.model)
-        use_linear_patch_embed(self.model)
-        cfg = self.model.config
-        vision = cfg.vision_config
-        self.patch_size = vision.patch_size
-        self.temporal_patch_size = vision.temporal_patch_size
-        self.merge_size = vision.spatial_merge_size
-        self.video_token_id = cfg.video_token_id
+            self.model = family.model_class().from_pretrained(model, **kwargs).to(self.device).eval()
+        self.adapter = adapter_for(self.model.config, self.model_path)
+        self.adapter.adapt_model(self.model)
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         gen_eos = self.model.generation_config.eos_token_id
         self.eos_ids = sorted({*(gen_eos if isinstance(gen_eos, list) else [gen_eos] if gen_eos is not None else []),
@@ -115,16 +98,12 @@ class HFBackend:
     # -- prepare (runs in the prefetch pool) ---------------------------------------------------------
     def prepare(self, messages: list[dict], assistant_prefix: str, sampled) -> HFRequest:
         from ...prompts import render_prompt
-        from ...video import expand_video_pads, qwen_video_inputs
 
-        inputs = qwen_video_inputs(sampled, patch_size=self.patch_size, temporal_patch_size=self.temporal_patch_size,
-                                   merge_size=self.merge_size)
+        video = self.adapter.video_inputs(sampled)
         with self._tok_lock:  # fast tokenizers can raise "Already borrowed" when called from several threads
-            text = expand_video_pads(render_prompt(self.tokenizer, messages, assistant_prefix),
-                                     inputs["num_video_tokens"])
+            text = self.adapter.expand_prompt(render_prompt(self.tokenizer, messages, assistant_prefix), video)
             ids = self.tokenizer(text, add_special_tokens=False).input_ids
-        return HFRequest(ids, inputs["pixel_values_videos"], inputs["video_grid_thw"], inputs["second_per_grid_ts"],
-                         inputs["num_video_tokens"])
+        return HFRequest(ids, {k: video[k] for k in self.adapter.video_keys}, video["num_video_tokens"])
 
     # -- collate (runs in the prefetch pool when it can) ---------------------------------------------
     def collate(self, requests: list[HFRequest]) -> HFBatch:
@@ -141,16 +120,10 @@ class HFBackend:
         for i, r in enumerate(requests):  # left padding: every prompt ends where generation starts
             ids[i, width - len(r.input_ids):] = torch.tensor(r.input_ids, dtype=torch.long)
             mask[i, width - len(r.input_ids):] = 1
-        dev = self.device
-        pixel_dtype = next(self.model.model.visual.parameters()).dtype
-        return {
-            "input_ids": ids.to(dev),
-            "attention_mask": mask.to(dev),
-            "pixel_values_videos": torch.cat([r.pixel_values_videos for r in requests]).to(dev, pixel_dtype),
-            "video_grid_thw": torch.cat([r.video_grid_thw for r in requests]).to(dev),
-            "second_per_grid_ts": torch.cat([r.second_per_grid_ts for r in requests]).to(dev),
-            "mm_token_type_ids": ((ids == self.video_token_id).long() * 2).to(dev),
-        }
+        ids = ids.to(self.device)
+        pixel_dtype = next(self.adapter.vision_parts(self.model)[0].parameters()).dtype
+        return {"input_ids": ids, "attention_mask": mask.to(self.device),
+                **self.adapter.video_kwargs([r.video for r in requests], ids, pixel_dtype)}
 
     def generation_config(self):
         from transformers import GenerationConfig
@@ -195,8 +168,7 @@ class HFBackend:
             "dtype": str(next(self.model.parameters()).dtype).replace("torch.", ""),
             "attn_implementation": getattr(self.model.config, "_attn_implementation", None),
             "decode": {"skip_special_tokens": True},
-            "video_time_positions": "exact (floor(t * second_per_grid_t * tokens_per_second), tvgbench.harness.qwen_compat)",
-            "patch_embed": "linear (tvgbench.harness.qwen_compat)",
+            **self.adapter.settings(),
             "generation": self.params.to_dict(),
             "eos_token_ids": self.eos_ids,
         }

@@ -1,11 +1,10 @@
 """vLLM backend (GPU; ``pip install timer1[vllm]``). vLLM is imported only when this backend is built.
 
 One request per query, batched by the engine. Frames are timer1's own sampled frames (the same as
-the hf backend sees), passed as ``(frames, metadata)`` with the *sampled* fps in the metadata and in
-``mm_processor_kwargs`` so vLLM's processor computes ``second_per_grid_ts = 2 / sample_fps``; frame
-sampling inside vLLM is off (``do_sample_frames=False``) and the pixel bounds are pinned to the
-frames' own size, so the processor does not resize them again. The multimodal processor cache is
-disabled (Time-R1 does the same: a cache hit could pair a video with another fps).
+the hf backend sees); the family's adapter (:mod:`tvgbench.models`) builds the request, with the
+*sampled* fps so vLLM places them in time as timer1 does (Qwen2.5-VL:
+:mod:`tvgbench.models.qwen2_5_vl.vllm_inputs`). The multimodal processor cache is disabled (Time-R1
+does the same: a cache hit could pair a video with another fps).
 """
 
 from __future__ import annotations
@@ -14,42 +13,8 @@ import threading
 from dataclasses import dataclass
 
 from ...errors import Timer1Error
+from ...models import ModelAdapter, adapter_for
 from .base import Generation, GenParams
-
-VIDEO_PAD = "<|video_pad|>"
-
-
-def video_metadata(sampled) -> dict:
-    """What vLLM needs to know about already-sampled frames (it refuses bare frames)."""
-    n = int(sampled.frames.shape[0])
-    fps = float(sampled.sample_fps)
-    return {
-        "total_num_frames": n,
-        "fps": fps,
-        "duration": n / fps,
-        "video_backend": "timer1",
-        "frames_indices": list(range(n)),
-        "do_sample_frames": False,
-    }
-
-
-def build_vllm_request(prompt_token_ids: list[int], sampled) -> dict:
-    """One vLLM prompt dict for a query: token ids with one ``<|video_pad|>`` plus the frames."""
-    frames = sampled.frames
-    if frames.ndim != 4 or frames.shape[-1] != 3:
-        raise Timer1Error(f"frames must be (T, H, W, 3), got {frames.shape}")
-    h, w = int(frames.shape[1]), int(frames.shape[2])
-    fps = float(sampled.sample_fps)
-    return {
-        "prompt_token_ids": list(prompt_token_ids),
-        "multi_modal_data": {"video": (frames, video_metadata(sampled))},
-        "mm_processor_kwargs": {
-            "fps": fps,
-            "do_sample_frames": False,
-            # min = max = the frame's own area: smart_resize keeps an already 28-aligned size as is
-            "size": {"shortest_edge": h * w, "longest_edge": h * w},
-        },
-    }
 
 
 def sampling_kwargs(params: GenParams, stop_token_ids: list[int]) -> dict:
@@ -67,13 +32,14 @@ def sampling_kwargs(params: GenParams, stop_token_ids: list[int]) -> dict:
 
 
 def engine_kwargs(model: str, dtype: str, max_model_len: int, gpu_memory_utilization: float, seed: int,
-                  tensor_parallel_size: int) -> dict:
+                  tensor_parallel_size: int, mm_limits: dict | None = None) -> dict:
+    """``vllm.LLM`` arguments; ``mm_limits``: the family adapter's media per prompt (default one video)."""
     return {
         "model": model,
         "dtype": dtype,
         "max_model_len": max_model_len,
         "gpu_memory_utilization": gpu_memory_utilization,
-        "limit_mm_per_prompt": {"video": 1, "image": 0},
+        "limit_mm_per_prompt": dict(mm_limits or ModelAdapter.vllm_mm_limits),
         "mm_processor_cache_gb": 0,
         "seed": seed,
         "tensor_parallel_size": tensor_parallel_size,
@@ -107,15 +73,11 @@ class VLLMBackend:
         self.params = params
         self.tokenizer = AutoTokenizer.from_pretrained(model)
         ensure_chat_template(self.tokenizer, model)
-        cfg = AutoConfig.from_pretrained(model)
-        self.merge = cfg.vision_config.spatial_merge_size
-        self.patch = cfg.vision_config.patch_size
-        self.tps = cfg.vision_config.temporal_patch_size
-        eos = {self.tokenizer.eos_token_id, self.tokenizer.convert_tokens_to_ids("<|im_end|>"),
-               self.tokenizer.convert_tokens_to_ids("<|endoftext|>")}
+        self.adapter = adapter_for(AutoConfig.from_pretrained(model), self.model_path)
+        eos = {self.tokenizer.eos_token_id, *(self.tokenizer.convert_tokens_to_ids(t) for t in self.adapter.tokens.stop)}
         self.stop_ids = sorted(i for i in eos if isinstance(i, int) and i >= 0)
         kwargs = engine_kwargs(self.model_path, dtype, max_model_len, gpu_memory_utilization, params.seed,
-                               tensor_parallel_size)
+                               tensor_parallel_size, self.adapter.vllm_mm_limits)
         self.engine_kwargs = kwargs
         self.vllm_version = vllm.__version__
         self.llm = vllm.LLM(**kwargs)
@@ -127,11 +89,11 @@ class VLLMBackend:
         with self._tok_lock:  # fast tokenizers are not safe to call from several threads at once
             text = render_prompt(self.tokenizer, messages, assistant_prefix)
             ids = self.tokenizer(text, add_special_tokens=False).input_ids
-        if text.count(VIDEO_PAD) != 1:
-            raise Timer1Error(f"expected one {VIDEO_PAD} in the rendered prompt, found {text.count(VIDEO_PAD)}")
+        pad = self.adapter.tokens.video_pad
+        if text.count(pad) != 1:
+            raise Timer1Error(f"expected one {pad} in the rendered prompt, found {text.count(pad)}")
         t, h, w = sampled.frames.shape[:3]
-        tokens = (-(-t // self.tps)) * (h // self.patch) * (w // self.patch) // (self.merge**2)
-        return VLLMRequest(build_vllm_request(ids, sampled), tokens)
+        return VLLMRequest(self.adapter.vllm_request(ids, sampled), self.adapter.num_video_tokens(t, h, w))
 
     def generate(self, requests: list[VLLMRequest]) -> list[Generation]:
         if not requests:

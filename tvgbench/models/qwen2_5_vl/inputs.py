@@ -6,17 +6,18 @@ real processor): rescale+normalise with the CLIP mean/std (fused the way transfo
 pad the frame count to ``temporal_patch_size`` by repeating the last frame, cut into
 ``temporal_patch_size × patch_size × patch_size`` patches ordered in ``merge_size × merge_size``
 blocks, and ``second_per_grid_ts = temporal_patch_size / sample_fps``. Pass the returned
-``second_per_grid_ts`` to *every* forward pass (Time-R1 drops it in its loss pass, spec §15.2).
+``second_per_grid_ts`` to *every* forward pass (Time-R1 drops it in its loss pass, so
+its loss sees another time axis than its rollouts for clips sampled below 2 fps).
 """
 
 from __future__ import annotations
 
-from ..errors import Timer1Error
+from ...errors import Timer1Error
+from .chat import VIDEO_PAD
 
 # OPENAI_CLIP_MEAN / OPENAI_CLIP_STD, the normalisation Qwen2-VL and Qwen2.5-VL were trained with
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-VIDEO_PAD = "<|video_pad|>"
 
 
 def qwen_video_inputs(
@@ -69,6 +70,13 @@ def qwen_video_inputs(
     }
 
 
+def video_token_count(num_frames: int, height: int, width: int, *, patch_size: int = 14,
+                      temporal_patch_size: int = 2, merge_size: int = 2) -> int:
+    """Video tokens of a clip from its shape alone: what :func:`qwen_video_inputs` would give."""
+    grid_t = -(-int(num_frames) // temporal_patch_size)  # the last frame is repeated up to a whole patch
+    return grid_t * (int(height) // patch_size) * (int(width) // patch_size) // (merge_size**2)
+
+
 def expand_video_pads(text: str, num_video_tokens: int, pad_token: str = VIDEO_PAD) -> str:
     """Replace the one ``pad_token`` of a rendered chat template by ``num_video_tokens`` copies."""
     count = text.count(pad_token)
@@ -77,3 +85,12 @@ def expand_video_pads(text: str, num_video_tokens: int, pad_token: str = VIDEO_P
     if num_video_tokens < 1:
         raise Timer1Error(f"num_video_tokens must be positive, got {num_video_tokens}")
     return text.replace(pad_token, pad_token * int(num_video_tokens))
+
+
+def expand_pad_ids(ids: list[int], pad_id: int, n: int) -> list[int]:
+    """Replace the single video pad of a tokenised chat prompt by ``n`` pads (one per video token)."""
+    where = [i for i, t in enumerate(ids) if t == pad_id]
+    if len(where) != 1:
+        raise Timer1Error(f"a training prompt must hold exactly one {VIDEO_PAD}, found {len(where)}")
+    i = where[0]
+    return ids[:i] + [pad_id] * n + ids[i + 1 :]

@@ -1,0 +1,156 @@
+"""What timer1 needs to know about a video-LLM family, behind one small interface.
+
+A family differs in four ways that matter for grounding, and each is one part of :class:`ModelAdapter`:
+
+* frames: the sizes its vision tower accepts (``sampling_factors``: frames in multiples of the temporal
+  patch, sides in multiples of patch × merge);
+* time: how the model learns when a frame happened. Qwen2.5-VL puts absolute time in its M-RoPE
+  positions (``second_per_grid_ts``), Qwen3-VL writes ``<{t:.1f} seconds>`` before each temporal patch,
+  InternVL3.5 sees frames as images and gets ``Frame i at t s:`` as interleaved text. So time lives in
+  the model inputs *and* the prompt: ``video_inputs`` builds both the pixels and what ``expand_prompt``
+  (text) / ``expand_prompt_ids`` (token ids) put where the chat template left its one video placeholder;
+* the loaded model: ``model_class`` and ``adapt_model`` (instance-level fixes, never global ones);
+* the GPU and training stacks: ``vllm_request`` and ``video_kwargs`` (the per-pass tensors the hf
+  backend's ``generate`` and the trainer's every forward pass receive, one function for both).
+
+An adapter is built from the checkpoint's config (:func:`adapter_for`); families register by
+config.json's ``model_type``. Heavy libraries are imported inside methods, so looking one up is free.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ..errors import Timer1Error
+
+
+@dataclass(frozen=True)
+class ChatTokens:
+    """The family's special tokens as the chat template writes them."""
+
+    video_pad: str  # the one placeholder per video the template renders (expanded per video token)
+    image_pad: str
+    vision_start: str
+    vision_end: str
+    stop: tuple[str, ...]  # generation ends at any of these
+
+    @property
+    def pads(self) -> tuple[str, ...]:
+        """Tokens a rollout must never sample (a sampled pad breaks the token/feature count)."""
+        return (self.video_pad, self.image_pad)
+
+
+class ModelAdapter(ABC):
+    """One family's frames, time encoding, prompt layout, model inputs, vLLM request and tiny model."""
+
+    model_type: ClassVar[str]  # config.json's model_type
+    family: ClassVar[str]  # the name people use, for messages and run records
+    tokens: ClassVar[ChatTokens]
+    video_keys: ClassVar[tuple[str, ...]]  # per-video tensors of ``video_inputs`` that every forward pass needs
+    video_token_id: int  # the id of ``tokens.video_pad``, from the config (set by the family's __init__)
+
+    def __init__(self, config):
+        """``config``: the checkpoint's transformers config (or anything with the same attributes)."""
+        self.config = config
+
+    # -- frames --------------------------------------------------------------------------------------
+    @abstractmethod
+    def sampling_factors(self) -> dict[str, int]:
+        """``SamplingConfig`` fields (``frame_factor``, ``image_factor``) the frames must be multiples of."""
+
+    # -- the loaded model ------------------------------------------------------------------------------
+    @classmethod
+    @abstractmethod
+    def model_class(cls):
+        """The transformers class that loads this family's checkpoints (needs no config)."""
+
+    def adapt_model(self, model):
+        """Instance-level fixes for a loaded model (and its wrappers); returns the model."""
+        return model
+
+    @abstractmethod
+    def vision_parts(self, model) -> tuple[Any, Any]:
+        """(vision encoder, its projector into the language model) of a loaded model."""
+
+    def settings(self) -> dict:
+        """What run.json records about how this family sees time (and any fix applied)."""
+        return {}
+
+    # -- model inputs (timer1's own pipeline: no processor, no torchvision) ------------------------
+    @abstractmethod
+    def video_inputs(self, sampled) -> dict:
+        """Model tensors for one :class:`tvgbench.video.SampledVideo`, plus ``num_video_tokens``."""
+
+    @abstractmethod
+    def num_video_tokens(self, num_frames: int, height: int, width: int) -> int:
+        """Video tokens of a clip, computed from its shape alone (no pixels)."""
+
+    @abstractmethod
+    def expand_prompt(self, text: str, video: dict) -> str:
+        """A rendered chat prompt with its one video placeholder replaced by what the model reads."""
+
+    @abstractmethod
+    def expand_prompt_ids(self, ids: list[int], video: dict, tokenizer) -> list[int]:
+        """:meth:`expand_prompt` on token ids (the trainer tokenises each distinct prompt once).
+
+        ``tokenizer`` is for what the expansion writes as text (e.g. Qwen3-VL's timestamps)."""
+
+    @abstractmethod
+    def video_kwargs(self, videos: list[dict], input_ids, dtype=None) -> dict:
+        """Forward/generate kwargs for a batch, one video per row of ``input_ids`` (on its device)."""
+
+    @abstractmethod
+    def rollout_fields(self, videos: list[dict], prompt_ids: list[list[int]]) -> dict:
+        """The multimodal fields TRL's rollout takes beside unpadded prompt ids (``_tokenize_prompts``)."""
+
+    # -- vLLM ----------------------------------------------------------------------------------------
+    vllm_mm_limits: ClassVar[dict[str, int]] = {"video": 1, "image": 0}  # per prompt (frames-as-images: images)
+
+    @abstractmethod
+    def vllm_request(self, prompt_token_ids: list[int], sampled) -> dict:
+        """One vLLM prompt dict: token ids with the unexpanded placeholder, plus timer1's frames."""
+
+    # -- tiny model ----------------------------------------------------------------------------------
+    @classmethod
+    @abstractmethod
+    def build_tiny(cls, out_dir, seed: int = 0, hidden_size: int = 64, num_heads: int = 4) -> Path:
+        """Build and save a tiny random checkpoint of this family that loads offline."""
+
+
+_REGISTRY: dict[str, type[ModelAdapter]] = {}
+
+
+def register(cls: type[ModelAdapter]) -> type[ModelAdapter]:
+    """Class decorator: make a family's adapter findable by its ``model_type``."""
+    _REGISTRY[cls.model_type] = cls
+    return cls
+
+
+def model_types() -> tuple[str, ...]:
+    return tuple(_REGISTRY)
+
+
+def adapter_class(model_type: str | None, what: str = "") -> type[ModelAdapter]:
+    """The registered adapter class; ``what`` names the checkpoint in the error (e.g. its folder)."""
+    cls = _REGISTRY.get(model_type or "")
+    if cls is None:
+        supported = ", ".join(f"{c.family} ({t})" for t, c in _REGISTRY.items())
+        raise Timer1Error(f"{what or 'the model'} is a {model_type!r} model; timer1 supports {supported}")
+    return cls
+
+
+def read_model_type(model_dir) -> str | None:
+    """config.json's ``model_type`` of a local checkpoint folder."""
+    try:
+        return json.loads((Path(model_dir) / "config.json").read_text()).get("model_type")
+    except (OSError, ValueError):
+        raise Timer1Error(f"{model_dir} has no readable config.json") from None
+
+
+def adapter_for(config, what: str = "") -> ModelAdapter:
+    """The adapter for a loaded model's (or checkpoint's) transformers config."""
+    return adapter_class(getattr(config, "model_type", None), what)(config)
