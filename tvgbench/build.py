@@ -16,7 +16,6 @@ rows in the same order, hence byte-identical parquet and the same content hash.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
@@ -388,10 +387,6 @@ def format_balance(report: dict[str, Any]) -> list[str]:
                     or "none"))
     lines.append("query-centre deciles: " + " ".join(f"{d}:{c}" for d, c in report["qcenter"].items()))
     return lines
-
-
-def report_json(report: dict[str, Any]) -> str:
-    return json.dumps(report, indent=2, sort_keys=True)
 
 
 # ---- sources given on the command line -------------------------------------------------------------

@@ -283,7 +283,3 @@ def iter_pyav(path: Path, indices, *, chunk: int = CHUNK):
         raise VideoError(path, "truncated", f"{len(wanted) - produced} of {len(wanted)} sampled frames could not be decoded")
     if pending:
         yield np.stack(pending)
-
-
-PROBES = {"decord": probe_decord, "pyav": probe_pyav}
-READERS = {"decord": iter_decord, "pyav": iter_pyav}
