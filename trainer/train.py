@@ -12,7 +12,6 @@ Output folder layout::
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import shutil
@@ -24,13 +23,20 @@ from typing import Any
 from tvgbench.errors import Timer1Error
 from tvgbench.report import write_json_atomic, write_text_atomic
 
-from .config import TrainConfig, require_runnable, sampling_config
-from .sample_filter import run_rounds
+from .config import TrainConfig, require_runnable
 
 PROCESSOR_FILES = ("preprocessor_config.json", "video_preprocessor_config.json", "chat_template.jinja")
 
 
 # -- inputs ----------------------------------------------------------------------------------------
+def sampling_config(cfg: TrainConfig):
+    from tvgbench.video import SamplingConfig
+
+    v = cfg.video
+    return SamplingConfig(fps=v.fps, min_frames=v.min_frames, max_frames=v.max_frames, min_pixels=v.min_pixels,
+                          total_pixels=v.total_pixels, max_pixels=v.max_pixels, decoder=v.decoder)
+
+
 class VideoInputs:
     """``row -> qwen video inputs`` for the trainer: decode once per record, keep the last few in memory.
 
@@ -129,11 +135,11 @@ def copy_processor_files(model_path: str, dest: Path) -> None:
 
 def train_round(cfg: TrainConfig, *, model_path: str, ref_path: str | None, samples, split_info: dict,
                 video_root: Path, out: Path, resume: bool | str | None, optimizer_state: Path | None = None,
-                trainer_cls=None, **trainer_kwargs) -> dict[str, Any]:
+                callbacks: list | None = None, trainer_cls=None, **arg_overrides) -> dict[str, Any]:
     """Train on ``samples`` from ``model_path``; the KL reference loads from ``ref_path`` (default: the same).
 
-    ``trainer_cls`` (a VideoGRPOTrainer subclass) and ``trainer_kwargs`` (more keyword arguments for
-    its constructor, e.g. ``callbacks``) are for benchmarks and experiments; recipes never need them.
+    ``callbacks`` (TrainerCallback list) and ``trainer_cls`` (a VideoGRPOTrainer subclass) are for
+    benchmarks and experiments; recipes never need them.
     """
     from datasets import Dataset
 
@@ -153,10 +159,10 @@ def train_round(cfg: TrainConfig, *, model_path: str, ref_path: str | None, samp
     rows = build_rows(samples, tok, cfg.data.prompt, cfg.data.layout)
     provider = VideoInputs(samples, video_root, split_info.get("window_mode", "crop"), sampling_config(cfg),
                            cfg.video.cache_dir)
-    args = grpo_args(cfg, out, weights)
+    args = grpo_args(cfg, out, weights, **arg_overrides)
     trainer = (trainer_cls or VideoGRPOTrainer)(
         model=model, reward_funcs=funcs, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok,
-        video_inputs=provider, peft_config=peft, **trainer_kwargs,
+        video_inputs=provider, peft_config=peft, callbacks=callbacks,
     )
     if optimizer_state is not None and optimizer_state.exists():
         import torch
@@ -212,7 +218,7 @@ def run_training(cfg: TrainConfig, output_dir: str | os.PathLike, resume: bool |
                  **round_kwargs) -> dict[str, Any]:
     """Run a validated config end to end; returns (and writes) ``run.json``.
 
-    ``round_kwargs`` (``trainer_cls``, ``callbacks``) go to every :func:`train_round` (benchmarks use them).
+    ``round_kwargs`` (``callbacks``, ``trainer_cls``) go to :func:`train_round` (benchmarks use them).
     """
     import torch
     import transformers
@@ -246,9 +252,10 @@ def run_training(cfg: TrainConfig, output_dir: str | os.PathLike, resume: bool |
         "config": cfg.to_dict(),
     }
     if cfg.sample_filter.enabled:
-        round_trainer = functools.partial(train_round, **round_kwargs)
-        run["rounds"] = run_rounds(cfg, train_round=round_trainer, model_path=model_path, samples=samples,
-                                   split_info=split.info, video_root=video_root, out=out, resume=resume)
+        from .sample_filter import run_rounds
+
+        run["rounds"] = run_rounds(cfg, model_path=model_path, samples=samples, split_info=split.info,
+                                   video_root=video_root, out=out, resume=resume)
         run["final"] = run["rounds"][-1]["final"]
     else:
         result = train_round(cfg, model_path=model_path, ref_path=None, samples=samples, split_info=split.info,
