@@ -31,9 +31,14 @@ def temporal_iou_array(ps, pe, gs, ge) -> np.ndarray:
     return np.nan_to_num(iou, nan=0.0)
 
 
-def recall_at(iou: np.ndarray, threshold: float, strict: bool = False) -> float:
-    """Percent of items whose IoU reaches ``threshold`` (``>=``; ``>`` when ``strict``, as Time-R1)."""
+def hits(iou, threshold: float, strict: bool = False) -> np.ndarray:
+    """The hit rule, per item: ``IoU >= threshold`` (canonical), ``IoU > threshold`` when ``strict`` (Time-R1)."""
+    iou = np.asarray(iou, dtype=np.float64)
+    return iou > threshold if strict else iou >= threshold
+
+
+def recall_at(iou, threshold: float, strict: bool = False) -> float:
+    """Percent of items that are :func:`hits` at ``threshold``; 0 for no items."""
     if len(iou) == 0:
         return 0.0
-    hits = iou > threshold if strict else iou >= threshold
-    return float(hits.mean() * 100.0)
+    return float(hits(iou, threshold, strict).mean() * 100.0)

@@ -6,14 +6,28 @@ Accepted lines (one object per query):
   ``{"qid", "pred", "target", "duration", "output_text"}``  Time-R1's evaluate.py lines
   ``{"qid": ..., "windows": [[s, e, score], ...]}``      several scored windows (enables R5@θ)
 
-The fast path is pyarrow's multithreaded JSON reader; any line it cannot type is re-read by a
-line-by-line path that names the first bad line.
+What a line means is defined once, by :func:`read_line`:
+  * a null value is the same as an absent key; of a repeated key the last one counts (as JSON parsers do)
+  * ``qid``      required: a non-empty string, or an integer (read as its decimal string)
+  * ``pred``     ``[start, end]`` of numbers or nulls (a null side is NaN); the line "has a pred" when it holds one
+  * ``text``     the first non-null of ``text``, ``output_text``; a string; read only when ``pred`` gives no
+                 finite span (nothing else uses it)
+  * ``target``   ``[start, end]`` of numbers: the line's own ground truth (Time-R1 lines); anything else is ignored
+  * ``windows``  a list of ``[start, end]`` or ``[start, end, score]`` numbers
+  * numbers must be finite (``NaN``/``Infinity`` are not JSON); other keys are ignored
+
+Two readers follow it: pyarrow's multithreaded JSON reader (the fast path) and a line-by-line path that
+names the first bad line. The fast path only takes files it reads exactly as :func:`read_line` does (every
+line one object starting with ``{``, no repeated keys, finite numbers, well-formed spans); anything else
+goes to the line-by-line path, so which path reads a file never changes what it means.
 """
 
 from __future__ import annotations
 
+import io
 import math
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +36,7 @@ import numpy as np
 from .errors import Timer1Error
 
 MAX_WINDOWS = 5
+_BLOCK = 16 << 20  # pyarrow block size; a longer line goes to the line-by-line path
 
 
 @dataclass
@@ -29,14 +44,137 @@ class PredictionColumns:
     qid: list | object  # pyarrow StringArray (fast path) or list[str]
     start: np.ndarray  # NaN where no numeric pred was given
     end: np.ndarray
-    has_pred_key: np.ndarray  # bool: the line carried a "pred" key (even [null, null])
-    text: object | None  # raw output per line (pyarrow StringArray or list; None entries where absent)
+    has_pred_key: np.ndarray  # bool: the line holds a "pred" list (even [null, null])
+    text: object | None  # raw output where the pred gives no finite span (pyarrow StringArray or list; else None)
     target_start: np.ndarray | None
     target_end: np.ndarray | None
-    windows: list | None  # per line: list of (s, e, score) or None
+    windows: list | None  # per line: list of (s, e[, score]) or None
 
     def __len__(self) -> int:
         return len(self.start)
+
+
+@dataclass(frozen=True)
+class Line:
+    """One prediction line, as :func:`read_line` reads it."""
+
+    qid: str
+    start: float  # NaN where no number
+    end: float
+    has_pred: bool
+    text: str | None
+    target: tuple[float, float]  # (NaN, NaN) where none
+    windows: list | None
+
+
+class LineError(ValueError):
+    """A line that does not follow the field rules; the message names the field."""
+
+
+def _num(x) -> float:
+    """A JSON number or null as a float (null → NaN); anything else is a TypeError."""
+    if x is None:
+        return math.nan
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        raise TypeError
+    return float(x)
+
+
+def _target(tgt) -> tuple[float, float]:
+    if isinstance(tgt, (list, tuple)) and len(tgt) == 2:
+        try:
+            return _num(tgt[0]), _num(tgt[1])
+        except TypeError:
+            pass
+    return math.nan, math.nan
+
+
+def read_line(obj) -> Line:
+    """The meaning of one decoded prediction line (the field rules in the module docstring)."""
+    if not isinstance(obj, dict):
+        raise LineError(f"expected a JSON object, got {type(obj).__name__}")
+    qid = obj.get("qid")
+    if isinstance(qid, int) and not isinstance(qid, bool):
+        qid = str(qid)
+    if not isinstance(qid, str) or not qid:
+        raise LineError("'qid' must be a non-empty string")
+    s = e = math.nan
+    pred = obj.get("pred")
+    if pred is not None:
+        if not isinstance(pred, (list, tuple)) or len(pred) != 2:
+            raise LineError("'pred' must be [start, end]")
+        try:
+            s, e = _num(pred[0]), _num(pred[1])
+        except TypeError:
+            raise LineError("'pred' holds a non-numeric value") from None
+    text = None
+    if not (math.isfinite(s) and math.isfinite(e)):
+        text = obj.get("text")
+        if text is None:
+            text = obj.get("output_text")
+        if text is not None and not isinstance(text, str):
+            raise LineError("'text' must be a string")
+    win = obj.get("windows")
+    if win is not None:
+        if not isinstance(win, list) or not all(isinstance(w, (list, tuple)) and len(w) in (2, 3) for w in win):
+            raise LineError("'windows' must be a list of [start, end, score]")
+        try:
+            win = [tuple(float(_num(v)) for v in w) for w in win]
+        except (TypeError, ValueError):
+            raise LineError("'windows' holds a non-numeric value") from None
+        if not all(math.isfinite(v) for w in win for v in w):  # a null read as NaN
+            raise LineError("'windows' holds a non-numeric value")
+    return Line(qid, s, e, pred is not None, text, _target(obj.get("target")), win)
+
+
+def columns_from_lines(lines: list[Line]) -> PredictionColumns:
+    texts = [x.text for x in lines]
+    targets = np.array([x.target for x in lines], dtype=np.float64).reshape(-1, 2)
+    any_target = bool(np.isfinite(targets[:, 0]).any())
+    windows = [x.windows for x in lines]
+    return PredictionColumns(
+        [x.qid for x in lines], np.array([x.start for x in lines], dtype=np.float64),
+        np.array([x.end for x in lines], dtype=np.float64), np.array([x.has_pred for x in lines], dtype=bool),
+        texts if any(t is not None for t in texts) else None,
+        targets[:, 0].copy() if any_target else None, targets[:, 1].copy() if any_target else None,
+        windows if any(w is not None for w in windows) else None,
+    )
+
+
+def columns_from_records(records) -> PredictionColumns:
+    """Columns of already-decoded lines (e.g. a run's recovered records); a bad one is a Timer1Error."""
+    lines = []
+    for k, obj in enumerate(records, 1):
+        try:
+            lines.append(read_line(obj))
+        except LineError as e:
+            raise Timer1Error(f"prediction record {k}: {e}") from None
+    return columns_from_lines(lines)
+
+
+# ---- the line-by-line path -------------------------------------------------------------------------
+
+
+def _slow_read(data: bytes, name: str) -> PredictionColumns:
+    import orjson
+
+    lines = []
+    for lineno, raw in enumerate(io.BytesIO(data), 1):
+        if not raw.strip():
+            continue
+        where = f"{name} line {lineno}"
+        try:
+            obj = orjson.loads(raw)
+        except orjson.JSONDecodeError as e:
+            raise Timer1Error(f"{where}: not valid JSON ({e.msg})") from None
+        try:
+            lines.append(read_line(obj))
+        except LineError as e:
+            raise Timer1Error(f"{where}: {e}") from None
+    return columns_from_lines(lines)
+
+
+# ---- the fast path ---------------------------------------------------------------------------------
 
 
 def _arrow_schema(with_text: bool):
@@ -50,157 +188,138 @@ def _arrow_schema(with_text: bool):
     return pa.schema(fields)
 
 
-def _span_columns(list_array, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Split a list<double> column into start/end arrays (NaN where null or not length 2)."""
+def _one_object_per_line(data: bytes) -> int | None:
+    """The line count when every line starts with ``{`` (pyarrow then reads one row per line), else None.
+
+    pyarrow's reader crashes the process on a line ``null`` and reads ``{..} {..}`` as two rows, so a file
+    with any other line start (blank, space, ``null``, ``[``) is left to the line-by-line path.
+    """
+    end = len(data)
+    while end and data[end - 1] in b" \t\r\n":
+        end -= 1
+    if not end or data[0] != ord("{"):
+        return None
+    arr = np.frombuffer(data, dtype=np.uint8, count=end)
+    newlines = np.flatnonzero(arr == 10)
+    if newlines.size and not (arr[newlines + 1] == ord("{")).all():
+        return None
+    return int(newlines.size) + 1
+
+
+def _all_finite(values) -> bool:
     import pyarrow.compute as pc
 
-    lengths = pc.fill_null(pc.list_value_length(list_array), 0).to_numpy(zero_copy_only=False)
-    if ((lengths != 0) & (lengths != 2)).any():
-        raise ValueError("a span is not [start, end]")  # the line-by-line reader names the line
-    ok = lengths == 2
+    return not pc.any(pc.invert(pc.is_finite(values))).as_py()
+
+
+def _span_columns(list_array, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Split a list<double> column into start/end arrays (NaN where null); raises unless every list is [a, b]."""
+    import pyarrow.compute as pc
+
+    lengths = pc.fill_null(pc.list_value_length(list_array), 2).to_numpy(zero_copy_only=False)
+    if (lengths != 2).any() or not _all_finite(list_array.values):
+        raise ValueError("a span is not [start, end] of finite numbers")  # the line-by-line reader decides
+    present = ~np.asarray(list_array.is_null().to_numpy(zero_copy_only=False))
     start = np.full(n, np.nan)
     end = np.full(n, np.nan)
-    if ok.any():
-        idx = list_array.offsets.to_numpy()[:-1][ok]
+    if present.any():
+        idx = list_array.offsets.to_numpy()[:-1][present]
         values = pc.fill_null(list_array.values, float("nan")).to_numpy(zero_copy_only=False)
-        start[ok] = values[idx]
-        end[ok] = values[idx + 1]
-    present = ~np.asarray(list_array.is_null().to_numpy(zero_copy_only=False))
+        start[present] = values[idx]
+        end[present] = values[idx + 1]
     return start, end, present
 
 
-def _read_json_table(path: Path, with_text: bool):
+def _read_json_table(data: bytes, with_text: bool):
+    import pyarrow as pa
     import pyarrow.json as pj
 
     return pj.read_json(
-        path,
-        read_options=pj.ReadOptions(block_size=16 << 20),
+        pa.BufferReader(data),
+        read_options=pj.ReadOptions(block_size=_BLOCK),
         parse_options=pj.ParseOptions(explicit_schema=_arrow_schema(with_text), unexpected_field_behavior="ignore"),
     )
 
 
-def _fast_read(path: Path) -> PredictionColumns:
+def _windows(wcol, n: int) -> list | None:
+    import pyarrow.compute as pc
+
+    if wcol.null_count == n:
+        return None
+    inner = wcol.flatten()
+    lengths = pc.list_value_length(inner).to_numpy(zero_copy_only=False)
+    if ((lengths != 2) & (lengths != 3)).any() or inner.values.null_count or not _all_finite(inner.values):
+        raise ValueError("a window is not [start, end, score] of finite numbers")
+    return [None if w is None else [tuple(x) for x in w] for w in wcol.to_pylist()]
+
+
+def _fast_read(data: bytes, n_lines: int) -> PredictionColumns:
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     # Raw outputs are only needed where no numeric span was given; skip materialising them
     # (they are most of the bytes) unless some line needs them.
-    table = _read_json_table(path, with_text=False)
+    table = _read_json_table(data, with_text=False)
     n = table.num_rows
+    if n != n_lines:
+        raise ValueError("not one object per line")
     qid = table.column("qid").combine_chunks()
-    if qid.null_count:
+    if qid.null_count or (n and pc.min(pc.binary_length(qid)).as_py() == 0):
         raise ValueError("qid missing")
     start, end, has_pred = _span_columns(table.column("pred").combine_chunks(), n)
     text = None
-    if not (np.isfinite(start) & np.isfinite(end)).all():
-        with_text = _read_json_table(path, with_text=True)
+    finite = np.isfinite(start) & np.isfinite(end)
+    if not finite.all():
+        with_text = _read_json_table(data, with_text=True)
         text = pc.coalesce(with_text.column("text").combine_chunks(), with_text.column("output_text").combine_chunks())
+        text = pc.if_else(pa.array(finite), pa.scalar(None, pa.string()), text)  # read_line reads it only there
         if text.null_count == n:
             text = None
     target = table.column("target").combine_chunks()
     ts = te = None
     if target.null_count < n:
         ts, te, _ = _span_columns(target, n)
-    windows = None
-    wcol = table.column("windows").combine_chunks()
-    if wcol.null_count < n:
-        windows = [None if w is None else [tuple(x) for x in w] for w in wcol.to_pylist()]
+        if not np.isfinite(ts).any():
+            ts = te = None
+    windows = _windows(table.column("windows").combine_chunks(), n)
     return PredictionColumns(qid, start, end, has_pred, text, ts, te, windows)
 
 
-def _num(x) -> float | None:
-    if x is None:
-        return None
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
-        raise TypeError
-    return float(x)
+# ---- reading a file or stream ------------------------------------------------------------------------
 
 
-def _slow_read(path: Path) -> PredictionColumns:
-    import orjson
-
-    qids, starts, ends, has_pred, texts, ts, te, windows = [], [], [], [], [], [], [], []
-    any_text = any_target = any_windows = False
-    with open(path, "rb") as f:
-        for lineno, raw in enumerate(f, 1):
-            if not raw.strip():
-                continue
-            where = f"{path.name} line {lineno}"
-            try:
-                obj = orjson.loads(raw)
-            except orjson.JSONDecodeError as e:
-                raise Timer1Error(f"{where}: not valid JSON ({e.msg})") from None
-            if not isinstance(obj, dict):
-                raise Timer1Error(f"{where}: expected a JSON object, got {type(obj).__name__}")
-            qid = obj.get("qid")
-            if isinstance(qid, int) and not isinstance(qid, bool):
-                qid = str(qid)
-            if not isinstance(qid, str) or not qid:
-                raise Timer1Error(f"{where}: 'qid' must be a non-empty string")
-            s = e = math.nan
-            pred = obj.get("pred")
-            if "pred" in obj and pred is not None:
-                if not isinstance(pred, (list, tuple)) or len(pred) != 2:
-                    raise Timer1Error(f"{where}: 'pred' must be [start, end]")
-                try:
-                    a, b = _num(pred[0]), _num(pred[1])
-                except TypeError:
-                    raise Timer1Error(f"{where}: 'pred' holds a non-numeric value") from None
-                s, e = (math.nan if a is None else a), (math.nan if b is None else b)
-            text = obj.get("text", obj.get("output_text"))
-            if text is not None and not isinstance(text, str):
-                raise Timer1Error(f"{where}: 'text' must be a string")
-            tgt = obj.get("target")
-            t0 = t1 = math.nan
-            if isinstance(tgt, (list, tuple)) and len(tgt) == 2:
-                try:
-                    a, b = _num(tgt[0]), _num(tgt[1])
-                    t0, t1 = (math.nan if a is None else a), (math.nan if b is None else b)
-                except TypeError:
-                    pass
-            win = obj.get("windows")
-            if win is not None:
-                if not isinstance(win, list) or not all(isinstance(w, (list, tuple)) and len(w) in (2, 3) for w in win):
-                    raise Timer1Error(f"{where}: 'windows' must be a list of [start, end, score]")
-                try:
-                    win = [tuple(float(_num(v)) for v in w) for w in win]
-                except (TypeError, ValueError):
-                    raise Timer1Error(f"{where}: 'windows' holds a non-numeric value") from None
-                any_windows = True
-            any_text |= text is not None
-            any_target |= not math.isnan(t0)
-            qids.append(qid)
-            starts.append(s)
-            ends.append(e)
-            has_pred.append("pred" in obj)
-            texts.append(text)
-            ts.append(t0)
-            te.append(t1)
-            windows.append(win)
-    return PredictionColumns(
-        qids, np.array(starts, dtype=np.float64), np.array(ends, dtype=np.float64), np.array(has_pred, dtype=bool),
-        texts if any_text else None,
-        np.array(ts) if any_target else None, np.array(te) if any_target else None,
-        windows if any_windows else None,
-    )
+def _read_bytes(p: Path) -> bytes:
+    """The whole file; pipes and other streams (``<(cat f)``) are read to their end."""
+    try:
+        mode = p.stat().st_mode
+    except FileNotFoundError:
+        raise Timer1Error(f"predictions file not found: {p}") from None
+    if stat.S_ISDIR(mode):
+        raise Timer1Error(f"expected a predictions file, got a folder: {p}")
+    try:
+        with open(p, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise Timer1Error(f"cannot read predictions file {p}: {e.strerror or e}") from None
 
 
 def read_predictions(path: str | os.PathLike) -> PredictionColumns:
     """Read a JSONL prediction file; a bad file ends in a :class:`Timer1Error` naming the problem."""
     p = Path(path)
-    if not p.exists():
-        raise Timer1Error(f"predictions file not found: {p}")
-    if p.is_dir():
-        raise Timer1Error(f"expected a predictions file, got a folder: {p}")
-    if p.stat().st_size == 0:
+    data = _read_bytes(p)
+    if not data:
         raise Timer1Error(f"predictions file is empty: {p}")
-    with open(p, "rb") as f:
-        head = f.read(4096)
-    if b"\x00" in head:
+    if b"\x00" in data[:4096]:
         raise Timer1Error(f"{p} looks binary, not JSONL")
-    try:
-        cols = _fast_read(p)
-    except Exception:  # any typing problem: the line-by-line reader names the bad line
-        cols = _slow_read(p)
+    cols = None
+    n_lines = _one_object_per_line(data)
+    if n_lines is not None:
+        try:
+            cols = _fast_read(data, n_lines)
+        except Exception:  # anything the fast path does not read exactly as read_line: the line-by-line path
+            cols = None
+    if cols is None:
+        cols = _slow_read(data, p.name)
     if len(cols) == 0:
         raise Timer1Error(f"predictions file has no prediction lines: {p}")
     return cols
