@@ -8,67 +8,17 @@ builders; this module renders the always-valid minimum from a split folder's sid
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-SIZE_CATEGORIES = [
-    (1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
-    (10_000_000, "1M<n<10M"),
-]
-
-
-def size_category(n: int) -> str:
-    for bound, label in SIZE_CATEGORIES:
-        if n < bound:
-            return label
-    return "n>1T"
-
-
-def card_metadata(sidecar: dict[str, Any], *, license: str = "other", pretty_name: str | None = None,
-                  source_datasets: list[str] | None = None) -> dict[str, Any]:
-    from .schema import features_yaml
-
-    splits = sidecar.get("splits", {})
-    total = sum(int(s.get("n", 0)) for s in splits.values())
-    # dataset_info.features in the Hub's YAML form, derived from the one schema declaration
-    yaml_features = features_yaml()
-    return {
-        "license": license,
-        "pretty_name": pretty_name or "timer1 temporal video grounding split",
-        "task_categories": ["video-text-to-text"],
-        "tags": ["temporal-video-grounding", "video", "timer1"],
-        "language": ["en"],
-        "size_categories": [size_category(total)],
-        "source_datasets": source_datasets or sorted({"original"}),
-        "configs": [
-            {
-                "config_name": "default",
-                "data_files": [{"split": name, "path": f"data/{name}-*"} for name in sorted(splits)],
-            }
-        ],
-        "dataset_info": {
-            "features": yaml_features,
-            "splits": [{"name": name, "num_examples": int(s.get("n", 0))} for name, s in sorted(splits.items())],
-        },
-    }
-
-
-def render_card(split_dir: str | Path, sidecar: dict[str, Any], body: str | None = None, **meta_kwargs) -> str:
-    meta = card_metadata(sidecar, **meta_kwargs)
-    if body is None:
-        lines = ["# timer1 split", "", "Canonical temporal-video-grounding records written by `timer1`.", ""]
-        for name, s in sorted(sidecar.get("splits", {}).items()):
-            lines.append(f"- **{name}**: {s.get('n', 0)} records, content hash `{s.get('content_hash', '')}`, "
-                         f"windows: `{s.get('window_mode', 'crop')}`")
-            if s.get("build"):
-                lines.append(f"  - built with: `{json.dumps(s['build'], sort_keys=True)}`")
-        body = "\n".join(lines) + "\n"
-    return "---\n" + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True) + "---\n\n" + body
-
+from .report import write_text_atomic
+from .splits import (  # noqa: F401 (the minimal card is the split writer's; re-exported here)
+    SIZE_CATEGORIES, card_metadata, read_sidecar, read_split_table, render_card, size_category,
+)
+from .version import SCORER_VERSION
 
 # ---- full cards for built splits (templates in data_cards/) -----------------------------------------
 
@@ -125,7 +75,6 @@ def draw_balance_plots(split_dir: str | Path, sidecar: dict[str, Any]) -> list[d
     from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global figure state, faster import
 
     from .schema import QTYPES
-    from .splits import read_split_table
 
     out = Path(split_dir) / "plots"
     out.mkdir(parents=True, exist_ok=True)
@@ -170,7 +119,6 @@ def render_full_card(split_dir: str | Path, sidecar: dict[str, Any], *, kind: st
     import jinja2
 
     from . import __version__
-    from .scoring import SCORER_VERSION
 
     if kind not in CARD_KINDS:
         raise ValueError(f"card kind must be one of {CARD_KINDS}")
@@ -214,9 +162,6 @@ class _Attr(dict):
 def write_build_card(split_dir: str | Path, *, kind: str = "generic", license: str = "other",
                      plots: bool = True, pretty_name: str | None = None) -> Path:
     """(Re)write ``README.md`` of a split folder with the full card and its balance plots."""
-    from .report import write_text_atomic
-    from .splits import read_sidecar
-
     sidecar = read_sidecar(split_dir)
     drawn = draw_balance_plots(split_dir, sidecar) if plots else []
     text = render_full_card(split_dir, sidecar, kind=kind, plots=drawn, license=license, pretty_name=pretty_name)
@@ -233,7 +178,6 @@ def validate_card(readme: str | Path) -> dict[str, Any]:
     from huggingface_hub import DatasetCard
 
     from .errors import Timer1Error
-    from .splits import read_sidecar
 
     readme = Path(readme)
     try:

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+import yaml
+
 from .errors import Timer1Error
 from .report import write_text_atomic
 from .schema import COLUMNS, Sample
@@ -36,6 +38,63 @@ def content_hash(rows: Iterable[dict[str, Any]]) -> str:
         h.update(json.dumps(row, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode())
         h.update(b"\n")
     return "sha256:" + h.hexdigest()
+
+
+# The minimal data card every split folder gets (tvgbench.cards fills the richer templates): it lives here
+# so that writing a split needs nothing above this module.
+SIZE_CATEGORIES = [
+    (1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
+    (10_000_000, "1M<n<10M"),
+]
+
+
+def size_category(n: int) -> str:
+    for bound, label in SIZE_CATEGORIES:
+        if n < bound:
+            return label
+    return "n>1T"
+
+
+def card_metadata(sidecar: dict[str, Any], *, license: str = "other", pretty_name: str | None = None,
+                  source_datasets: list[str] | None = None) -> dict[str, Any]:
+    from .schema import features_yaml
+
+    splits = sidecar.get("splits", {})
+    total = sum(int(s.get("n", 0)) for s in splits.values())
+    # dataset_info.features in the Hub's YAML form, derived from the one schema declaration
+    yaml_features = features_yaml()
+    return {
+        "license": license,
+        "pretty_name": pretty_name or "timer1 temporal video grounding split",
+        "task_categories": ["video-text-to-text"],
+        "tags": ["temporal-video-grounding", "video", "timer1"],
+        "language": ["en"],
+        "size_categories": [size_category(total)],
+        "source_datasets": source_datasets or sorted({"original"}),
+        "configs": [
+            {
+                "config_name": "default",
+                "data_files": [{"split": name, "path": f"data/{name}-*"} for name in sorted(splits)],
+            }
+        ],
+        "dataset_info": {
+            "features": yaml_features,
+            "splits": [{"name": name, "num_examples": int(s.get("n", 0))} for name, s in sorted(splits.items())],
+        },
+    }
+
+
+def render_card(split_dir: str | Path, sidecar: dict[str, Any], body: str | None = None, **meta_kwargs) -> str:
+    meta = card_metadata(sidecar, **meta_kwargs)
+    if body is None:
+        lines = ["# timer1 split", "", "Canonical temporal-video-grounding records written by `timer1`.", ""]
+        for name, s in sorted(sidecar.get("splits", {}).items()):
+            lines.append(f"- **{name}**: {s.get('n', 0)} records, content hash `{s.get('content_hash', '')}`, "
+                         f"windows: `{s.get('window_mode', 'crop')}`")
+            if s.get("build"):
+                lines.append(f"  - built with: `{json.dumps(s['build'], sort_keys=True)}`")
+        body = "\n".join(lines) + "\n"
+    return "---\n" + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True) + "---\n\n" + body
 
 
 def parquet_name(split: str, shard: int = 0, n_shards: int = 1) -> str:
@@ -108,8 +167,6 @@ def write_split(
     sidecar["splits"][split] = info.__dict__
     write_text_atomic(out / SIDECAR, json.dumps(sidecar, indent=2, ensure_ascii=False, sort_keys=True) + "\n")
     if card is None:
-        from .cards import render_card
-
         card = render_card(out, sidecar)
     write_text_atomic(out / "README.md", card)
     return info
