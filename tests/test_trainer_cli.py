@@ -32,6 +32,7 @@ def sets(*items):
     [
         (["--recipe", "nope", "-o", "x"], "unknown recipe 'nope'"),
         (["--recipe", "tiny-cpu", "--set", "trl.foo=1", "-o", "x"], "unknown trl option(s) foo"),
+        (["--recipe", "tiny-cpu", "--set", "trl.max_steps=abc", "--dry-run"], "trl.max_steps must be int"),
         (["--recipe", "tiny-cpu"], "--output-dir is required"),
         (["--recipe", "timer1-posttrain", "-o", "x"], "data.split_dir is not set"),
         (["-o", "x"], "--recipe is required"),

@@ -64,9 +64,14 @@ def test_set_overrides_are_typed_and_nested():
     "override, message",
     [
         ("model.dtype=3", "model.dtype"),
-        ("bogus.x=1", "Additional properties"),
+        ("bogus.x=1", "at bogus: Key 'bogus' not in"),
         ("trl.not_a_grpo_option=1", "not_a_grpo_option"),
         ("trl.output_dir=x", "set by timer1"),
+        ("trl.max_steps=abc", "trl.max_steps must be int, got 'abc'"),
+        ("trl.bf16=1", "trl.bf16 must be bool"),
+        ("trl.report_to=3", "trl.report_to must be"),
+        ("video.resize=bilinear", "video.resize must be one of"),
+        ("model=3", "ModelSection"),
         ("rewards.accuracy=1", "unknown reward"),
         ("sample_filter.rounds=0", "rounds"),
         ("trl.use_vllm=true", "vLLM"),
@@ -78,6 +83,49 @@ def test_bad_configs_are_one_line_user_errors(override, message):
     with pytest.raises(Timer1Error, match=message) as e:
         tc.load_config("tiny-cpu", [override])
     assert "\n" not in str(e.value)
+
+
+def test_trl_values_of_the_field_type_pass():
+    cfg = tc.load_config("tiny-cpu", ["trl.learning_rate=1", "trl.report_to=[tensorboard]", "trl.max_steps=3",
+                                      "trl.model_init_kwargs={low_cpu_mem_usage: true}", "trl.warmup_steps=0"])
+    assert cfg.trl["learning_rate"] == 1 and cfg.trl["report_to"] == ["tensorboard"]
+    assert cfg.trl["model_init_kwargs"] == {"low_cpu_mem_usage": True}
+
+
+def test_rewards_mapping_replaces_and_a_dotted_key_changes_one_weight(tmp_path):
+    one = tc.load_config("tiny-cpu", ["rewards.format=0.5"])
+    assert one.rewards == {"iou_v2": 1.0, "format": 0.5, "tags": 1.0}
+    whole = tc.load_config("tiny-cpu", ["rewards={iou: 1}"])
+    assert whole.rewards == {"iou": 1.0}
+    child = tmp_path / "child.yaml"
+    child.write_text("extends: tiny-cpu\nrewards:\n  iou: 1.0\n")
+    assert tc.load_config(str(child)).rewards == {"iou": 1.0}  # not merged with the parent's three
+
+
+def test_video_section_is_sampling_configs_fields_and_defaults():
+    import dataclasses
+
+    from tvgbench.video.config import SamplingConfig
+
+    video = {f.name: f for f in dataclasses.fields(tc.VideoSection)}
+    sampling = {f.name: f for f in dataclasses.fields(SamplingConfig)}
+    assert set(video) == set(sampling) - set(tc.FIXED_SAMPLING_FIELDS) | {"cache_dir"}
+    for name in set(video) - {"cache_dir"}:
+        assert (video[name].type, video[name].default) == (sampling[name].type, sampling[name].default), name
+    assert tc.sampling_config(tc.TrainConfig()) == SamplingConfig()  # what the trainer decodes by default
+    cfg = tc.load_config("tiny-cpu", ["video.resize=torch", "video.decoder=pyav"])
+    sampled = tc.sampling_config(cfg)
+    assert (sampled.resize, sampled.decoder, sampled.max_frames) == ("torch", "pyav", 8)
+    assert tc.load_config("tiny-cpu").video.resize == "fast"  # the trainer's resize before it was a setting
+
+
+def test_sample_filter_does_not_import_the_round_trainer():
+    import subprocess
+    import sys
+
+    code = "import sys, trainer.sample_filter; print('trainer.train' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
 
 
 def test_recipe_files_extend_and_cycles_are_caught(tmp_path):

@@ -1,24 +1,29 @@
-"""Training configuration: one dataclass tree, its JSON schema, YAML recipes and ``--set`` overrides.
+"""Training configuration: one dataclass tree, YAML recipes (``extends``) and dotted ``--set`` overrides.
 
-A recipe is YAML with the sections below (``extends: NAME`` merges it over another recipe).
-``trl:`` holds keyword arguments for TRL's ``GRPOConfig`` (checked by name against the installed
-TRL, so every GRPO/TrainingArguments option is available, including ``report_to``); timer1 sets
-``output_dir`` and ``reward_weights`` itself. The schema is derived from the dataclasses, so the
-two cannot drift (``config_schema()``; ``timer1 train --print-schema`` shows it).
+OmegaConf merges the recipes and overrides onto the dataclasses below and checks them against their
+field types (the dataclasses are the schema: ``config_schema()``, ``timer1 train --print-schema``).
+``extends: NAME`` merges a recipe over another; a ``rewards`` mapping replaces the one beneath it
+(a recipe that names its rewards wants exactly those), while ``--set rewards.NAME=W`` changes one
+weight. ``trl:`` holds keyword arguments for TRL's ``GRPOConfig``, each checked against the installed
+TRL's field of that name and its type, so every GRPO/TrainingArguments option is available,
+including ``report_to``; timer1 sets ``output_dir`` and ``reward_weights`` itself.
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-import types
 import typing
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
 from tvgbench.errors import Timer1Error
-from tvgbench.video.config import SamplingConfig as _SAMPLING
+from tvgbench.video.config import SamplingConfig
 
 RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
 
@@ -61,22 +66,22 @@ class DataSection:
     synthetic: SyntheticSection | None = None  # render a synthetic split into OUTPUT/synthetic instead
 
 
-@dataclass
-class VideoSection:
-    # defaults come from the one sampling definition, so training and evaluation see the same frames
-    fps: float = _SAMPLING.fps
-    min_frames: int = _SAMPLING.min_frames
-    max_frames: int = _SAMPLING.max_frames
-    min_pixels: int = _SAMPLING.min_pixels
-    total_pixels: int = _SAMPLING.total_pixels
-    max_pixels: int = _SAMPLING.max_pixels
-    decoder: str = _SAMPLING.decoder
-    cache_dir: str | None = None  # frame cache shared with eval/preprocess (tvgbench.video)
+# The video section is SamplingConfig's fields (names, types, defaults), so training and evaluation
+# sample the same frames; what `timer1 eval run` does not offer either stays at SamplingConfig's value:
+# the frame and patch factors (the model's geometry) and the decode-determinism check.
+FIXED_SAMPLING_FIELDS = ("frame_factor", "image_factor", "check_determinism")
+VideoSection = dataclasses.make_dataclass(
+    "VideoSection",
+    [(f.name, f.type, field(default=f.default, metadata=f.metadata))
+     for f in dataclasses.fields(SamplingConfig) if f.name not in FIXED_SAMPLING_FIELDS]
+    + [("cache_dir", "str | None", field(default=None))],  # frame cache shared with eval/preprocess (tvgbench.video)
+    namespace={"__module__": __name__, "__doc__": "SamplingConfig's settings, plus the frame cache folder."},
+)
 
 
 @dataclass
 class SampleFilterSection:
-    """TimeRFT per-epoch sample filtering (spec §8.4)."""
+    """TimeRFT per-epoch sample filtering: each round trains one epoch, then keeps what the new policy finds hard."""
 
     enabled: bool = False
     rounds: int = 5  # one epoch per round; keep 0 < IoU <= 0.7 (timerft.selection.keep_0_07)
@@ -104,35 +109,21 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
+def sampling_config(cfg: TrainConfig) -> SamplingConfig:
+    """The video section as the decoder's :class:`SamplingConfig` (training and the SF scoring pass)."""
+    settings = dataclasses.asdict(cfg.video)
+    del settings["cache_dir"]
+    return SamplingConfig(**settings)
+
+
 # -- schema ----------------------------------------------------------------------------------------
-def _type_schema(tp) -> dict[str, Any]:
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        options = [_type_schema(a) for a in typing.get_args(tp) if a is not type(None)]
-        nullable = type(None) in typing.get_args(tp)
-        schema = options[0] if len(options) == 1 else {"anyOf": options}
-        return {"anyOf": [schema, {"type": "null"}]} if nullable else schema
-    if dataclasses.is_dataclass(tp):
-        return _dataclass_schema(tp)
-    if origin is dict or tp is dict:
-        args = typing.get_args(tp)
-        value = _type_schema(args[1]) if args and args[1] is not Any else {}
-        return {"type": "object", "additionalProperties": value}
-    simple = {str: "string", bool: "boolean", int: "integer", float: "number"}
-    if tp in simple:
-        return {"type": simple[tp]}
-    return {}
-
-
-def _dataclass_schema(cls) -> dict[str, Any]:
-    hints = typing.get_type_hints(cls)
-    props = {f.name: _type_schema(hints[f.name]) for f in dataclasses.fields(cls)}
-    return {"type": "object", "properties": props, "additionalProperties": False}
-
-
 def config_schema() -> dict[str, Any]:
-    """JSON schema of a recipe (derived from :class:`TrainConfig`)."""
-    schema = _dataclass_schema(TrainConfig)
+    """JSON schema of a recipe (pydantic's, of :class:`TrainConfig`)."""
+    from pydantic import TypeAdapter
+
+    schema = TypeAdapter(TrainConfig).json_schema()
+    for section in (schema, *schema.get("$defs", {}).values()):
+        section["additionalProperties"] = False  # as OmegaConf, which refuses unknown keys
     schema["properties"]["extends"] = {"type": "string"}
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "timer1 training recipe"
@@ -140,29 +131,11 @@ def config_schema() -> dict[str, Any]:
 
 
 # -- loading ---------------------------------------------------------------------------------------
+REPLACED_WHOLE = ("rewards",)  # sections a recipe or --set KEY=MAPPING replaces instead of merging into
+
+
 def recipe_names() -> list[str]:
     return sorted(p.stem for p in RECIPES_DIR.glob("*.yaml"))
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    import yaml
-
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise Timer1Error(f"cannot read recipe {path}: {e.strerror or e}") from None
-    except yaml.YAMLError as e:
-        raise Timer1Error(f"recipe {path} is not valid YAML: {str(e).splitlines()[0]}") from None
-    if not isinstance(data, dict):
-        raise Timer1Error(f"recipe {path} must be a YAML mapping")
-    return data
-
-
-def deep_merge(base: dict, over: dict) -> dict:
-    out = copy.deepcopy(base)
-    for k, v in over.items():
-        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) and k != "rewards" else v
-    return out
 
 
 def recipe_path(name_or_file: str) -> Path:
@@ -177,105 +150,124 @@ def recipe_path(name_or_file: str) -> Path:
     return builtin
 
 
-def load_recipe_dict(name_or_file: str, _seen: tuple[str, ...] = ()) -> dict[str, Any]:
-    """The recipe as a plain dict with ``extends`` resolved."""
-    path = recipe_path(name_or_file)
-    if str(path) in _seen:
-        raise Timer1Error(f"recipe {path} extends itself (cycle: {' -> '.join(_seen)})")
-    data = _read_yaml(path)
-    parent = data.pop("extends", None)
-    if parent is not None:
-        parent_path = Path(parent) if Path(parent).suffix else None
-        if parent_path is not None and not parent_path.is_absolute():
-            parent = str(path.parent / parent_path)
-        data = deep_merge(load_recipe_dict(parent, _seen + (str(path),)), data)
+def _read_yaml(path: Path) -> DictConfig:
+    try:
+        data = OmegaConf.load(path)
+    except OSError as e:
+        raise Timer1Error(f"cannot read recipe {path}: {e.strerror or e}") from None
+    except yaml.YAMLError as e:
+        raise Timer1Error(f"recipe {path} is not valid YAML: {str(e).splitlines()[0]}") from None
+    if not isinstance(data, DictConfig):
+        raise Timer1Error(f"recipe {path} must be a YAML mapping")
     return data
 
 
-def parse_set(assignments: list[str] | tuple[str, ...]) -> dict[str, Any]:
-    """``["trl.max_steps=5", "rewards.format=0.5"]`` → a nested dict (values parsed as YAML scalars)."""
-    import yaml
-
-    out: dict[str, Any] = {}
-    for item in assignments:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise Timer1Error(f"--set expects key=value (dotted keys for sections), got {item!r}")
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError:
-            value = raw
-        node = out
-        parts = key.strip().split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise Timer1Error(f"--set {key}: {part} is not a section")
-        node[parts[-1]] = value
-    return out
+def merge_over(base: DictConfig, over: DictConfig) -> DictConfig:
+    """``over`` merged into ``base``, except that ``over``'s :data:`REPLACED_WHOLE` sections replace base's."""
+    merged = OmegaConf.merge(base, over)
+    for key in REPLACED_WHOLE:
+        if key in over:
+            OmegaConf.update(merged, key, over[key], merge=False)
+    return merged
 
 
-def validate_dict(data: dict[str, Any]) -> None:
-    """Schema check with one readable line per problem (the first is raised)."""
-    import jsonschema
-
-    validator = jsonschema.Draft202012Validator(config_schema())
-    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
-    if errors:
-        err = errors[0]
-        where = ".".join(str(p) for p in err.absolute_path) or "(top level)"
-        raise Timer1Error(f"invalid training config at {where}: {err.message}")
-    trl_keys = set(data.get("trl") or {})
-    if trl_keys:
-        unknown = sorted(trl_keys - grpo_config_fields())
-        if unknown:
-            raise Timer1Error(f"unknown trl option(s) {', '.join(unknown)} (not GRPOConfig fields in this TRL)")
-        reserved = sorted(trl_keys & {"output_dir", "reward_weights"})
-        if reserved:
-            raise Timer1Error(f"trl.{reserved[0]} is set by timer1 (use --output-dir / the rewards section)")
+def _load_recipe(name_or_file: str, seen: tuple[str, ...] = ()) -> DictConfig:
+    path = recipe_path(name_or_file)
+    if str(path) in seen:
+        raise Timer1Error(f"recipe {path} extends itself (cycle: {' -> '.join(seen)})")
+    data = _read_yaml(path)
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    if Path(parent).suffix and not Path(parent).is_absolute():
+        parent = str(path.parent / parent)  # a parent file is found beside its child
+    return merge_over(_load_recipe(parent, seen + (str(path),)), data)
 
 
-def grpo_config_fields() -> set[str]:
-    from trl import GRPOConfig
-
-    return {f.name for f in dataclasses.fields(GRPOConfig)}
-
-
-def _build(cls, data: dict[str, Any]):
-    hints = typing.get_type_hints(cls)
-    kwargs = {}
-    for f in dataclasses.fields(cls):
-        if f.name not in data:
-            continue
-        value = data[f.name]
-        tp = hints[f.name]
-        inner = [a for a in typing.get_args(tp) if dataclasses.is_dataclass(a)]
-        target = tp if dataclasses.is_dataclass(tp) else (inner[0] if inner else None)
-        if target is not None and isinstance(value, dict):
-            value = _build(target, value)
-        elif tp is float and isinstance(value, int):
-            value = float(value)
-        kwargs[f.name] = value
-    return cls(**kwargs)
+def load_recipe_dict(name_or_file: str) -> dict[str, Any]:
+    """The recipe as a plain dict with ``extends`` resolved."""
+    return OmegaConf.to_container(_load_recipe(name_or_file))
 
 
-def from_dict(data: dict[str, Any]) -> TrainConfig:
-    data = dict(data)
-    data.pop("extends", None)
-    validate_dict(data)
-    cfg = _build(TrainConfig, data)
+def parse_override(item: str) -> tuple[str, DictConfig]:
+    """``"trl.max_steps=5"`` → ``("trl.max_steps", {trl: {max_steps: 5}})``; values parse as YAML."""
+    key, sep, raw = item.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise Timer1Error(f"--set expects key=value (dotted keys for sections), got {item!r}")
+    try:
+        return key, OmegaConf.from_dotlist([f"{key}={raw}"])
+    except yaml.YAMLError:  # not YAML: the text as it is
+        over = OmegaConf.create()
+        OmegaConf.update(over, key, raw)
+        return key, over
+
+
+@contextmanager
+def _one_line_errors():
+    """OmegaConf's multi-line errors as timer1's one-line ``error:`` (the key and the first line)."""
+    try:
+        yield
+    except OmegaConfBaseException as e:
+        where = f" at {e.full_key}" if e.full_key else ""
+        raise Timer1Error(f"invalid training config{where}: {str(e.msg or e).splitlines()[0]}") from None
+
+
+def from_dict(data: dict[str, Any] | DictConfig, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
+    """A recipe mapping (``extends`` already resolved) + ``--set`` overrides → a checked :class:`TrainConfig`."""
+    with _one_line_errors():
+        typed = merge_over(OmegaConf.structured(TrainConfig), OmegaConf.create(data))
+        for item in overrides:
+            key, over = parse_override(item)
+            typed = merge_over(typed, over) if key in REPLACED_WHOLE else OmegaConf.merge(typed, over)
+        cfg = OmegaConf.to_object(typed)
+    check_trl(cfg.trl)
     check_semantics(cfg)
     return cfg
 
 
 def load_config(recipe: str, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
-    """Recipe (built-in name or YAML file) + ``--set`` overrides → a validated :class:`TrainConfig`."""
-    data = deep_merge(load_recipe_dict(recipe), parse_set(overrides))
-    return from_dict(data)
+    """Recipe (built-in name or YAML file) + ``--set`` overrides → a checked :class:`TrainConfig`."""
+    return from_dict(_load_recipe(recipe), overrides)
+
+
+# -- checks ----------------------------------------------------------------------------------------
+def grpo_config_types() -> dict[str, Any]:
+    """GRPOConfig's fields in the installed TRL and their annotations."""
+    from trl import GRPOConfig
+
+    hints = typing.get_type_hints(GRPOConfig)
+    return {f.name: hints[f.name] for f in dataclasses.fields(GRPOConfig)}
+
+
+def _type_name(tp) -> str:
+    return tp.__name__ if isinstance(tp, type) else str(tp).replace("typing.", "")
+
+
+def check_trl(trl: dict[str, Any]) -> None:
+    """Each ``trl`` key names a GRPOConfig field and holds a value of its type (strictly: no "5" for
+    an int, no 1 for a bool; an int is a float), so a wrong value stops here, not inside TRL."""
+    if not trl:
+        return
+    from pydantic import ConfigDict, TypeAdapter, ValidationError
+
+    types = grpo_config_types()
+    unknown = sorted(set(trl) - set(types))
+    if unknown:
+        raise Timer1Error(f"unknown trl option(s) {', '.join(unknown)} (not GRPOConfig fields in this TRL)")
+    reserved = sorted(set(trl) & {"output_dir", "reward_weights"})
+    if reserved:
+        raise Timer1Error(f"trl.{reserved[0]} is set by timer1 (use --output-dir / the rewards section)")
+    for key, value in trl.items():
+        adapter = TypeAdapter(types[key], config=ConfigDict(arbitrary_types_allowed=True))
+        try:
+            adapter.validate_python(value, strict=True)
+        except ValidationError:
+            raise Timer1Error(f"trl.{key} must be {_type_name(types[key])}, got {value!r}") from None
 
 
 def check_semantics(cfg: TrainConfig) -> None:
-    """What the schema cannot say."""
+    """What the field types cannot say."""
     from trainer.rewards import REWARDS
 
     bad = [n for n in cfg.rewards if n not in REWARDS]
@@ -286,12 +278,16 @@ def check_semantics(cfg: TrainConfig) -> None:
         raise Timer1Error("sample_filter.rounds must be at least 1")
     if cfg.model.dtype not in ("float32", "bfloat16", "float16", "auto"):
         raise Timer1Error(f"model.dtype must be float32, bfloat16, float16 or auto, got {cfg.model.dtype!r}")
+    try:
+        sampling_config(cfg)
+    except Timer1Error as e:
+        raise Timer1Error(f"video.{e}") from None
     if cfg.trl.get("use_vllm"):
         raise Timer1Error("trl.use_vllm: TRL 1.16's vLLM rollouts carry images only, not video; use transformers rollouts")
 
 
-REPORTERS = {"tensorboard": "tensorboard", "wandb": "wandb", "trackio": "trackio", "mlflow": "mlflow",
-             "comet_ml": "comet_ml", "clearml": "clearml"}
+# report_to names whose Python package has the same name
+REPORTER_PACKAGES = ("tensorboard", "wandb", "trackio", "mlflow", "comet_ml", "clearml")
 
 
 def require_runnable(cfg: TrainConfig) -> None:
@@ -300,9 +296,8 @@ def require_runnable(cfg: TrainConfig) -> None:
 
     report_to = cfg.trl.get("report_to") or []
     for name in [report_to] if isinstance(report_to, str) else report_to:
-        module = REPORTERS.get(name)
-        if module and importlib.util.find_spec(module) is None:
-            raise Timer1Error(f"trl.report_to={name} needs the {module} package (pip install {module}), "
+        if name in REPORTER_PACKAGES and importlib.util.find_spec(name) is None:
+            raise Timer1Error(f"trl.report_to={name} needs the {name} package (pip install {name}), "
                               "or pass --set trl.report_to=none")
     if not cfg.model.path:
         raise Timer1Error("model.path is not set: pass --set model.path=DIR_OR_HUB_ID")

@@ -1,4 +1,4 @@
-"""TimeRFT per-epoch sample filtering (spec §8.4), as rounds of one epoch each.
+"""TimeRFT per-epoch sample filtering (Time-R1's ``train_rl_SF.sh`` loop), as rounds of one epoch each.
 
 Round k: train one epoch on the current set → score that set with the new policy through the
 evaluation harness (``tvgbench.harness.run_eval``: vLLM on GPU, transformers on CPU; greedy, the r1
@@ -10,11 +10,14 @@ re-anchored to the round's starting weights. The set only shrinks, as in Time-R1
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from tvgbench.errors import Timer1Error
+
+from .config import sampling_config
 
 
 def filter_by_difficulty(predictions_path: Path, samples) -> tuple[list, dict[str, Any]]:
@@ -43,8 +46,6 @@ def score_training_set(cfg, model_dir: str, split_dir: Path, video_root: Path, o
     """Run the harness on the round's split with the round's model; returns predictions.jsonl."""
     from tvgbench.harness import run_eval
 
-    from .train import sampling_config
-
     sf = cfg.sample_filter
     # Time-R1's difficulty pass: eval-style messages (raw query, video first), greedy decoding
     run_eval(split_dir, video_root, model_dir, backend=sf.backend, prompt=sf.prompt, out_dir=out, resume=True,
@@ -57,14 +58,14 @@ def score_training_set(cfg, model_dir: str, split_dir: Path, video_root: Path, o
     return path
 
 
-def run_rounds(cfg, *, model_path: str, samples, split_info: dict, video_root: Path, out: Path,
-               resume) -> list[dict[str, Any]]:
+def run_rounds(cfg, *, train_round: Callable[..., dict[str, Any]], model_path: str, samples, split_info: dict,
+               video_root: Path, out: Path, resume) -> list[dict[str, Any]]:
+    """The rounds, each trained by ``train_round`` (:func:`trainer.train.train_round` or a wrapper of it)."""
     from tvgbench.report import write_json_atomic
     from tvgbench.splits import write_split
 
-    from .train import train_round
-
     sf = cfg.sample_filter
+    one_epoch = dataclasses.replace(cfg, trl={**cfg.trl, "num_train_epochs": 1, "max_steps": -1})
     current, start_model, rounds = list(samples), model_path, []
     for k in range(sf.rounds):
         rdir = out / f"round-{k}"
@@ -82,9 +83,9 @@ def run_rounds(cfg, *, model_path: str, samples, split_info: dict, video_root: P
                     build={"command": "train sample_filter", "round": k})
         ref = start_model if sf.reset_reference else model_path
         opt_state = None if sf.reset_optimizer or k == 0 else Path(start_model) / "optimizer_state.pt"
-        result = train_round(cfg, model_path=start_model, ref_path=ref, samples=current, split_info=split_info,
+        result = train_round(one_epoch, model_path=start_model, ref_path=ref, samples=current, split_info=split_info,
                              video_root=video_root, out=rdir / "train", resume=resume if k == len(rounds) else None,
-                             optimizer_state=opt_state, num_train_epochs=1, max_steps=-1)
+                             optimizer_state=opt_state)
         info: dict[str, Any] = {"round": k, "n_in": len(current), **result}
         if k < sf.rounds - 1:
             preds = score_training_set(cfg, result["final"], split_dir, video_root, rdir / "filter")
