@@ -1,4 +1,4 @@
-"""Rewards against Time-R1's reference formulas (spec §5), on 10^5 random cases."""
+"""Rewards against Time-R1's reference formulas (its ``main.py`` reward functions), on 10^5 random cases."""
 
 from __future__ import annotations
 
@@ -9,19 +9,20 @@ import numpy as np
 import pytest
 
 from trainer import rewards
+from tvgbench.metrics import temporal_iou_array
 
 N = 100_000
 
 
 def reference_iou(ps, pe, gs, ge):
-    """Time-R1 ``iou_timestamp_reward`` for one parsed completion (spec §5.1), union > 0."""
+    """Time-R1 ``iou_timestamp_reward`` for one parsed completion union > 0."""
     inter = max(0.0, min(pe, ge) - max(ps, gs))
     union = max(pe, ge) - min(ps, gs)
     return inter / union
 
 
 def reference_iou_v2(ps, pe, gs, ge, d):
-    """Time-R1 ``iou_timestamp_reward_v2`` (spec §5.2), unclamped."""
+    """Time-R1 ``iou_timestamp_reward_v2``, unclamped."""
     return reference_iou(ps, pe, gs, ge) * (1 - abs(gs / d - ps / d)) * (1 - abs(ge / d - pe / d))
 
 
@@ -46,7 +47,7 @@ def test_iou_and_iou_v2_match_reference_on_1e5_random_cases():
     ref_iou = np.array([reference_iou(*row) for row in zip(ps, pe, gs, ge)])
     ref_v2 = np.array([reference_iou_v2(*row) for row in zip(ps, pe, gs, ge, d)])
     assert (ref_v2 < 0).sum() > 100, "the random cases must exercise Time-R1's negative iou_v2"
-    np.testing.assert_allclose(rewards.iou_array(ps, pe, gs, ge), ref_iou, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(temporal_iou_array(ps, pe, gs, ge), ref_iou, rtol=0, atol=1e-12)
     got_v2 = rewards.iou_v2_array(ps, pe, gs, ge, d)
     # equal to the reference everywhere except the documented clamp at 0
     np.testing.assert_allclose(got_v2, np.maximum(ref_v2, 0.0), rtol=0, atol=1e-12)
@@ -71,7 +72,7 @@ def test_reward_callables_parse_like_timer1_training_on_1e5_texts():
 
 
 def test_iou_v2_worked_examples_from_the_spec():
-    # spec §5.2: pred [10,20], GT [12,18], D=30 -> 0.5227; pred [10,500], GT [10,20], D=100 -> -0.0776 in Time-R1
+    # pred [10,20], GT [12,18], D=30 -> 0.5227; pred [10,500], GT [10,20], D=100 -> -0.0776 in Time-R1
     assert rewards.iou_v2(None, ["<answer>10 to 20</answer>"], span=[[12, 18]], duration=[30])[0] == pytest.approx(
         0.6 * (1 - 2 / 30) ** 2
     )
@@ -124,6 +125,14 @@ def test_conversational_completions_and_timer1_column_names():
     assert rewards.format_reward(None, conv) == [1.0]
     assert rewards.REWARDS["format"].__name__ == "format"
     assert math.isclose(rewards.iou_v2(None, conv, span=[[2, 4]], duration=[0])[0], 1.0)  # D<=0: no penalty
+
+
+def test_zero_union_gives_0_whatever_came_before():
+    """A zero-length GT hit exactly has a zero union: 0 (Time-R1 reuses the call's previous IoU there)."""
+    texts = ["<answer>2 to 4</answer>", "<answer>5 to 5</answer>"]
+    spans, durations = [[2, 4], [5, 5]], [10, 10]
+    assert rewards.iou(None, texts, span=spans, duration=durations) == [1.0, 0.0]
+    assert rewards.iou_v2(None, texts, span=spans, duration=durations) == [1.0, 0.0]
 
 
 def test_resolve_rewards_rejects_unknown_names():

@@ -1,4 +1,4 @@
-"""Time-R1's rewards as small TRL reward callables (spec §5).
+"""Time-R1's rewards (``main.py``'s ``reward_funcs_registry``) as small TRL reward callables.
 
 Each callable has TRL's reward signature ``fn(prompts, completions, **columns) -> list[float]`` and
 reads the ground truth from the dataset columns ``span`` (``[start, end]``) and ``duration`` (the
@@ -8,12 +8,16 @@ Parsing and IoU come from the core (``tvgbench.parsing`` variant ``timer1-train`
 ``tvgbench.metrics``), so a reward and a metric never disagree about what an answer meant.
 
 ``iou``     temporal IoU of the last ``X to|and Y`` inside the last ``<answer>`` block; 0 when it
-            does not parse. A zero union gives 0 (Time-R1 raises ``UnboundLocalError`` there).
+            does not parse. A zero union (only possible with a zero-length GT) gives 0. Time-R1
+            assigns its ``iou`` variable only when the union is positive, so on a zero union it
+            silently reuses the IoU last computed for an earlier completion of the same reward
+            call, and raises ``UnboundLocalError`` only when no earlier completion of that call set one.
 ``iou_v2``  Time-R1's timestamp-aware IoU: ``IoU · (1 − |ŝ−s|/D) · (1 − |ê−e|/D)``.
             **Clamped at 0** (timer1's one deliberate change): Time-R1 lets a penalty factor go
             negative when a prediction overshoots by more than one duration, which makes a
-            wildly wrong answer *cheaper* than a plain miss (spec §15.9). Without the clamp the two
-            formulas are identical. A non-positive ``D`` leaves the IoU unpenalised.
+            wildly wrong answer *cheaper* than a plain miss. Without the clamp the two
+            formulas are identical. A non-positive ``D`` leaves the IoU unpenalised. A zero
+            union gives 0 here too (Time-R1 reuses a stale IoU, as for ``iou``).
 ``tags``    shaping only, not Time-R1: the fraction of the answer format's building blocks present
             (``<``, ``</``, ``think``, ``answer``, ``>``, a digit). For tiny random models (``tiny-cpu``),
             which never write the full format by chance and would otherwise see all-zero advantages.
@@ -61,11 +65,6 @@ def parse_spans(completions: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
     return starts, ends
 
 
-def iou_array(ps, pe, gs, ge) -> np.ndarray:
-    """Plain IoU per row; NaN (unparsed) predictions give 0."""
-    return temporal_iou_array(ps, pe, gs, ge)
-
-
 def iou_v2_array(ps, pe, gs, ge, duration) -> np.ndarray:
     """Timestamp-aware IoU per row, clamped at 0; NaN predictions give 0."""
     ps, pe, gs, ge, d = (np.asarray(a, dtype=np.float64) for a in (ps, pe, gs, ge, duration))
@@ -95,7 +94,7 @@ def iou(prompts=None, completions=(), **kwargs) -> list[float]:
     """Plain temporal IoU reward (Time-R1 ``iou``)."""
     ps, pe = parse_spans(completions)
     gs, ge, _ = _ground_truth(len(completions), kwargs)
-    return iou_array(ps, pe, gs, ge).tolist()
+    return temporal_iou_array(ps, pe, gs, ge).tolist()  # NaN (unparsed) predictions give 0
 
 
 def iou_v2(prompts=None, completions=(), **kwargs) -> list[float]:
