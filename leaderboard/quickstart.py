@@ -24,6 +24,7 @@ def quickstart(ctx, out_dir, videos, seed, max_new_tokens):
     """Run synth → tiny model → eval run → score → leaderboard → static site, in minutes on a CPU."""
     from tvgbench.baselines import write_baseline
     from tvgbench.harness import run_eval
+    from tvgbench.harness.config import RunConfig
     from tvgbench.synth import make_synthetic
     from tvgbench.tiny_model import build_tiny_model
 
@@ -40,8 +41,8 @@ def quickstart(ctx, out_dir, videos, seed, max_new_tokens):
     click.echo(f"[2/5] tiny random Qwen2.5-VL -> {model}")
     build_tiny_model(model, seed=seed)
     click.echo("[3/5] predictions: the tiny model (hf backend, r1 prompt, 2 fps) and a blind baseline")
-    summary = run_eval(split, split, model, backend="hf", prompt="r1", out_dir=out / "runs" / "tiny-qwen2.5-vl",
-                       overwrite=True, gen={"max_new_tokens": max_new_tokens})
+    summary = run_eval(RunConfig(split, model=model, backend="hf", prompt="r1", out_dir=out / "runs" / "tiny-qwen2.5-vl",
+                                 overwrite=True, gen={"max_new_tokens": max_new_tokens}))
     baseline = write_baseline(split, out / "runs" / "baseline-middle" / "predictions.jsonl", "middle")
     db = out / "leaderboard.sqlite"
     click.echo(f"[4/5] leaderboard submissions -> {db}")

@@ -29,10 +29,11 @@ def _strip_timing(records):
 @pytest.fixture(scope="module")
 def full_run(tmp_path_factory, synth_split, tiny_model_dir):
     from tvgbench.harness import run_eval
+    from tvgbench.harness.config import RunConfig
 
     out = tmp_path_factory.mktemp("run") / "full"
-    summary = run_eval(synth_split, synth_split, tiny_model_dir, out_dir=out, batch_size=3, sampling=FAST, gen=GEN, backend_options=ONE_THREAD,
-                       workers=2, progress=False, bootstrap=200)
+    summary = run_eval(RunConfig(synth_split, synth_split, model=tiny_model_dir, out_dir=out, batch_size=3, sampling=FAST,
+                                 gen=GEN, backend_options=ONE_THREAD, workers=2, progress=False, bootstrap=200))
     return out, summary
 
 

@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from tvgbench.harness.runner import Prefetcher, Prepared, WorkItem, default_workers, resolve_workers
+from tvgbench.harness.config import default_workers, resolve_workers
+from tvgbench.harness.runner import Prefetcher, Prepared, WorkItem
 
 
 def _items(n):

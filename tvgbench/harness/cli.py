@@ -7,32 +7,47 @@ import sys
 
 import click
 
+from ..parsing import VARIANTS
+from ..prompts import LAYOUTS
+from ..video.config import RESIZE_MODES, SamplingConfig, field_default, field_help
+from .backends.base import GenParams
+from .config import EvalConfig, ModelConfig, PredictConfig, QARunConfig, RunConfig
+from .qa import DATASETS
+
 EXIT_PARTIAL = 3  # the run finished but some queries failed (bad videos): their lines say why
+
+
+def _field_option(flag: str, cls, name: str, **kw):
+    """A click option whose default (and, unless given, help) is dataclass ``cls``'s field ``name``'s."""
+    default = field_default(cls, name)
+    kw.setdefault("help", field_help(cls, name))
+    return click.option(flag, default=default, show_default=default is not None, **kw)
+
+
+def _flag(flag: str, cls, name: str):
+    return click.option(flag, is_flag=True, help=field_help(cls, name))
 
 
 def _model_options(f):
     opts = [
-        click.option("--model", required=True, help="Model folder (hf, vllm) or served model name (openai)."),
-        click.option("--backend", type=click.Choice(["hf", "vllm", "openai"]), default="hf", show_default=True,
-                     help="Inference engine."),
-        click.option("--prompt", default=None,
-                     help="Preset (r1, default, nothink, r1_nocot, v2, v3, timezero, demo; mcq_* for QA) or a prompt FILE."),
-        click.option("--layout", type=click.Choice(["default", "timer1-eval", "timer1-train"]), default="default",
-                     show_default=True, help="Chat message layout (see tvgbench.prompts)."),
-        click.option("--max-new-tokens", default=1024, show_default=True, type=click.IntRange(min=1)),
-        click.option("--temperature", default=0.0, show_default=True, type=float, help="0 = greedy."),
-        click.option("--top-p", default=1.0, show_default=True, type=float),
-        click.option("--top-k", default=-1, show_default=True, type=int, help="-1 = off."),
-        click.option("--seed", default=0, show_default=True, type=int, help="Sampling seed (ignored when greedy)."),
-        click.option("--fps", default=2.0, show_default=True, type=float, help="Frames per second to sample."),
-        click.option("--max-frames", default=768, show_default=True, type=int),
-        click.option("--min-pixels", default=16 * 28 * 28, show_default=True, type=int, help="Per-frame pixel floor."),
-        click.option("--max-pixels", default=768 * 28 * 28, show_default=True, type=int, help="Per-frame pixel cap."),
-        click.option("--total-pixels", default=3584 * 28 * 28, show_default=True, type=int,
-                     help="Pixel budget over all frames (Time-R1: 3584*28*28)."),
-        click.option("--decoder", type=click.Choice(["decord", "pyav"]), default="decord", show_default=True),
-        click.option("--resize", type=click.Choice(["fast", "torch"]), default="fast", show_default=True,
-                     help="fast: the decoder scales; torch: full frames + torch bicubic antialias (Time-R1 exact)."),
+        click.option("--model", required=True, help=field_help(ModelConfig, "model")),
+        _field_option("--backend", ModelConfig, "backend", type=click.Choice(["hf", "vllm", "openai"])),
+        # no default here: eval run / predict ask with "r1", eval qa with "mcq_r1" (the configs' defaults)
+        click.option("--prompt", default=None, help=field_help(ModelConfig, "prompt")),
+        _field_option("--layout", ModelConfig, "layout", type=click.Choice(LAYOUTS)),
+        _field_option("--max-new-tokens", GenParams, "max_new_tokens", type=click.IntRange(min=1)),
+        _field_option("--temperature", GenParams, "temperature", type=float, help="0 = greedy."),
+        _field_option("--top-p", GenParams, "top_p", type=float),
+        _field_option("--top-k", GenParams, "top_k", type=int, help="-1 = off."),
+        _field_option("--seed", GenParams, "seed", type=int, help="Sampling seed (ignored when greedy)."),
+        _field_option("--fps", SamplingConfig, "fps", type=float),
+        _field_option("--max-frames", SamplingConfig, "max_frames", type=int),
+        _field_option("--min-pixels", SamplingConfig, "min_pixels", type=int),
+        _field_option("--max-pixels", SamplingConfig, "max_pixels", type=int),
+        _field_option("--total-pixels", SamplingConfig, "total_pixels", type=int),
+        _field_option("--decoder", SamplingConfig, "decoder", type=click.Choice(["decord", "pyav"])),
+        _field_option("--resize", SamplingConfig, "resize", type=click.Choice(RESIZE_MODES)),
+        # backend options: their defaults are the backends' own (tests/test_harness_config.py checks)
         click.option("--device", default="auto", show_default=True, help="hf backend: cpu, cuda, cuda:1 or auto."),
         click.option("--threads", default=None, type=click.IntRange(min=1),
                      help="hf backend on CPU: torch intra-op threads [default: torch's choice]."),
@@ -47,19 +62,40 @@ def _model_options(f):
     return f
 
 
-def _sampling(kw):
-    from ..video import SamplingConfig
+def _run_options(f):
+    """The options every run over many queries (eval run, eval qa) takes after the model's."""
+    opts = [
+        click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Run folder to write."),
+        _flag("--resume", EvalConfig, "resume"),
+        _flag("--overwrite", EvalConfig, "overwrite"),
+        _field_option("--batch-size", EvalConfig, "batch_size", type=click.IntRange(min=1)),
+        _field_option("--limit", EvalConfig, "limit", type=click.IntRange(min=1)),
+        _field_option("--workers", EvalConfig, "workers", type=click.IntRange(min=0)),
+        click.option("--quiet", is_flag=True, help="No progress bar."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
 
-    return SamplingConfig(fps=kw["fps"], max_frames=kw["max_frames"], min_pixels=kw["min_pixels"],
-                          max_pixels=kw["max_pixels"], total_pixels=kw["total_pixels"], decoder=kw["decoder"],
-                          resize=kw["resize"])
+
+def _model_fields(kw: dict) -> dict:
+    """The :class:`ModelConfig` fields the model options give (``--prompt`` only when given)."""
+    sampling = SamplingConfig(fps=kw["fps"], max_frames=kw["max_frames"], min_pixels=kw["min_pixels"],
+                              max_pixels=kw["max_pixels"], total_pixels=kw["total_pixels"], decoder=kw["decoder"],
+                              resize=kw["resize"])
+    gen = GenParams(max_new_tokens=kw["max_new_tokens"], temperature=kw["temperature"], top_p=kw["top_p"],
+                    top_k=kw["top_k"], seed=kw["seed"])
+    fields = {"model": kw["model"], "backend": kw["backend"], "layout": kw["layout"], "sampling": sampling, "gen": gen,
+              "backend_options": _backend_options(kw)}
+    if kw["prompt"]:
+        fields["prompt"] = kw["prompt"]
+    return fields
 
 
-def _gen(kw):
-    from .backends.base import GenParams
-
-    return GenParams(max_new_tokens=kw["max_new_tokens"], temperature=kw["temperature"], top_p=kw["top_p"],
-                     top_k=kw["top_k"], seed=kw["seed"])
+def _run_fields(kw: dict) -> dict:
+    """The :class:`EvalConfig` fields of a run command: the model's plus the run options'."""
+    return {**_model_fields(kw), "out_dir": kw["out_dir"], "resume": kw["resume"], "overwrite": kw["overwrite"],
+            "batch_size": kw["batch_size"], "limit": kw["limit"], "workers": kw["workers"], "progress": not kw["quiet"]}
 
 
 def _backend_options(kw) -> dict:
@@ -83,25 +119,16 @@ def _echo_summary(summary: dict) -> None:
 
 
 @click.command("run")
-@click.option("--split", "split_dir", required=True, type=click.Path(), help="Split folder (timer1 / HF layout).")
-@click.option("--split-name", default=None, help="Which split in the folder, when it holds several.")
-@click.option("--video-root", default=None, type=click.Path(), help="Folder the records' video paths are relative to [default: the split folder].")
+@click.option("--split", "split_dir", required=True, type=click.Path(), help=field_help(RunConfig, "split_dir"))
+@_field_option("--split-name", RunConfig, "split_name")
+@_field_option("--video-root", RunConfig, "video_root", type=click.Path())
 @_model_options
-@click.option("--parser", type=click.Choice(["canonical", "timer1-eval", "timer1-train", "timer1-force"]),
-              default="canonical", show_default=True, help="How raw text becomes the line's span.")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Run folder to write.")
-@click.option("--resume", is_flag=True, help="Continue a killed run in --out (same settings required).")
-@click.option("--overwrite", is_flag=True, help="Replace an existing run in --out.")
-@click.option("--shard", default=None, help="Evaluate shard i of n (i/n, contiguous chunks); join with `eval merge`.")
-@click.option("--batch-size", default=4, show_default=True, type=click.IntRange(min=1))
-@click.option("--limit", default=None, type=click.IntRange(min=1), help="Only the first K queries (of the shard).")
-@click.option("--workers", default=None, type=click.IntRange(min=0),
-              help="Decode threads running ahead of the model (0 = decode inline)  [default: cores - 1, 1 to 4]")
-@click.option("--cache-dir", default=None, type=click.Path(file_okay=False), help="Reuse/keep sampled frames here.")
-@click.option("--bootstrap", default=1000, show_default=True, help="Bootstrap resamples for the 95% intervals.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
-def run(split_dir, split_name, video_root, parser, out_dir, resume, overwrite, shard, batch_size, limit, workers,
-        cache_dir, bootstrap, quiet, **kw):
+@_field_option("--parser", ModelConfig, "parser", type=click.Choice(VARIANTS))
+@_field_option("--shard", RunConfig, "shard")
+@_field_option("--cache-dir", RunConfig, "cache_dir", type=click.Path(file_okay=False))
+@_field_option("--bootstrap", RunConfig, "bootstrap", type=int)
+@_run_options
+def run(split_dir, split_name, video_root, parser, shard, cache_dir, bootstrap, **kw):
     """Evaluate a model on a TVG split: predictions.jsonl, run.json and scores.json in --out.
 
     \b
@@ -118,13 +145,8 @@ def run(split_dir, split_name, video_root, parser, out_dir, resume, overwrite, s
     """
     from .runner import run_eval
 
-    summary = run_eval(
-        split_dir, video_root or split_dir, kw["model"], backend=kw["backend"], prompt=kw["prompt"] or "r1",
-        out_dir=out_dir, resume=resume, overwrite=overwrite, batch_size=batch_size, limit=limit, shard=shard,
-        layout=kw["layout"], parser=parser, sampling=_sampling(kw), gen=_gen(kw), workers=workers,
-        split_name=split_name, cache_dir=cache_dir, backend_options=_backend_options(kw), progress=not quiet,
-        bootstrap=bootstrap,
-    )
+    summary = run_eval(RunConfig(split_dir, video_root, split_name=split_name, parser=parser, shard=shard,
+                                 cache_dir=cache_dir, bootstrap=bootstrap, **_run_fields(kw)))
     _echo_summary(summary)
     if summary["status"] != "clean":
         sys.exit(EXIT_PARTIAL)
@@ -161,30 +183,19 @@ def report(run_dir, out_dir, other, bootstrap):
 
 
 @click.command("qa")
-@click.option("--dataset", required=True, type=click.Choice(["mvbench", "tempcompass", "videomme", "egoschema"]))
-@click.option("--root", required=True, type=click.Path(file_okay=False, exists=True),
-              help="The dataset folder in its public layout (see tvgbench.harness.qa).")
-@click.option("--subset", default=None, help="videomme: short|medium|long; egoschema: MC|Subset; tempcompass: multi-choice.")
+@click.option("--dataset", required=True, type=click.Choice(DATASETS), help=field_help(QARunConfig, "dataset"))
+@click.option("--root", required=True, type=click.Path(file_okay=False, exists=True), help=field_help(QARunConfig, "root"))
+@_field_option("--subset", QARunConfig, "subset")
 @_model_options
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False))
-@click.option("--resume", is_flag=True)
-@click.option("--overwrite", is_flag=True)
-@click.option("--batch-size", default=4, show_default=True, type=click.IntRange(min=1))
-@click.option("--limit", default=None, type=click.IntRange(min=1))
-@click.option("--workers", default=None, type=click.IntRange(min=0),
-              help="Decode threads running ahead of the model (0 = decode inline)  [default: cores - 1, 1 to 4]")
-@click.option("--quiet", is_flag=True)
-def qa(dataset, root, subset, out_dir, resume, overwrite, batch_size, limit, workers, quiet, **kw):
+@_run_options
+def qa(dataset, root, subset, **kw):
     """Multiple-choice video QA (MVBench, TempCompass, VideoMME, EgoSchema): accuracy with breakdowns.
 
     EgoSchema without answers writes the official submission file; nothing is sent anywhere.
     """
     from .qa import run_qa
 
-    summary = run_qa(dataset, root, kw["model"], backend=kw["backend"], prompt=kw["prompt"] or "mcq_r1",
-                     out_dir=out_dir, subset=subset, resume=resume, overwrite=overwrite, batch_size=batch_size,
-                     limit=limit, layout=kw["layout"], sampling=_sampling(kw), gen=_gen(kw), workers=workers,
-                     backend_options=_backend_options(kw), progress=not quiet)
+    summary = run_qa(QARunConfig(dataset, root, subset=subset, **_run_fields(kw)))
     acc = summary["scores"]
     click.echo(f"{summary['status']}: {summary['counts']['lines']} answers in {summary['out_dir']}")
     if acc.get("accuracy") is not None:
@@ -201,8 +212,7 @@ def qa(dataset, root, subset, out_dir, resume, overwrite, batch_size, limit, wor
 @click.option("--query", required=True, help="The sentence to ground.")
 @click.option("--window", nargs=2, type=float, default=None, help="Only look at [S, E] seconds of the video.")
 @click.option("--gt", nargs=2, type=float, default=None, help="The true span [S, E] (seconds, clip time) to compare with.")
-@click.option("--parser", type=click.Choice(["canonical", "timer1-eval", "timer1-train", "timer1-force"]),
-              default="canonical", show_default=True)
+@_field_option("--parser", ModelConfig, "parser", type=click.Choice(VARIANTS))
 @click.option("--plot", default=None, type=click.Path(dir_okay=False), help="Write a timeline PNG here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def predict(video, query, window, gt, parser, plot, as_json, **kw):
@@ -214,10 +224,8 @@ def predict(video, query, window, gt, parser, plot, as_json, **kw):
     """
     from .predict import predict_one
 
-    result = predict_one(kw["model"], video, query, backend=kw["backend"], prompt=kw["prompt"] or "r1",
-                         layout=kw["layout"], parser=parser, window=tuple(window) if window else None,
-                         gt=tuple(gt) if gt else None, sampling=_sampling(kw), gen=_gen(kw),
-                         backend_options=_backend_options(kw), plot=plot)
+    result = predict_one(PredictConfig(parser=parser, **_model_fields(kw)), video, query,
+                         window=tuple(window) if window else None, gt=tuple(gt) if gt else None, plot=plot)
     if as_json:
         click.echo(json.dumps(result, indent=2, ensure_ascii=False))
         return

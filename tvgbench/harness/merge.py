@@ -8,7 +8,8 @@ from pathlib import Path
 
 from ..errors import Timer1Error
 from .jsonl import DurableLog, recover
-from .runner import PREDICTIONS, RUN_JSON, RUN_FORMAT, finalize_run, fingerprint, project_version
+from .config import fingerprint
+from .runner import PREDICTIONS, RUN_JSON, RUN_FORMAT, finalize_run, project_version
 
 
 def _load_run(d: Path) -> dict:

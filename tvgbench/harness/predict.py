@@ -16,29 +16,26 @@ def reasoning_of(text: str) -> str | None:
     return blocks[-1].strip() if blocks else None
 
 
-def predict_one(model, video, query, *, backend: str = "hf", prompt="r1", layout: str = "default",
-                parser: str = "canonical", window=None, gt=None, sampling=None, gen=None,
-                backend_options: dict | None = None, plot=None, backend_obj=None) -> dict:
-    """Run one query; returns text, reasoning, parsed span, IoU (when ``gt``), video facts and settings."""
+def predict_one(config, video, query, *, window=None, gt=None, plot=None, backend_obj=None) -> dict:
+    """Run one query with a :class:`tvgbench.harness.config.PredictConfig`; returns text, reasoning, parsed
+    span, IoU (when ``gt``), video facts and settings."""
     from ..metrics import temporal_iou
     from ..parsing import parse_answer
-    from ..prompts import build_messages, get_prompt, prompt_settings
+    from ..prompts import build_messages, prompt_settings
     from ..video import sample_video
     from .backends import make_backend
-    from .runner import _coerce_params, _coerce_sampling
 
     path = Path(video)
     if window is not None and not (0 <= window[0] < window[1]):
         raise Timer1Error(f"--window must be 0 <= S < E, got {window[0]} {window[1]}")
     if gt is not None and gt[0] > gt[1]:
         raise Timer1Error(f"--gt must be S <= E, got {gt[0]} {gt[1]}")
-    prompt_obj = get_prompt(prompt, task="tg")
-    sampling = _coerce_sampling(sampling)
-    params = _coerce_params(gen)
+    prompt_obj = config.prompt_preset()
+    layout, parser, sampling = config.layout, config.parser, config.sampling
     sampled = sample_video(path, window, crop=True, config=sampling)
     meta = sampled.meta
     clip = (meta["end_frame"] - meta["start_frame"]) / meta["video_fps"] if window else meta["total_frames"] / meta["video_fps"]
-    be = backend_obj or make_backend(backend, str(model), params, **(backend_options or {}))
+    be = backend_obj or make_backend(config.backend, str(config.model), config.gen, **config.backend_options)
     try:
         messages = build_messages(query, prompt_obj, layout)
         request = be.prepare(messages, prompt_obj.assistant_prefix, sampled)

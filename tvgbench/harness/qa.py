@@ -261,77 +261,55 @@ def write_egoschema_submission(records: list[dict], items: list[QAItem], out: Pa
             "questions": len(answers), "random_fill": filled, "random_seed": seed}
 
 
-def run_qa(dataset: str, root, model, *, backend: str = "hf", prompt="mcq_r1", out_dir="timer1-qa",
-           subset: str | None = None, resume: bool = False, overwrite: bool = False, batch_size: int = 4,
-           limit: int | None = None, layout: str = "default", sampling=None, gen=None, workers: int | None = None,
-           backend_options: dict | None = None, backend_obj=None, progress: bool = True) -> dict:
-    """Evaluate ``model`` on a video-QA set; writes predictions.jsonl, run.json and scores.json."""
-    from ..prompts import LAYOUTS, get_prompt
-    from .runner import RunLock, _coerce_params, _coerce_sampling, resolve_workers
+def qa_work_items(items: list[QAItem], prompt, layout: str) -> list:
+    from ..prompts import build_messages
+    from .runner import WorkItem
 
-    if layout not in LAYOUTS:
-        raise Timer1Error(f"unknown layout {layout!r}")
-    prompt_obj = get_prompt(prompt, task="mcq")
-    workers = resolve_workers(workers)
-    sampling = _coerce_sampling(sampling)
-    params = _coerce_params(gen)
-    items = load_qa(dataset, root, subset)
-    if limit:
-        items = items[:limit]
-    out = Path(out_dir)
-    with RunLock(out):  # creates the folder
-        return _run_qa_locked(out, dataset, root, model, backend, prompt_obj, subset, resume, overwrite, batch_size,
-                              limit, layout, sampling, params, workers, backend_options, backend_obj, progress, items)
-
-
-def _run_qa_locked(out, dataset, root, model, backend, prompt_obj, subset, resume, overwrite, batch_size, limit, layout,
-                   sampling, params, workers, backend_options, backend_obj, progress, items) -> dict:
-    from ..parsing import parse_option_letter
-    from ..prompts import build_messages, prompt_settings
-    from ..report import write_json_atomic
-    from .jsonl import recover
-    from .provenance import library_versions
-    from .runner import (PREDICTIONS, RUN_FORMAT, SCORES, WorkItem, _write_run_json, check_backend_matches,
-                         load_backend, prepare_run_dir, project_version, run_items, summarize_predictions)
-
-    settings = {
-        "task": "qa", "dataset": dataset, "root": str(Path(root).resolve()), "subset": subset, "model": str(model),
-        "backend": backend, "prompt": prompt_settings(prompt_obj, layout), "parser": "option-letter",
-        "sampling": sampling.__dict__.copy(), "sampling_key": sampling.output_key(), "generation": params.to_dict(),
-        "batch_size": batch_size, "limit": limit, "workers": workers, "backend_options": backend_options or {},
-    }
-    done, previous = prepare_run_dir(out, settings, resume=resume, overwrite=overwrite)
-    be = backend_obj or load_backend(backend, model, params, backend_options, workers)
-    check_backend_matches(previous, be.settings(), out)
-    run = {"format": RUN_FORMAT, "status": "running", "project_version": project_version(), "settings": settings,
-           "backend": be.settings(), "libraries": library_versions(),
-           "started_at": previous.get("started_at") or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-           "queries": len(items)}
-    _write_run_json(out, run)
-    work = [WorkItem(qid=it.qid, video_path=it.video, window=it.window, crop=it.window is not None,
-                     messages=build_messages(preset=prompt_obj, layout=layout, question=it.question, options=it.options),
+    return [WorkItem(qid=it.qid, video_path=it.video, window=it.window, crop=it.window is not None,
+                     messages=build_messages(preset=prompt, layout=layout, question=it.question, options=it.options),
                      sample=it) for it in items]
 
-    def finish(item, prepared, output) -> dict:
-        rec: dict[str, Any] = {"qid": item.qid}
-        if prepared.error is not None:
-            rec.update(text=None, pred=None, letter=None, error=prepared.error)
-            return rec
-        letter = parse_option_letter(output.text)
-        rec.update(text=output.text, letter=letter, pred=letter_index(letter, len(item.sample.options)), error=None,
-                   n_tokens=output.n_tokens, video=prepared.video)
-        return rec
 
-    try:
-        loop = run_items(work, be, out_path=out / PREDICTIONS, finish=finish, sampling=sampling,
-                         assistant_prefix=prompt_obj.assistant_prefix, batch_size=batch_size, workers=workers,
-                         prefetch=None, done=done, progress=progress, desc=f"{dataset}")
-    finally:
-        if backend_obj is None:
-            be.close()
+def qa_finish(item, prepared, output) -> dict:
+    """One QA line: the raw text, the option letter read from it and its index (or the video's error)."""
+    from ..parsing import parse_option_letter
+
+    rec: dict[str, Any] = {"qid": item.qid}
+    if prepared.error is not None:
+        rec.update(text=None, pred=None, letter=None, error=prepared.error)
+        return rec
+    letter = parse_option_letter(output.text)
+    rec.update(text=output.text, letter=letter, pred=letter_index(letter, len(item.sample.options)), error=None,
+               n_tokens=output.n_tokens, video=prepared.video)
+    return rec
+
+
+def run_qa(*args, backend_obj=None, **fields) -> dict:
+    """Evaluate a model on a video-QA set: ``run_qa(QARunConfig(...))``; writes predictions.jsonl, run.json
+    and scores.json. The older call ``run_qa(dataset, root, model, **fields)`` builds the config."""
+    from .config import QA_POSITIONAL, QARunConfig, config_from_call
+    from .runner import open_run_folder
+
+    config = config_from_call(QARunConfig, QA_POSITIONAL, args, fields).resolved()
+    items = load_qa(config.dataset, config.root, config.subset)
+    if config.limit:
+        items = items[:config.limit]
+    with open_run_folder(config, config.settings(), backend_obj, len(items), record_resumes=False) as folder:
+        loop = folder.evaluate(qa_work_items(items, config.prompt, config.layout), config, finish=qa_finish,
+                               assistant_prefix=config.prompt.assistant_prefix, desc=config.dataset)
+        return _finish_qa_run(folder, config, items, loop)
+
+
+def _finish_qa_run(folder, config, items: list[QAItem], loop) -> dict:
+    """Score the answers (and write EgoSchema's submission file), mark run.json finished, return the summary."""
+    from ..report import write_json_atomic
+    from .jsonl import recover
+    from .runner import PREDICTIONS, SCORES, _write_run_json, summarize_predictions
+
+    out, run = folder.out, folder.run
     records = recover(out / PREDICTIONS, truncate=False)
-    scores = {"dataset": dataset, "subset": subset, **score_qa(records, items)}
-    if dataset == "egoschema" and scores["without_answer"]:
+    scores = {"dataset": config.dataset, "subset": config.subset, **score_qa(records, items)}
+    if config.dataset == "egoschema" and scores["without_answer"]:
         scores["submission"] = write_egoschema_submission(records, items, out)["file"]
     write_json_atomic(out / SCORES, scores)
     counts = summarize_predictions(out / PREDICTIONS)

@@ -14,28 +14,31 @@ How a run proceeds
    torn last line, skips finished qids and continues.
 5. A bad video (missing, empty, truncated, undecodable) becomes that query's error line (no span,
    so the scorer counts a miss) and the run's status is ``partial``.
+
+A run's settings are one frozen :class:`tvgbench.harness.config.RunConfig` (QA: ``QARunConfig``);
+run.json's ``settings`` are its serialisation. TVG and QA runs share the run-folder code here
+(:func:`open_run_folder`: lock, resume checks, backend, run.json) and the loop (:func:`run_items`).
 """
 
 from __future__ import annotations
 
-import math
-import os
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import Timer1Error
-from .backends.base import GenParams
+from .config import TVG_POSITIONAL, EvalConfig, RunConfig, config_from_call, fingerprint, shard_slice
+from .config import default_workers  # noqa: F401  (bench/bench_harness.py imports it from here)
 
 PREDICTIONS = "predictions.jsonl"
 RUN_JSON = "run.json"
 SCORES = "scores.json"
 RUN_FORMAT = 1
-# settings that may differ between a run and its resumption without changing any number
-_NOT_FINGERPRINTED = ("workers", "prefetch", "progress", "out_dir", "cache_dir", "backend_options")
 # backend facts that must match for a resume (checked after the backend is loaded)
 _BACKEND_FINGERPRINT = ("backend", "weights_sha256", "dtype", "generation")
 
@@ -64,54 +67,14 @@ class Prepared:
     video: dict = field(default_factory=dict)
 
 
-def default_workers(cpu_count: int | None = None) -> int:
-    """Decode workers when none are asked for: the cores left after the model's thread, 1 to 4.
-
-    On a 2-core machine that is 1: a second worker only slows generation down (bench/bench_harness.py).
-    """
-    cores = cpu_count if cpu_count is not None else (os.cpu_count() or 2)
-    return max(1, min(4, cores - 1))
-
-
-def resolve_workers(workers: int | None) -> int:
-    if workers is None:
-        return default_workers()
-    if workers < 0:
-        raise Timer1Error(f"--workers must be 0 or more, got {workers}")
-    return int(workers)
-
-
-def load_backend(backend: str, model, params: GenParams, backend_options: dict | None, workers: int):
+def load_backend(config: EvalConfig):
     """The run's backend; on CPU the hf model leaves the decode pool its cores (unless --threads is given)."""
     from .backends import make_backend
 
-    options = dict(backend_options or {})
-    if backend == "hf":
-        options.setdefault("reserve_cores", workers)
-    return make_backend(backend, str(model), params, **options)
-
-
-def parse_shard(text: str | tuple[int, int] | None) -> tuple[int, int]:
-    """``"i/n"`` → (i, n) with 0 ≤ i < n."""
-    if text is None:
-        return 0, 1
-    if isinstance(text, tuple):
-        i, n = text
-    else:
-        try:
-            i, n = (int(x) for x in str(text).split("/"))
-        except ValueError:
-            raise Timer1Error(f"--shard must look like i/n (e.g. 0/4), got {text!r}") from None
-    if n < 1 or not 0 <= i < n:
-        raise Timer1Error(f"--shard {i}/{n}: need 0 <= i < n")
-    return i, n
-
-
-def shard_slice(n_items: int, shard: tuple[int, int]) -> slice:
-    """Time-R1's sharding: contiguous chunks of ceil(N / n)."""
-    i, n = shard
-    chunk = math.ceil(n_items / n) if n_items else 0
-    return slice(min(i * chunk, n_items), min((i + 1) * chunk, n_items))
+    options = dict(config.backend_options)
+    if config.backend == "hf":
+        options.setdefault("reserve_cores", config.workers)
+    return make_backend(config.backend, str(config.model), config.gen, **options)
 
 
 def fixed_batches(n_items: int, batch_size: int) -> list[range]:
@@ -289,25 +252,29 @@ def _collator(backend) -> Callable[[list[Prepared]], Any] | None:
     return collate_ok
 
 
-def run_items(items: list[WorkItem], backend, *, out_path: Path, finish: Callable[[WorkItem, Prepared, Any], dict],
-              sampling, assistant_prefix: str, batch_size: int, workers: int, prefetch: int | None, done: set[str],
-              progress: bool = True, cache_dir=None, desc: str = "evaluating") -> LoopResult:
-    """The shared loop (TVG and QA): fixed batches, prefetching, durable lines, per-query errors."""
+def run_items(items: list[WorkItem], backend, config: EvalConfig, *, out_path: Path, done: set[str],
+              finish: Callable[[WorkItem, Prepared, Any], dict], assistant_prefix: str,
+              desc: str = "evaluating") -> LoopResult:
+    """The shared loop (TVG and QA): fixed batches, prefetching, durable lines, per-query errors.
+
+    ``config`` (resolved) gives the sampling, batch size, workers, prefetch depth, frame cache and progress bar.
+    """
     from tqdm import tqdm
 
     from .jsonl import DurableLog
 
+    batch_size, workers = config.batch_size, config.workers
     # batches with nothing left to do are skipped whole; the others are recomputed whole (fixed membership)
     batches = [b for b in fixed_batches(len(items), batch_size) if any(items[i].qid not in done for i in b)]
-    depth = prefetch if prefetch is not None else max(2 * batch_size, 2 * workers)
-    fetcher = Prefetcher(items, lambda it: _prepare(it, backend, sampling, assistant_prefix, cache_dir), workers, depth,
-                         batches=batches, collate=_collator(backend))
+    depth = config.prefetch if config.prefetch is not None else max(2 * batch_size, 2 * workers)
+    fetcher = Prefetcher(items, lambda it: _prepare(it, backend, config.sampling, assistant_prefix, config.cache_dir),
+                         workers, depth, batches=batches, collate=_collator(backend))
     n_written = n_errors = 0
     n_before = sum(it.qid in done for it in items)
     errors: dict[str, int] = {}
     started = time.perf_counter()
     bar = tqdm(total=len(items), initial=n_before, desc=desc, unit="query",
-               disable=not progress, dynamic_ncols=True)
+               disable=not config.progress, dynamic_ncols=True)
     log = DurableLog(out_path)
     try:
         for batch in batches:
@@ -343,16 +310,6 @@ def run_items(items: list[WorkItem], backend, *, out_path: Path, finish: Callabl
 # run directory bookkeeping
 
 
-def _flatten(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
 class RunLock:
     """An exclusive lock on a run folder (``.timer1.lock``), so two processes never append to one run.
 
@@ -380,11 +337,6 @@ class RunLock:
 
     def __exit__(self, *exc):
         self._f.close()  # closing releases the lock
-
-
-def fingerprint(settings: dict) -> dict:
-    """The part of the settings that must match for a resume (everything that changes a number), flattened."""
-    return _flatten({k: v for k, v in settings.items() if k not in _NOT_FINGERPRINTED})
 
 
 def prepare_run_dir(out_dir: Path, settings: dict, *, resume: bool, overwrite: bool) -> tuple[set[str], dict]:
@@ -421,49 +373,6 @@ def check_backend_matches(previous: dict, now: dict, out: Path) -> None:
     for key in _BACKEND_FINGERPRINT:
         if key in before and before.get(key) != now.get(key):
             raise Timer1Error(f"cannot resume {out}: backend {key} differs ({before.get(key)!r} -> {now.get(key)!r})")
-
-
-def _settings_for(split_dir, split_name, video_root, model, backend, prompt, layout, parser, sampling, params,
-                  batch_size, shard, limit, workers, prefetch, extra) -> dict:
-    from ..prompts import prompt_settings
-
-    return {
-        "task": "tvg",
-        "split": str(Path(split_dir).resolve()),
-        "split_name": split_name,
-        "video_root": str(Path(video_root).resolve()),
-        "model": str(model),
-        "backend": backend,
-        "prompt": prompt_settings(prompt, layout),
-        "parser": parser,
-        "sampling": asdict(sampling),
-        "sampling_key": sampling.output_key(),
-        "generation": params.to_dict(),
-        "batch_size": batch_size,
-        "shard": list(shard),
-        "limit": limit,
-        "workers": workers,
-        "prefetch": prefetch,
-        **extra,
-    }
-
-
-def _coerce_sampling(sampling):
-    from ..video import SamplingConfig
-
-    if sampling is None:
-        return SamplingConfig()
-    if isinstance(sampling, dict):
-        return SamplingConfig(**sampling)
-    return sampling
-
-
-def _coerce_params(gen) -> GenParams:
-    if gen is None:
-        return GenParams()
-    if isinstance(gen, dict):
-        return GenParams(**gen)
-    return gen
 
 
 def tvg_items(samples, video_root: Path, window_mode: str, prompt, layout: str) -> list[WorkItem]:
@@ -512,87 +421,85 @@ def project_version() -> str:
     return __version__
 
 
-def run_eval(split_dir, video_root, model, backend: str = "hf", prompt="r1", out_dir="timer1-run", *,
-             resume: bool = False, overwrite: bool = False, batch_size: int = 4, limit: int | None = None,
-             shard=None, layout: str = "default", parser: str = "canonical", sampling=None, gen=None,
-             workers: int | None = None, prefetch: int | None = None, split_name: str | None = None, cache_dir=None,
-             backend_options: dict | None = None, backend_obj=None, progress: bool = True,
-             score: bool = True, bootstrap: int = 1000) -> dict:
-    """Evaluate ``model`` on a TVG split; writes predictions.jsonl, run.json and scores.json in ``out_dir``.
+@dataclass
+class RunFolder:
+    """A locked, initialised run folder: run.json says "running", the backend is loaded."""
 
-    Returns a summary: ``status`` ("clean" or "partial"), counts, throughput and the scores (when scored).
-    ``workers=None`` picks :func:`default_workers`; 0 decodes inline (a sequential loop).
+    out: Path
+    run: dict  # run.json as written so far
+    done: set[str]  # qids already in predictions.jsonl (a resume)
+    backend: Any
+    owns_backend: bool  # loaded here, so closed here (not a caller's backend_obj)
+
+    def evaluate(self, items: list[WorkItem], config: EvalConfig, *, finish, assistant_prefix: str,
+                 desc: str = "evaluating") -> LoopResult:
+        """Run the loop over ``items``, then free the backend (before scoring) if it was loaded here."""
+        try:
+            return run_items(items, self.backend, config, out_path=self.out / PREDICTIONS, done=self.done,
+                             finish=finish, assistant_prefix=assistant_prefix, desc=desc)
+        finally:
+            if self.owns_backend:
+                self.backend.close()
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+@contextmanager
+def open_run_folder(config: EvalConfig, settings: dict, backend_obj, queries: int, *,
+                    record_resumes: bool = True) -> Iterator[RunFolder]:
+    """Lock ``config.out_dir`` for the block, check it against ``settings``, load the backend, write run.json.
+
+    ``record_resumes`` keeps the list of resumption times (``resumed_at``) in run.json (TVG runs do).
+    """
+    from .provenance import library_versions
+
+    out = Path(config.out_dir)
+    with RunLock(out):  # creates the folder
+        done, previous = prepare_run_dir(out, settings, resume=config.resume, overwrite=config.overwrite)
+        be = backend_obj or load_backend(config)
+        check_backend_matches(previous, be.settings(), out)
+        run = {"format": RUN_FORMAT, "status": "running", "project_version": project_version(), "settings": settings,
+               "backend": be.settings(), "libraries": library_versions(),
+               "started_at": previous.get("started_at") or _now()}
+        if record_resumes:
+            run["resumed_at"] = previous.get("resumed_at", []) + ([_now()] if previous else [])
+        run["queries"] = queries
+        _write_run_json(out, run)
+        yield RunFolder(out, run, done, be, owns_backend=backend_obj is None)
+
+
+def run_eval(*args, backend_obj=None, **fields) -> dict:
+    """Evaluate a model on a TVG split: ``run_eval(RunConfig(...))``; writes predictions.jsonl, run.json
+    and scores.json in its ``out_dir``.
+
+    The older call ``run_eval(split_dir, video_root, model, **fields)`` (fields named as :class:`RunConfig`'s)
+    builds the config. Returns a summary: ``status`` ("clean" or "partial"), counts, throughput and the
+    scores (when scored). ``workers=None`` picks :func:`default_workers`; 0 decodes inline (a sequential loop).
     ``backend_obj`` lets a caller pass an already-built backend (e.g. the trainer's in-memory policy).
     """
-    from ..parsing import VARIANTS
-    from ..prompts import LAYOUTS, get_prompt
     from ..splits import load_split
 
-    if batch_size < 1:
-        raise Timer1Error("--batch-size must be at least 1")
-    if limit is not None and limit < 1:
-        raise Timer1Error("--limit must be at least 1")
-    if layout not in LAYOUTS:
-        raise Timer1Error(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
-    if parser not in VARIANTS:
-        raise Timer1Error(f"unknown parser {parser!r}; choose one of {', '.join(VARIANTS)}")
-    shard = parse_shard(shard)
-    workers = resolve_workers(workers)
-    prompt_obj = get_prompt(prompt, task="tg")
-    sampling = _coerce_sampling(sampling)
-    params = _coerce_params(gen)
-    video_root = Path(video_root)
+    config = config_from_call(RunConfig, TVG_POSITIONAL, args, fields).resolved()
+    video_root = Path(config.video_root)
     if not video_root.is_dir():
         raise Timer1Error(f"--video-root {video_root} is not a folder")
-    split = load_split(split_dir, split_name)
+    split = load_split(config.split_dir, config.split_name)
+    shard = config.shard
     selected = split.samples[shard_slice(len(split.samples), shard)]
-    if limit is not None:
-        selected = selected[:limit]
+    if config.limit is not None:
+        selected = selected[:config.limit]
     if not selected:
         raise Timer1Error(f"nothing to evaluate: shard {shard[0]}/{shard[1]} of {len(split)} queries is empty")
 
-    out = Path(out_dir)
-    with RunLock(out):  # creates the folder
-        return _run_locked(out, split_dir, video_root, model, backend, prompt_obj, layout, parser, sampling, params,
-                           batch_size, shard, limit, workers, prefetch, split, selected, overwrite, resume,
-                           backend_options, backend_obj, progress, cache_dir, score, bootstrap)
-
-
-def _run_locked(out, split_dir, video_root, model, backend, prompt_obj, layout, parser, sampling, params, batch_size,
-                shard, limit, workers, prefetch, split, selected, overwrite, resume, backend_options, backend_obj,
-                progress, cache_dir, score, bootstrap) -> dict:
-    from .provenance import library_versions
-
-    settings = _settings_for(split_dir, split.name, video_root, model, backend, prompt_obj, layout, parser, sampling,
-                             params, batch_size, shard, limit, workers, prefetch,
-                             {"split_content_hash": split.content_hash, "window_mode": split.window_mode,
-                              "backend_options": backend_options or {}})
-    done, previous = prepare_run_dir(out, settings, resume=resume, overwrite=overwrite)
-
-    be = backend_obj or load_backend(backend, model, params, backend_options, workers)
-    check_backend_matches(previous, be.settings(), out)
-    run = {
-        "format": RUN_FORMAT,
-        "status": "running",
-        "project_version": project_version(),
-        "settings": settings,
-        "backend": be.settings(),
-        "libraries": library_versions(),
-        "started_at": previous.get("started_at") or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "resumed_at": previous.get("resumed_at", []) + ([time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())] if previous else []),
-        "queries": len(selected),
-    }
-    _write_run_json(out, run)
-    items = tvg_items(selected, video_root, split.window_mode, prompt_obj, layout)
-    try:
-        loop = run_items(items, be, out_path=out / PREDICTIONS, finish=tvg_finisher(parser), sampling=sampling,
-                         assistant_prefix=prompt_obj.assistant_prefix, batch_size=batch_size, workers=workers,
-                         prefetch=prefetch, done=done, progress=progress, cache_dir=cache_dir)
-    finally:
-        if backend_obj is None:
-            be.close()
-    return finalize_run(out, run, split_dir=split_dir, split_name=split.name, subset=selected if limit else None,
-                        window_mode=split.window_mode, shard=shard, loop=loop, score=score, bootstrap=bootstrap)
+    with open_run_folder(config, config.settings(split), backend_obj, len(selected)) as folder:
+        items = tvg_items(selected, video_root, split.window_mode, config.prompt, config.layout)
+        loop = folder.evaluate(items, config, finish=tvg_finisher(config.parser),
+                               assistant_prefix=config.prompt.assistant_prefix)
+        return finalize_run(folder.out, folder.run, split_dir=config.split_dir, split_name=split.name,
+                            subset=selected if config.limit else None, window_mode=split.window_mode, shard=shard,
+                            loop=loop, score=config.score, bootstrap=config.bootstrap)
 
 
 def summarize_predictions(path: Path) -> dict:

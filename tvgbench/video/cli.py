@@ -6,6 +6,14 @@ import json
 
 import click
 
+from .config import SamplingConfig, field_default, field_help
+
+
+def _sampling_option(flag: str, name: str, **kw):
+    """An option for SamplingConfig field ``name``: its default and (unless given) help are the field's."""
+    kw.setdefault("help", field_help(SamplingConfig, name))
+    return click.option(flag, default=field_default(SamplingConfig, name), show_default=True, **kw)
+
 
 @click.command("preprocess")
 @click.argument("split_dir", type=click.Path(file_okay=False))
@@ -16,13 +24,13 @@ import click
 @click.option("--decoder", default="auto", show_default=True, type=click.Choice(["auto", "decord", "pyav"]),
               help="auto: decord's frame count, fps and frames, read by PyAV's sequential decode (faster; "
                    "shares cache entries with decord). pyav: PyAV's own count and fps.")
-@click.option("--resize", default="fast", show_default=True, type=click.Choice(["fast", "torch"]),
-              help="fast: torch uint8 kernel (≤1.0 mean abs of the reference); torch: the reference float resize.")
-@click.option("--fps", default=2.0, show_default=True, type=click.FloatRange(min=0.01), help="Sampling rate.")
-@click.option("--max-frames", default=768, show_default=True, type=click.IntRange(2))
-@click.option("--total-pixels", default=3584 * 28 * 28, show_default=True, type=click.IntRange(784), help="Pixel budget per video.")
-@click.option("--min-pixels", default=16 * 28 * 28, show_default=True, type=click.IntRange(784), help="Minimum pixels per frame.")
-@click.option("--max-pixels", default=768 * 28 * 28, show_default=True, type=click.IntRange(784), help="Maximum pixels per frame.")
+@_sampling_option("--resize", "resize", type=click.Choice(["fast", "torch"]),
+                  help="fast: torch uint8 kernel (≤1.0 mean abs of the reference); torch: the reference float resize.")
+@_sampling_option("--fps", "fps", type=click.FloatRange(min=0.01))
+@_sampling_option("--max-frames", "max_frames", type=click.IntRange(2))
+@_sampling_option("--total-pixels", "total_pixels", type=click.IntRange(784))
+@_sampling_option("--min-pixels", "min_pixels", type=click.IntRange(784))
+@_sampling_option("--max-pixels", "max_pixels", type=click.IntRange(784))
 @click.option("--proxy-dir", default=None, type=click.Path(file_okay=False),
               help="Also make small h264 proxies here and decode from them (counts, sizes and times stay the source's).")
 @click.option("--proxy-height", default=360, show_default=True, type=click.IntRange(28), help="Proxy short side at most.")
@@ -40,7 +48,6 @@ def preprocess(split_dir, video_root, cache_dir, split_name, workers, decoder, r
     cache through tvgbench.video.sample_for_record(..., cache_dir=CACHE); they hit it when they
     use the same sampling settings (fps, frames, pixels, decoder, resize).
     """
-    from .config import SamplingConfig
     from .preprocess import REPORT, preprocess as run_preprocess
 
     config = SamplingConfig(fps=fps, max_frames=max_frames, total_pixels=total_pixels, min_pixels=min_pixels,
