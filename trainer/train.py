@@ -12,6 +12,7 @@ Output folder layout::
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -23,20 +24,13 @@ from typing import Any
 from tvgbench.errors import Timer1Error
 from tvgbench.report import write_json_atomic, write_text_atomic
 
-from .config import TrainConfig, require_runnable
+from .config import TrainConfig, require_runnable, sampling_config
+from .sample_filter import run_rounds
 
 PROCESSOR_FILES = ("preprocessor_config.json", "video_preprocessor_config.json", "chat_template.jinja")
 
 
 # -- inputs ----------------------------------------------------------------------------------------
-def sampling_config(cfg: TrainConfig):
-    from tvgbench.video import SamplingConfig
-
-    v = cfg.video
-    return SamplingConfig(fps=v.fps, min_frames=v.min_frames, max_frames=v.max_frames, min_pixels=v.min_pixels,
-                          total_pixels=v.total_pixels, max_pixels=v.max_pixels, decoder=v.decoder)
-
-
 class VideoInputs:
     """``row -> qwen video inputs`` for the trainer: decode once per record, keep the last few in memory.
 
@@ -135,11 +129,11 @@ def copy_processor_files(model_path: str, dest: Path) -> None:
 
 def train_round(cfg: TrainConfig, *, model_path: str, ref_path: str | None, samples, split_info: dict,
                 video_root: Path, out: Path, resume: bool | str | None, optimizer_state: Path | None = None,
-                callbacks: list | None = None, trainer_cls=None, **arg_overrides) -> dict[str, Any]:
+                make_trainer=None) -> dict[str, Any]:
     """Train on ``samples`` from ``model_path``; the KL reference loads from ``ref_path`` (default: the same).
 
-    ``callbacks`` (TrainerCallback list) and ``trainer_cls`` (a VideoGRPOTrainer subclass) are for
-    benchmarks and experiments; recipes never need them.
+    ``make_trainer`` builds the trainer from VideoGRPOTrainer's keyword arguments (default: that class;
+    benchmarks pass a subclass or a partial with ``callbacks``, see :func:`run_training`).
     """
     from datasets import Dataset
 
@@ -159,10 +153,10 @@ def train_round(cfg: TrainConfig, *, model_path: str, ref_path: str | None, samp
     rows = build_rows(samples, tok, cfg.data.prompt, cfg.data.layout)
     provider = VideoInputs(samples, video_root, split_info.get("window_mode", "crop"), sampling_config(cfg),
                            cfg.video.cache_dir)
-    args = grpo_args(cfg, out, weights, **arg_overrides)
-    trainer = (trainer_cls or VideoGRPOTrainer)(
+    args = grpo_args(cfg, out, weights)
+    trainer = (make_trainer or VideoGRPOTrainer)(
         model=model, reward_funcs=funcs, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok,
-        video_inputs=provider, peft_config=peft, callbacks=callbacks,
+        video_inputs=provider, peft_config=peft,
     )
     if optimizer_state is not None and optimizer_state.exists():
         import torch
@@ -215,16 +209,19 @@ def write_config(cfg: TrainConfig, out: Path) -> None:
 
 
 def run_training(cfg: TrainConfig, output_dir: str | os.PathLike, resume: bool | str | None = None,
-                 **round_kwargs) -> dict[str, Any]:
+                 trainer_cls=None, **trainer_kwargs) -> dict[str, Any]:
     """Run a validated config end to end; returns (and writes) ``run.json``.
 
-    ``round_kwargs`` (``callbacks``, ``trainer_cls``) go to :func:`train_round` (benchmarks use them).
+    ``trainer_cls`` (a VideoGRPOTrainer subclass) and ``trainer_kwargs`` (more keyword arguments for
+    it, e.g. ``callbacks``) build the trainer of every round; benchmarks use them, recipes never need them.
     """
     import torch
     import transformers
     import trl
 
     from tvgbench.splits import load_split
+
+    from .video_grpo import VideoGRPOTrainer
 
     require_runnable(cfg)
     out = Path(output_dir)
@@ -244,6 +241,7 @@ def run_training(cfg: TrainConfig, output_dir: str | os.PathLike, resume: bool |
 
         print(f"warning: {missing} of {len(split.samples)} records have no video under {video_root}; "
               "training without them (counted in run.json)", file=sys.stderr)
+    make_trainer = functools.partial(trainer_cls or VideoGRPOTrainer, **trainer_kwargs)
     run: dict[str, Any] = {
         "recipe": cfg.name, "output_dir": str(out), "model": model_path, "split": str(split.path),
         "split_name": split.name, "split_hash": split.content_hash, "window_mode": split.window_mode,
@@ -252,14 +250,13 @@ def run_training(cfg: TrainConfig, output_dir: str | os.PathLike, resume: bool |
         "config": cfg.to_dict(),
     }
     if cfg.sample_filter.enabled:
-        from .sample_filter import run_rounds
-
-        run["rounds"] = run_rounds(cfg, model_path=model_path, samples=samples, split_info=split.info,
-                                   video_root=video_root, out=out, resume=resume)
+        round_trainer = functools.partial(train_round, make_trainer=make_trainer)
+        run["rounds"] = run_rounds(cfg, train_round=round_trainer, model_path=model_path, samples=samples,
+                                   split_info=split.info, video_root=video_root, out=out, resume=resume)
         run["final"] = run["rounds"][-1]["final"]
     else:
         result = train_round(cfg, model_path=model_path, ref_path=None, samples=samples, split_info=split.info,
-                             video_root=video_root, out=out, resume=resume, **round_kwargs)
+                             video_root=video_root, out=out, resume=resume, make_trainer=make_trainer)
         run.update(result)
     run["wall_seconds"] = time.perf_counter() - started
     write_json_atomic(out / "run.json", run)
