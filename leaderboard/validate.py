@@ -4,8 +4,10 @@ The core reader (:func:`tvgbench.predictions.read_predictions`) is lenient on pu
 score`` must read whatever a harness wrote). A public leaderboard must be strict, so this module adds
 what the reader does not check: a declared JSON Schema per row (``prediction_row.schema.json``), exact
 non-finite detection (``NaN``/``Infinity`` literals and overflowing numbers), duplicate and unknown qids
-against the split, and size, binary and encoding checks on the raw bytes. Only what passes here is
-handed to the core reader and scorer, so a submission is read exactly as ``timer1 eval score`` reads it.
+against the split, and size, binary and encoding checks on the raw bytes. Lines meet the split's queries
+through the core join (:func:`tvgbench.join.match_qids`), so an alias resolves here exactly as in the
+scorer. Only what passes here is handed to the core reader and scorer, so a submission is read exactly as
+``timer1 eval score`` reads it.
 """
 
 from __future__ import annotations
@@ -15,10 +17,13 @@ import json
 import math
 import os
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
+import numpy as np
+
 from tvgbench.errors import Timer1Error
+from tvgbench.join import match_qids
 
 SCHEMA_PATH = Path(__file__).with_name("prediction_row.schema.json")
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024  # an 800-query file with raw outputs is well under 1 MiB
@@ -88,13 +93,31 @@ def _row_is_valid():
 
 @dataclass(frozen=True)
 class SplitIndex:
-    """What validation needs from a split: its identity and the id → row map (qids and Time-R1 aliases)."""
+    """What validation needs from a split: its identity, its qids and their Time-R1 aliases (``source_id``)."""
 
     name: str
     content_hash: str
     n: int
     qids: tuple[str, ...]
-    row_of: dict[str, int] = field(repr=False)
+    aliases: tuple[str | None, ...] = field(default=(), repr=False)
+
+    @cached_property
+    def _keys(self):
+        import pyarrow as pa
+
+        aliases = self.aliases or (None,) * self.n
+        return pa.array(self.qids, pa.string()), pa.array([a or None for a in aliases], pa.string())
+
+    def rows_of(self, ids) -> np.ndarray:
+        """Split row of each id (-1 when the split does not know it), by the core join."""
+        qid, alias = self._keys
+        return match_qids(list(ids), qid, alias)
+
+    @cached_property
+    def row_of(self) -> dict[str, int]:
+        """Every id the split answers to (qids and aliases) → its row."""
+        ids = list(dict.fromkeys(list(self.qids) + [a for a in self.aliases if a]))
+        return dict(zip(ids, self.rows_of(ids).tolist()))
 
     @classmethod
     def from_dir(cls, split_dir: str | os.PathLike, split_name: str | None = None) -> "SplitIndex":
@@ -103,18 +126,12 @@ class SplitIndex:
         d, name, _ = resolve_split(split_dir, split_name)
         table = read_split_table(d, name, columns=["qid", "source_id"])
         qids = table.column("qid").to_pylist()
-        aliases = table.column("source_id").to_pylist()
-        row_of: dict[str, int] = {}
-        # aliases first so a real qid always wins over a colliding alias (as the scorer's join does)
-        for i, a in enumerate(aliases):
-            if a:
-                row_of.setdefault(str(a), i)
-        row_of.update({q: i for i, q in enumerate(qids)})
+        aliases = tuple(str(a) if a else None for a in table.column("source_id").to_pylist())
         info = read_sidecar(d).get("splits", {}).get(name, {})
         digest = info.get("content_hash")
         if not digest:  # a split written by other tools: hash the full rows like write_split does
             digest = content_hash(read_split_table(d, name).to_pylist())
-        return cls(name=name, content_hash=digest, n=len(qids), qids=tuple(qids), row_of=row_of)
+        return cls(name=name, content_hash=digest, n=len(qids), qids=tuple(qids), aliases=aliases)
 
 
 # ---- the submission side ---------------------------------------------------------------------------
@@ -281,49 +298,77 @@ def _check_bytes(data: bytes, max_bytes: int) -> str:
     return text
 
 
+def _row_qid(line: str, lineno: int) -> str:
+    """The qid of one non-blank line that passes the row schema."""
+    try:
+        row = _parse_line(line)
+    except _NonFinite as e:
+        raise SubmissionRejected(f"line {lineno}: {e}; times must be finite numbers") from None
+    except json.JSONDecodeError as e:
+        raise SubmissionRejected(f"line {lineno}: not valid JSON ({e.msg} at column {e.colno})") from None
+    except RecursionError:
+        raise SubmissionRejected(f"line {lineno}: JSON nested too deeply") from None
+    except ValueError as e:  # e.g. an integer with thousands of digits
+        raise SubmissionRejected(f"line {lineno}: unreadable number ({one_line(str(e), 80)})") from None
+    if not isinstance(row, dict):
+        raise SubmissionRejected(f"line {lineno}: expected a JSON object, got {_json_type(row)}")
+    if not _row_is_valid()(row):
+        err = _first_schema_error(row)
+        raise SubmissionRejected(f"line {lineno}: {_schema_reason(err) if err else 'does not match the row schema'}")
+    return str(row["qid"])
+
+
+def _first_repeat(rows: np.ndarray) -> tuple[int, int] | None:
+    """(index of the first line naming a query an earlier line named, index of that earlier line)."""
+    known = np.flatnonzero(rows >= 0)
+    order = known[np.argsort(rows[known], kind="stable")]
+    repeats = order[1:][rows[order[1:]] == rows[order[:-1]]]
+    if not repeats.size:
+        return None
+    later = int(repeats.min())
+    return later, int(np.flatnonzero(rows == rows[later])[0])
+
+
 def validate_bytes(data: bytes, split: SplitIndex, *, max_bytes: int = DEFAULT_MAX_BYTES) -> ValidSubmission:
-    """Check a prediction file's bytes against the row schema and the split; raise :class:`SubmissionRejected`."""
+    """Check a prediction file's bytes against the row schema and the split; raise :class:`SubmissionRejected`.
+
+    The first problem in file order is the one reported: a bad line, or a qid already given above it;
+    unknown qids are reported once the whole file has been read.
+    """
     text = _check_bytes(data, max_bytes)
-    seen: dict[int, int] = {}  # split row -> first line naming it
-    unknown: list[tuple[int, str]] = []
-    n_lines = 0
+    qids: list[str] = []
+    linenos: list[int] = []
+    bad_line = None
     for lineno, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
-        n_lines += 1
         try:
-            row = _parse_line(line)
-        except _NonFinite as e:
-            raise SubmissionRejected(f"line {lineno}: {e}; times must be finite numbers") from None
-        except json.JSONDecodeError as e:
-            raise SubmissionRejected(f"line {lineno}: not valid JSON ({e.msg} at column {e.colno})") from None
-        except RecursionError:
-            raise SubmissionRejected(f"line {lineno}: JSON nested too deeply") from None
-        except ValueError as e:  # e.g. an integer with thousands of digits
-            raise SubmissionRejected(f"line {lineno}: unreadable number ({one_line(str(e), 80)})") from None
-        if not isinstance(row, dict):
-            raise SubmissionRejected(f"line {lineno}: expected a JSON object, got {_json_type(row)}")
-        if not _row_is_valid()(row):
-            err = _first_schema_error(row)
-            raise SubmissionRejected(f"line {lineno}: {_schema_reason(err) if err else 'does not match the row schema'}")
-        qid = str(row["qid"])
-        r = split.row_of.get(qid)
-        if r is None:
-            unknown.append((lineno, qid))
-            continue
-        if r in seen:
-            also = "" if split.qids[r] == qid else f" (alias of {split.qids[r]!r})"
-            raise SubmissionRejected(
-                f"line {lineno}: qid {show(qid)}{also} already given on line {seen[r]}; one line per qid")
-        seen[r] = lineno
-    if unknown:
-        lineno, qid = unknown[0]
+            qids.append(_row_qid(line, lineno))
+        except SubmissionRejected as e:
+            bad_line = e
+            break
+        linenos.append(lineno)
+    rows = split.rows_of(qids)
+    repeat = _first_repeat(rows)
+    if repeat is not None:
+        later, first = repeat
+        r = rows[later]
+        also = "" if split.qids[r] == qids[later] else f" (alias of {split.qids[r]!r})"
+        raise SubmissionRejected(f"line {linenos[later]}: qid {show(qids[later])}{also} already given on line "
+                                 f"{linenos[first]}; one line per qid")
+    if bad_line is not None:
+        raise bad_line
+    unknown = np.flatnonzero(rows < 0)
+    if unknown.size:
+        k = int(unknown[0])
         raise SubmissionRejected(
-            f"{len(unknown)} qid(s) are not in split {split.name!r} (first: {show(qid)} on line {lineno})")
-    missing_rows = [i for i in range(split.n) if i not in seen]
+            f"{unknown.size} qid(s) are not in split {split.name!r} (first: {show(qids[k])} on line {linenos[k]})")
+    named = np.zeros(split.n, dtype=bool)
+    named[rows] = True
+    missing_rows = np.flatnonzero(~named)
     return ValidSubmission(
-        data=data, sha256="sha256:" + hashlib.sha256(data).hexdigest(), lines=n_lines, matched=len(seen),
-        missing=len(missing_rows), missing_examples=[split.qids[i] for i in missing_rows[:5]],
+        data=data, sha256="sha256:" + hashlib.sha256(data).hexdigest(), lines=len(qids), matched=int(named.sum()),
+        missing=int(missing_rows.size), missing_examples=[split.qids[i] for i in missing_rows[:5]],
     )
 
 

@@ -2,7 +2,8 @@
 
 ``difficulty = 100 x IoU(pred, gt)``: a model's greedy IoU in percent, so **higher means easier**. A line
 whose ``pred`` is missing or holds a null is parsed from its text with Time-R1's difficulty-pass parser
-(the first two numbers, ``timer1-force``); when that fails too the difficulty is 0. IoU is the core's
+(the first two numbers, ``timer1-force``); when that fails too the difficulty is 0. Lines meet samples
+through the core join (:data:`tvgbench.join.DIFFICULTY`); IoU is the core's
 :func:`~tvgbench.metrics.temporal_iou_array` (a zero union gives 0, where Time-R1's numpy code gives NaN).
 """
 
@@ -15,8 +16,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from tvgbench.errors import Timer1Error
-from tvgbench.metrics import temporal_iou_array
-from tvgbench.parsing import parse_answer
+from tvgbench.join import DIFFICULTY, MISSING, UNPARSEABLE, as_string_array, join, split_keys_from_samples
+from tvgbench.metrics import THRESHOLDS, recall_at, temporal_iou_array
 from tvgbench.schema import Sample
 
 DIFFICULTY_PARSER = "timer1-force"
@@ -45,59 +46,35 @@ class DifficultyResult:
 def score_difficulty(pred_path: str | os.PathLike, samples: Sequence[Sample]) -> DifficultyResult:
     """Attach difficulty and prediction to every sample that has a prediction line.
 
-    Lines are matched on ``qid`` (or the sample's ``source_id``, the id Time-R1 writes); the last line of
-    a repeated qid wins, as in Time-R1. Samples without a line are left out and counted.
+    Lines are matched on ``qid`` (or the sample's ``source_id``, the id Time-R1 writes); the last line naming
+    a sample wins, as in Time-R1. Samples without a line are left out and counted.
     """
+    import pyarrow.compute as pc
+
     from tvgbench.predictions import read_predictions
 
     preds = read_predictions(pred_path)
-    qids = preds.qid.to_pylist() if hasattr(preds.qid, "to_pylist") else list(preds.qid)
-    line_of: dict[str, int] = {}
-    for i, q in enumerate(qids):
-        line_of[q] = i  # last wins
-    index = {}
-    for k, s in enumerate(samples):
-        index[s.qid] = k
-        if s.source_id:
-            index.setdefault(s.source_id, k)
-    matched: dict[int, int] = {}
-    unknown = 0
-    for q, i in line_of.items():
-        k = index.get(q)
-        if k is None:
-            unknown += 1
-        else:
-            matched[k] = i
-    if not matched:
+    joined = join(preds, split_keys_from_samples(samples), DIFFICULTY)
+    unknown_lines = joined.line_query < 0  # counted as distinct qids
+    unknown = pc.count_distinct(as_string_array(preds.qid).filter(unknown_lines)).as_py() if unknown_lines.any() else 0
+    rows = np.flatnonzero(joined.status != MISSING)
+    if not len(rows):
         raise Timer1Error(f"no prediction line in {pred_path} matches a qid of the split ({unknown} unknown qids)")
-    rows = sorted(matched)
-    lines = np.array([matched[k] for k in rows], dtype=np.int64)
-    start, end = preds.start[lines].copy(), preds.end[lines].copy()
-    parsed_from_text = unparsed = 0
-    for j in np.flatnonzero(~(np.isfinite(start) & np.isfinite(end))):
-        text = preds.text[int(lines[j])] if preds.text is not None else None
-        text = text.as_py() if hasattr(text, "as_py") else text  # the fast reader gives Arrow scalars
-        span = parse_answer(text, DIFFICULTY_PARSER).span
-        if span is None:
-            unparsed += 1
-            continue
-        start[j], end[j] = span
-        parsed_from_text += 1
-    gt = np.array([samples[k].span for k in rows], dtype=np.float64)
-    diff = difficulty_from_spans(start, end, gt[:, 0], gt[:, 1])
+    start, end = joined.start[rows], joined.end[rows]
+    ok = joined.status[rows] != UNPARSEABLE
+    diff = 100.0 * joined.iou[rows]
     scored = []
     for j, k in enumerate(rows):
-        ok = np.isfinite(start[j]) and np.isfinite(end[j])
-        flags = list(samples[k].flags) + ([] if ok else ["unparsed_prediction"])
-        scored.append(replace(samples[k], difficulty=float(diff[j]), pred=(start[j], end[j]) if ok else None,
+        flags = list(samples[k].flags) + ([] if ok[j] else ["unparsed_prediction"])
+        scored.append(replace(samples[k], difficulty=float(diff[j]), pred=(start[j], end[j]) if ok[j] else None,
                               flags=flags))
-    iou = diff / 100.0
+    from_text = joined.from_text[rows]
     stats = {
-        "split_samples": len(samples), "prediction_lines": len(qids), "scored": len(scored),
+        "split_samples": len(samples), "prediction_lines": len(preds), "scored": len(scored),
         "missing": len(samples) - len(scored), "unknown_qids": unknown,
-        "parsed_from_text": parsed_from_text, "unparsed": unparsed,
+        "parsed_from_text": int(from_text.sum()), "unparsed": int((~ok & ~from_text).sum()),
         # Time-R1 prints these with a strict '>'
-        "R@0.3": round(float((iou > 0.3).mean() * 100), 1), "R@0.5": round(float((iou > 0.5).mean() * 100), 1),
-        "R@0.7": round(float((iou > 0.7).mean() * 100), 1), "mean_difficulty": round(float(diff.mean()), 4),
+        **{f"R@{t}": round(recall_at(diff / 100.0, t, strict=True), 1) for t in THRESHOLDS},
+        "mean_difficulty": round(float(diff.mean()), 4),
     }
     return DifficultyResult(scored, stats)

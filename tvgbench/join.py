@@ -110,7 +110,7 @@ class Joined:
     gt_end: np.ndarray
     iou: np.ndarray  # 0 where the unit has no usable span
     reversed: np.ndarray  # bool: the span was given (or parsed) end first
-    from_text: np.ndarray  # bool: the span was parsed from the text
+    from_text: np.ndarray  # bool: the span was parsed from the text (the parser found one)
     line_query: np.ndarray  # per prediction line: its split row (-1: unknown qid)
 
     def __len__(self) -> int:
@@ -179,7 +179,7 @@ def join(preds: PredictionColumns, split: SplitKeys, rule: JoinRule = CANONICAL)
         ts, te, trev = _text_spans(preds.text, line[rows], rule.parser, duration)
         s[rows], e[rows] = ts, te
         reversed_[rows] |= trev
-        from_text[rows] = np.isfinite(ts)
+        from_text[rows] = ~np.isnan(ts)  # the parser found a span (a huge number may read as inf)
     in_split = query >= 0
     gs = np.where(in_split, split.start[np.maximum(query, 0)], np.nan)
     ge = np.where(in_split, split.end[np.maximum(query, 0)], np.nan)

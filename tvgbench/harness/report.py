@@ -1,8 +1,8 @@
 """``timer1 eval report``: a run (or two, side by side) as Markdown + PNG plots.
 
-Per-item IoU follows the canonical scorer exactly (numeric ``pred`` first, reversed spans swapped,
-else the raw text through the canonical parser; missing and failed queries are 0), so the report's
-numbers are the ones in ``scores.json``. Intervals are percentile bootstraps over videos (a video's
+Per-item IoU is the canonical scorer's own join (:data:`tvgbench.join.REPORT`: numeric ``pred`` first,
+reversed spans swapped, else the raw text through the canonical parser; missing and failed queries are
+0), so the report's numbers are the ones in ``scores.json``. Intervals are percentile bootstraps over videos (a video's
 queries are resampled together), as in :func:`tvgbench.scoring.bootstrap_ci`.
 """
 
@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import Timer1Error
+from ..metrics import THRESHOLDS, hits
 
 METRICS = ("R1@0.3", "R1@0.5", "R1@0.7", "mIoU")
 
@@ -35,10 +36,14 @@ class RunView:
     iou: np.ndarray
 
 
+# the join's statuses as the report names them; a line with an error is "error:<reason>"
+_STATUS_WORDS = {"scored": "parsed", "unparseable": "unparsed", "missing": "missing"}
+
+
 def load_run(run_dir, bootstrap: int = 1000) -> RunView:
-    from ..metrics import temporal_iou_array
-    from ..parsing import parse_answer
-    from ..scoring import score
+    from ..join import REPORT, SCORED, STATUSES, join
+    from ..predictions import columns_from_records
+    from ..scoring import read_split_columns, score
     from ..splits import read_split_table
     from .jsonl import recover
     from .runner import PREDICTIONS, RUN_JSON, SCORES
@@ -64,34 +69,25 @@ def load_run(run_dir, bootstrap: int = 1000) -> RunView:
     qids = table.column("qid").to_pylist()
     gt = np.array(table.column("span").to_pylist(), dtype=np.float64).reshape(-1, 2)
     duration = np.asarray(table.column("duration").to_pylist(), dtype=np.float64)
-    index = {q: i for i, q in enumerate(qids)}
-    pred = np.full((len(qids), 2), np.nan)
-    status = ["missing"] * len(qids)
-    for rec in recover(d / PREDICTIONS, truncate=False):
-        i = index.get(rec.get("qid"))
-        if i is None:
-            continue
-        if rec.get("error"):
-            status[i] = f"error:{rec['error'].get('reason', 'error')}"
-            continue
-        span = rec.get("pred")
-        if not (isinstance(span, list) and len(span) == 2 and all(isinstance(v, (int, float)) for v in span)):
-            parsed = parse_answer(rec.get("text"), "canonical", float(duration[i]))
-            span = parsed.span
-        if span is None:
-            status[i] = "unparsed"
-            continue
-        pred[i] = sorted(span)
-        status[i] = "parsed"
-    ok = np.isfinite(pred).all(1)
-    iou = np.where(ok, temporal_iou_array(pred[:, 0], pred[:, 1], gt[:, 0], gt[:, 1]), 0.0)
+    records = recover(d / PREDICTIONS, truncate=False)  # a torn last line (a run still going) is left out
+    joined = join(columns_from_records(records), read_split_columns(split_dir, settings.get("split_name")), REPORT)
+    status = [_STATUS_WORDS[STATUSES[c]] for c in joined.status]
+    failed = np.zeros(len(qids), dtype=bool)
+    for q in np.flatnonzero(joined.line >= 0):
+        error = records[joined.line[q]].get("error")
+        if error:
+            status[q] = f"error:{error.get('reason', 'error')}"
+            failed[q] = True
+    ok = (joined.status == SCORED) & ~failed
+    pred = np.where(ok[:, None], np.stack([joined.start, joined.end], 1), np.nan)
+    iou = np.where(ok, joined.iou, 0.0)
     name = d.name if d.name not in ("", ".") else str(d)
     return RunView(name, d, run, scores, qids, table.column("video").to_pylist(),
                    [q or "(none)" for q in table.column("qtype").to_pylist()], gt, duration, pred, status, iou)
 
 
 def _metrics(iou: np.ndarray) -> dict[str, float]:
-    out = {f"R1@{t}": float((iou >= t).mean() * 100) if len(iou) else 0.0 for t in (0.3, 0.5, 0.7)}
+    out = {f"R1@{t}": float(hits(iou, t).mean() * 100) if len(iou) else 0.0 for t in THRESHOLDS}
     out["mIoU"] = float(iou.mean() * 100) if len(iou) else 0.0
     return out
 
@@ -125,7 +121,7 @@ def paired_difference(a: RunView, b: RunView, bootstrap: int, seed: int = 0) -> 
         return {"n": 0}
     _, codes = np.unique(np.asarray(vids, dtype=object).astype(str), return_inverse=True)
     n_units = int(codes.max()) + 1
-    cols = {"mIoU": (xb - xa) * 100, "R1@0.5": ((xb >= 0.5).astype(float) - (xa >= 0.5)) * 100}
+    cols = {"mIoU": (xb - xa) * 100, "R1@0.5": (hits(xb, 0.5).astype(float) - hits(xa, 0.5)) * 100}
     rng = np.random.default_rng(seed)
     counts = np.bincount(codes, minlength=n_units).astype(float)
     out = {"n": len(common)}
