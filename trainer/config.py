@@ -28,10 +28,13 @@ from tvgbench.video.config import SamplingConfig
 RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
 
 
+MODEL_DTYPES = ("float32", "bfloat16", "float16", "auto")  # torch dtype names, or the checkpoint's ("auto")
+
+
 @dataclass
 class ModelSection:
     path: str | None = None  # local folder or Hub id; "tiny" builds timer1's tiny random Qwen2.5-VL
-    dtype: str = "bfloat16"  # float32 | bfloat16 | float16 | auto
+    dtype: str = "bfloat16"  # one of MODEL_DTYPES
     attn_implementation: str | None = None  # e.g. flash_attention_2 on GPU
     freeze_vision: bool = True  # Time-R1 --fix_vit: vision encoder frozen...
     train_merger: bool = True  # ...except its patch merger
@@ -276,8 +279,8 @@ def check_semantics(cfg: TrainConfig) -> None:
     sf = cfg.sample_filter
     if sf.rounds < 1:
         raise Timer1Error("sample_filter.rounds must be at least 1")
-    if cfg.model.dtype not in ("float32", "bfloat16", "float16", "auto"):
-        raise Timer1Error(f"model.dtype must be float32, bfloat16, float16 or auto, got {cfg.model.dtype!r}")
+    if cfg.model.dtype not in MODEL_DTYPES:
+        raise Timer1Error(f"model.dtype must be one of {', '.join(MODEL_DTYPES)}, got {cfg.model.dtype!r}")
     try:
         sampling_config(cfg)
     except Timer1Error as e:
