@@ -14,17 +14,19 @@ What a line means is defined once, by :func:`read_line`:
                  finite span (nothing else uses it)
   * ``target``   ``[start, end]`` of numbers: the line's own ground truth (Time-R1 lines); anything else is ignored
   * ``windows``  a list of ``[start, end]`` or ``[start, end, score]`` numbers
-  * numbers must be finite (``NaN``/``Infinity`` are not JSON); other keys are ignored
+  * numbers are read as Python's ``json`` reads them: ``NaN`` and ``Infinity`` too (``json.dump`` writes
+    them, and Time-R1's lines come from it); a side that is not finite gives no span; other keys are ignored
 
 Two readers follow it: pyarrow's multithreaded JSON reader (the fast path) and a line-by-line path that
 names the first bad line. The fast path only takes files it reads exactly as :func:`read_line` does (every
-line one object starting with ``{``, no repeated keys, finite numbers, well-formed spans); anything else
+line one object starting with ``{``, no repeated keys, well-formed spans and windows); anything else
 goes to the line-by-line path, so which path reads a file never changes what it means.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import math
 import os
 import stat
@@ -77,7 +79,10 @@ def _num(x) -> float:
         return math.nan
     if isinstance(x, bool) or not isinstance(x, (int, float)):
         raise TypeError
-    return float(x)
+    try:
+        return float(x)
+    except OverflowError:  # an integer literal with hundreds of digits
+        return math.inf if x > 0 else -math.inf
 
 
 def _target(tgt) -> tuple[float, float]:
@@ -118,12 +123,12 @@ def read_line(obj) -> Line:
     if win is not None:
         if not isinstance(win, list) or not all(isinstance(w, (list, tuple)) and len(w) in (2, 3) for w in win):
             raise LineError("'windows' must be a list of [start, end, score]")
-        try:
-            win = [tuple(float(_num(v)) for v in w) for w in win]
-        except (TypeError, ValueError):
-            raise LineError("'windows' holds a non-numeric value") from None
-        if not all(math.isfinite(v) for w in win for v in w):  # a null read as NaN
+        if any(v is None for w in win for v in w):
             raise LineError("'windows' holds a non-numeric value")
+        try:
+            win = [tuple(_num(v) for v in w) for w in win]
+        except TypeError:
+            raise LineError("'windows' holds a non-numeric value") from None
     return Line(qid, s, e, pred is not None, text, _target(obj.get("target")), win)
 
 
@@ -155,6 +160,30 @@ def columns_from_records(records) -> PredictionColumns:
 # ---- the line-by-line path -------------------------------------------------------------------------
 
 
+def _valid_text(obj) -> bool:
+    """No lone surrogate in any string (Python's json lets ``"\\ud800"`` through; UTF-8 cannot hold it)."""
+    if isinstance(obj, str):
+        try:
+            obj.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(obj, dict):
+        return all(_valid_text(k) and _valid_text(v) for k, v in obj.items())
+    if isinstance(obj, list):
+        return all(_valid_text(v) for v in obj)
+    return True
+
+
+def _python_json(raw: bytes):
+    """A line orjson refuses, read by Python's json (None where that fails too or leaves invalid text)."""
+    try:
+        obj = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    return obj if _valid_text(obj) else None
+
+
 def _slow_read(data: bytes, name: str) -> PredictionColumns:
     import orjson
 
@@ -166,7 +195,9 @@ def _slow_read(data: bytes, name: str) -> PredictionColumns:
         try:
             obj = orjson.loads(raw)
         except orjson.JSONDecodeError as e:
-            raise Timer1Error(f"{where}: not valid JSON ({e.msg})") from None
+            obj = _python_json(raw)  # NaN, Infinity, 1e400: what Python's json (and pyarrow) read
+            if obj is None:
+                raise Timer1Error(f"{where}: not valid JSON ({e.msg})") from None
         try:
             lines.append(read_line(obj))
         except LineError as e:
@@ -206,19 +237,13 @@ def _one_object_per_line(data: bytes) -> int | None:
     return int(newlines.size) + 1
 
 
-def _all_finite(values) -> bool:
-    import pyarrow.compute as pc
-
-    return not pc.any(pc.invert(pc.is_finite(values))).as_py()
-
-
 def _span_columns(list_array, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Split a list<double> column into start/end arrays (NaN where null); raises unless every list is [a, b]."""
     import pyarrow.compute as pc
 
     lengths = pc.fill_null(pc.list_value_length(list_array), 2).to_numpy(zero_copy_only=False)
-    if (lengths != 2).any() or not _all_finite(list_array.values):
-        raise ValueError("a span is not [start, end] of finite numbers")  # the line-by-line reader decides
+    if (lengths != 2).any():
+        raise ValueError("a span is not [start, end]")  # the line-by-line reader decides
     present = ~np.asarray(list_array.is_null().to_numpy(zero_copy_only=False))
     start = np.full(n, np.nan)
     end = np.full(n, np.nan)
@@ -248,8 +273,8 @@ def _windows(wcol, n: int) -> list | None:
         return None
     inner = wcol.flatten()
     lengths = pc.list_value_length(inner).to_numpy(zero_copy_only=False)
-    if ((lengths != 2) & (lengths != 3)).any() or inner.values.null_count or not _all_finite(inner.values):
-        raise ValueError("a window is not [start, end, score] of finite numbers")
+    if ((lengths != 2) & (lengths != 3)).any() or inner.values.null_count:
+        raise ValueError("a window is not [start, end, score] of numbers")
     return [None if w is None else [tuple(x) for x in w] for w in wcol.to_pylist()]
 
 

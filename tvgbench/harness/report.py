@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import Timer1Error
-from ..metrics import THRESHOLDS, hits
+from ..metrics import THRESHOLDS, hits, recall_at
 
 METRICS = ("R1@0.3", "R1@0.5", "R1@0.7", "mIoU")
 
@@ -87,7 +87,7 @@ def load_run(run_dir, bootstrap: int = 1000) -> RunView:
 
 
 def _metrics(iou: np.ndarray) -> dict[str, float]:
-    out = {f"R1@{t}": float(hits(iou, t).mean() * 100) if len(iou) else 0.0 for t in THRESHOLDS}
+    out = {f"R1@{t}": recall_at(iou, t) for t in THRESHOLDS}
     out["mIoU"] = float(iou.mean() * 100) if len(iou) else 0.0
     return out
 
