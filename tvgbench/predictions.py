@@ -28,6 +28,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import mmap
 import os
 import stat
 from dataclasses import dataclass
@@ -38,7 +39,8 @@ import numpy as np
 from .errors import Timer1Error
 
 MAX_WINDOWS = 5
-_BLOCK = 16 << 20  # pyarrow block size; a longer line goes to the line-by-line path
+_BLOCK = 16 << 20  # pyarrow block size
+_CHECK_CHUNK = 1 << 20  # the line-start check runs in pieces that stay in cache
 
 
 @dataclass
@@ -184,11 +186,18 @@ def _python_json(raw: bytes):
     return obj if _valid_text(obj) else None
 
 
-def _slow_read(data: bytes, name: str) -> PredictionColumns:
+def _raw_lines(data):
+    if isinstance(data, mmap.mmap):
+        data.seek(0)
+        return iter(data.readline, b"")
+    return io.BytesIO(data)
+
+
+def _slow_read(data, name: str) -> PredictionColumns:
     import orjson
 
     lines = []
-    for lineno, raw in enumerate(io.BytesIO(data), 1):
+    for lineno, raw in enumerate(_raw_lines(data), 1):
         if not raw.strip():
             continue
         where = f"{name} line {lineno}"
@@ -219,7 +228,7 @@ def _arrow_schema(with_text: bool):
     return pa.schema(fields)
 
 
-def _one_object_per_line(data: bytes) -> int | None:
+def _one_object_per_line(data) -> int | None:
     """The line count when every line starts with ``{`` (pyarrow then reads one row per line), else None.
 
     pyarrow's reader crashes the process on a line ``null`` and reads ``{..} {..}`` as two rows, so a file
@@ -231,10 +240,13 @@ def _one_object_per_line(data: bytes) -> int | None:
     if not end or data[0] != ord("{"):
         return None
     arr = np.frombuffer(data, dtype=np.uint8, count=end)
-    newlines = np.flatnonzero(arr == 10)
-    if newlines.size and not (arr[newlines + 1] == ord("{")).all():
-        return None
-    return int(newlines.size) + 1
+    lines = 1
+    for lo in range(0, end, _CHECK_CHUNK):
+        newlines = lo + np.flatnonzero(arr[lo:lo + _CHECK_CHUNK] == 10)
+        if newlines.size and not (arr[newlines + 1] == ord("{")).all():  # end is not whitespace: in range
+            return None
+        lines += int(newlines.size)
+    return lines
 
 
 def _span_columns(list_array, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -255,12 +267,12 @@ def _span_columns(list_array, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return start, end, present
 
 
-def _read_json_table(data: bytes, with_text: bool):
+def _read_json_table(data, with_text: bool):
     import pyarrow as pa
     import pyarrow.json as pj
 
     return pj.read_json(
-        pa.BufferReader(data),
+        pa.BufferReader(pa.py_buffer(data)),
         read_options=pj.ReadOptions(block_size=_BLOCK),
         parse_options=pj.ParseOptions(explicit_schema=_arrow_schema(with_text), unexpected_field_behavior="ignore"),
     )
@@ -278,7 +290,7 @@ def _windows(wcol, n: int) -> list | None:
     return [None if w is None else [tuple(x) for x in w] for w in wcol.to_pylist()]
 
 
-def _fast_read(data: bytes, n_lines: int) -> PredictionColumns:
+def _fast_read(data, n_lines: int) -> PredictionColumns:
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -313,8 +325,9 @@ def _fast_read(data: bytes, n_lines: int) -> PredictionColumns:
 # ---- reading a file or stream ------------------------------------------------------------------------
 
 
-def _read_bytes(p: Path) -> bytes:
-    """The whole file; pipes and other streams (``<(cat f)``) are read to their end."""
+def _read_bytes(p: Path):
+    """The file's bytes (a read-only map of a regular file); pipes and other streams (``<(cat f)``) are read
+    to their end, as are files that report no size (``/proc``)."""
     try:
         mode = p.stat().st_mode
     except FileNotFoundError:
@@ -323,6 +336,8 @@ def _read_bytes(p: Path) -> bytes:
         raise Timer1Error(f"expected a predictions file, got a folder: {p}")
     try:
         with open(p, "rb") as f:
+            if stat.S_ISREG(mode) and os.fstat(f.fileno()).st_size > 0:
+                return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
             return f.read()
     except OSError as e:
         raise Timer1Error(f"cannot read predictions file {p}: {e.strerror or e}") from None
@@ -332,7 +347,7 @@ def read_predictions(path: str | os.PathLike) -> PredictionColumns:
     """Read a JSONL prediction file; a bad file ends in a :class:`Timer1Error` naming the problem."""
     p = Path(path)
     data = _read_bytes(p)
-    if not data:
+    if not len(data):
         raise Timer1Error(f"predictions file is empty: {p}")
     if b"\x00" in data[:4096]:
         raise Timer1Error(f"{p} looks binary, not JSONL")
