@@ -12,8 +12,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .report import write_text_atomic
 from .splits import (  # noqa: F401 (the minimal card is the split writer's; re-exported here)
     SIZE_CATEGORIES, card_metadata, read_sidecar, read_split_table, render_card, size_category,
