@@ -2,7 +2,7 @@
 
 Times each stage, best of N, in one run, beside a reference measured in the same run (``json.load`` of
 the same four files: the least any builder must do to read its inputs):
-  * ingest    - validate the four files into canonical samples (tvgbench.sources)
+  * ingest    - validate the four files into canonical samples (tvgbench.data.sources)
   * classify  - query types for the candidates that survive the filters (shipped qtype model)
   * select    - the balanced selection (bins, sources, type minimums, deciles) and its report
   * write     - parquet + sidecar + full card with balance plots
@@ -46,9 +46,9 @@ def main() -> None:
     args = ap.parse_args()
 
 
-    from tvgbench.build import BuildConfig, assign_qtypes, build_balanced, eligibility, load_source, parse_source_spec
-    from tvgbench.cards import write_build_card
-    from tvgbench.splits import write_split
+    from tvgbench.data.build import BuildConfig, assign_qtypes, build_balanced, eligibility, load_source, parse_source_spec
+    from tvgbench.data.cards import write_build_card
+    from tvgbench.core.splits import write_split
 
     paths = [(name, Path(args.data) / rel) for name, rel in FILES]
     missing = [str(p) for _, p in paths if not p.exists()]

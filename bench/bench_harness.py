@@ -63,8 +63,8 @@ def main() -> None:
     from tvgbench.harness.backends import GenParams, make_backend
     from tvgbench.harness.runner import default_workers
     from tvgbench.video.decode import set_decoder_threads
-    from tvgbench.synth import make_synthetic
-    from tvgbench.tiny_model import build_tiny_model
+    from tvgbench.data.synth import make_synthetic
+    from tvgbench.models.tiny import build_tiny_model
 
     work = Path(tempfile.mkdtemp(prefix="bench_harness_"))
     try:

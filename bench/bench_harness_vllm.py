@@ -27,8 +27,8 @@ def main() -> None:
     args = ap.parse_args()
 
     from tvgbench.harness import run_eval
-    from tvgbench.synth import make_synthetic
-    from tvgbench.tiny_model import build_tiny_model
+    from tvgbench.data.synth import make_synthetic
+    from tvgbench.models.tiny import build_tiny_model
 
     work = Path(tempfile.mkdtemp(prefix="bench_vllm_"))
     try:

@@ -30,11 +30,11 @@ def main() -> None:
 
     import numpy as np
 
-    from tvgbench.qtype import (
+    from tvgbench.data.qtype import (
         baseline_pipeline, baseline_text, cross_validate, default_model, labelled_queries,
     )
-    from tvgbench.schema import QTYPES
-    from tvgbench.sources import ingest
+    from tvgbench.core.schema import QTYPES
+    from tvgbench.data.sources import ingest
 
     q, s, y = labelled_queries(ingest("timer1-tvgbench", args.labels).samples)
     runs = [cross_validate(q, s, y, folds=5, seed=int(seed)) for seed in args.seeds.split(",")]

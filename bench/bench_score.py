@@ -28,7 +28,7 @@ def make_inputs(workdir: Path, n: int, seed: int = 0) -> tuple[Path, Path]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from tvgbench.schema import arrow_schema
+    from tvgbench.core.schema import arrow_schema
 
     split_dir = workdir / "split"
     pred_path = workdir / "pred.jsonl"
@@ -117,7 +117,7 @@ def main() -> None:
     pred_path, split_dir = make_inputs(workdir, args.n)
     size_mb = pred_path.stat().st_size / 1e6
 
-    cli = [sys.executable, "-m", "tvgbench.cli", "eval", "score", str(pred_path), "--split", str(split_dir), "--json"]
+    cli = [sys.executable, "-m", "tvgbench.cli.main", "eval", "score", str(pred_path), "--split", str(split_dir), "--json"]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
 
     def run_cli(mode_args, bootstrap):
@@ -128,7 +128,7 @@ def main() -> None:
     t_ref, ref = best_of(lambda: reference_scorer(pred_path), args.repeat)
     t_canon, canon = best_of(lambda: run_cli([], 0), args.repeat)
     t_compat, compat = best_of(lambda: run_cli(["--compat", "timer1"], 0), args.repeat)
-    from tvgbench.scoring import bootstrap_ci
+    from tvgbench.core.scoring import bootstrap_ci
 
     iou = np.random.default_rng(0).uniform(0, 1, args.n)
     import pyarrow as pa

@@ -23,7 +23,7 @@ import numpy as np
 
 
 def reference(durations: list[float], workdir: Path) -> float:
-    from tvgbench import synth
+    from tvgbench.data import synth
 
     started = time.perf_counter()
     for i, d in enumerate(durations):
@@ -38,7 +38,7 @@ def reference(durations: list[float], workdir: Path) -> float:
 
 
 def main() -> None:
-    from tvgbench import synth
+    from tvgbench.data import synth
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--videos", type=int, default=8)

@@ -93,7 +93,7 @@ def main() -> None:
     from trainer.rewards import resolve_rewards
     from trainer.train import grpo_args
     from trainer.video_grpo import VideoGRPOTrainer
-    from tvgbench.prompts import build_messages, render_prompt
+    from tvgbench.models.prompts import build_messages, render_prompt
 
     on_gpu = args.device == "cuda"
     if on_gpu and not torch.cuda.is_available():
@@ -155,7 +155,7 @@ def main() -> None:
     }
     print(json.dumps(result, indent=2))
     if args.out:
-        from tvgbench.report import write_json_atomic
+        from tvgbench.core.report import write_json_atomic
 
         write_json_atomic(args.out, result)
 

@@ -42,7 +42,7 @@ def main() -> None:
     from trainer import video_grpo
     from trainer.config import load_config
     from trainer.train import run_training
-    from tvgbench.report import write_json_atomic
+    from tvgbench.core.report import write_json_atomic
 
     spent: dict[str, float] = defaultdict(float)
     per_step: list[dict[str, float]] = []

@@ -96,7 +96,7 @@ def main() -> None:
 
     from trainer.config import load_config
     from trainer.train import run_training
-    from tvgbench.report import write_json_atomic
+    from tvgbench.core.report import write_json_atomic
 
     class TimeBudget(TrainerCallback):
         def __init__(self, seconds):

@@ -67,7 +67,7 @@ def main() -> None:
     ap.add_argument("--out", default=None, help="also write the results as JSON here")
     args = ap.parse_args()
 
-    from tvgbench.schema import Sample
+    from tvgbench.core.schema import Sample
     from tvgbench.video import SamplingConfig, sample_for_record, sample_video
     from tvgbench.video.config import plan_sampling
     from tvgbench.video.decode import probe_decord

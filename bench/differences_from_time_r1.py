@@ -149,7 +149,7 @@ def zero_union(data: Path) -> dict:
 
 
 def timerft_ingest(data: Path) -> dict:
-    from tvgbench.sources import ingest
+    from tvgbench.data.sources import ingest
 
     path = data / "timer1" / "train_2k5.json"
     released = np.array([r["difficulty"] for r in json.loads(path.read_text(encoding="utf-8"))])

@@ -39,13 +39,13 @@ def main() -> None:
     from leaderboard.service import submit
     from leaderboard.store import open_store
     from leaderboard.validate import SplitIndex, validate_bytes
-    from tvgbench.scoring import score
+    from tvgbench.core.scoring import score
 
     work = Path(tempfile.mkdtemp(prefix="timer1-lb-bench-"))
     split_dir = args.split
     if split_dir is None:
-        from tvgbench.sources import ingest
-        from tvgbench.splits import write_split
+        from tvgbench.data.sources import ingest
+        from tvgbench.core.splits import write_split
 
         src = Path(__file__).resolve().parents[2] / "shared" / "data" / "timer1" / "tvgbench.json"
         res = ingest("timer1-tvgbench", src)

@@ -146,7 +146,7 @@ def rescore_cmd(split_dir, split_name, db):
     """Re-score submissions made with an older scorer version from their stored files."""
     from tqdm import tqdm
 
-    from tvgbench.scoring import SCORER_VERSION
+    from tvgbench.core.scoring import SCORER_VERSION
 
     from .service import rescore
     from .store import open_store
@@ -181,7 +181,7 @@ def withdraw_cmd(submission_id, reason, db):
 @click.option("--bootstrap", default=1000, show_default=True, help="Bootstrap resamples for the intervals of uploads.")
 def serve_cmd(host, port, db, split_dirs, token_file, max_upload_mib, bootstrap):
     """Run the web app: the board, an upload form and a JSON API (POST /api/submissions, GET /api/leaderboard)."""
-    from tvgbench.errors import Timer1Error
+    from tvgbench.core.errors import Timer1Error
 
     from .server import create_app, is_loopback, read_token
     from .store import open_store

@@ -37,7 +37,7 @@ def environment():
 
 def _common(base: str) -> dict:
     from tvgbench import __version__
-    from tvgbench.scoring import SCORER_VERSION
+    from tvgbench.core.scoring import SCORER_VERSION
 
     return {"base": base, "version": __version__, "scorer_version": SCORER_VERSION, "generated_at": utc_now(),
             "metrics": METRICS}
@@ -50,7 +50,7 @@ def render_index(boards: list[Board], *, base: str = "", upload: dict | None = N
 
 
 def render_submission(sub: Submission, *, base: str = "../") -> str:
-    from tvgbench.scoring import SCORER_VERSION
+    from tvgbench.core.scoring import SCORER_VERSION
 
     return environment().get_template("submission.html.jinja").render(
         s=sub, stale=sub.scorer_version != SCORER_VERSION, breakdowns=BREAKDOWNS, **_common(base))
@@ -72,7 +72,7 @@ def export_site(store: Store, out_dir: str | os.PathLike, *, sort: str, split_na
 
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
-        from tvgbench.errors import Timer1Error
+        from tvgbench.core.errors import Timer1Error
 
         raise Timer1Error(f"{out} exists and is not a folder")
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -22,11 +22,11 @@ import click
 @click.pass_context
 def quickstart(ctx, out_dir, videos, seed, max_new_tokens):
     """Run synth → tiny model → eval run → score → leaderboard → static site, in minutes on a CPU."""
-    from tvgbench.baselines import write_baseline
+    from tvgbench.harness.baselines import write_baseline
     from tvgbench.harness import run_eval
     from tvgbench.harness.config import RunConfig
-    from tvgbench.synth import make_synthetic
-    from tvgbench.tiny_model import build_tiny_model
+    from tvgbench.data.synth import make_synthetic
+    from tvgbench.models.tiny import build_tiny_model
 
     from .cli import export_cmd, show_cmd
     from .service import submit_file

@@ -39,7 +39,7 @@ def _order_key(sort: str):
 
 
 def check_sort(sort: str) -> str:
-    from tvgbench.errors import Timer1Error
+    from tvgbench.core.errors import Timer1Error
 
     if sort not in METRICS:
         raise Timer1Error(f"cannot sort by {sort!r}; choose one of {', '.join(METRICS)}")
@@ -49,7 +49,7 @@ def check_sort(sort: str) -> str:
 def boards(subs: list[Submission], sort: str = DEFAULT_SORT, scorer_version: str | None = None) -> list[Board]:
     """One board per (split name, content hash), newest content hash first within a name."""
     if scorer_version is None:
-        from tvgbench.scoring import SCORER_VERSION as scorer_version
+        from tvgbench.core.scoring import SCORER_VERSION as scorer_version
     check_sort(sort)
     groups: dict[tuple[str, str], list[Submission]] = {}
     for s in subs:

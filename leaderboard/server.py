@@ -21,7 +21,7 @@ import ipaddress
 import logging
 from pathlib import Path
 
-from tvgbench.errors import Timer1Error
+from tvgbench.core.errors import Timer1Error
 
 from .validate import one_line
 

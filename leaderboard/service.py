@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from tvgbench.errors import Timer1Error
+from tvgbench.core.errors import Timer1Error
 
 from .ranking import rank_of
 from .store import Store, Submission
@@ -54,8 +54,8 @@ def _public(result: dict[str, Any]) -> dict[str, Any]:
 def score_bytes(data: bytes, split_dir: str | os.PathLike, split: SplitIndex, *, bootstrap: int = 1000,
                 seed: int = 0) -> tuple[dict, dict]:
     """Canonical and Time-R1-compat results for validated bytes, read by the core reader like ``eval score``."""
-    from tvgbench.predictions import read_predictions
-    from tvgbench.scoring import score
+    from tvgbench.core.predictions import read_predictions
+    from tvgbench.core.scoring import score
 
     fd, tmp = tempfile.mkstemp(prefix="timer1-submission-", suffix=".jsonl")
     try:
@@ -84,7 +84,7 @@ def submit(store: Store, data: bytes, split_dir: str | os.PathLike, *, model_nam
            split_name: str | None = None, file_name: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
            bootstrap: int = 1000, seed: int = 0, split: SplitIndex | None = None) -> SubmitOutcome:
     """Validate, score and store one submission; raises :class:`SubmissionRejected` (nothing stored)."""
-    from tvgbench.scoring import SCORER_VERSION
+    from tvgbench.core.scoring import SCORER_VERSION
 
     model_name = check_model_name(model_name)
     meta = parse_meta(meta or ())
@@ -120,7 +120,7 @@ def submit_file(store: Store, path: str | os.PathLike, split_dir: str | os.PathL
 def rescore(store: Store, split_dir: str | os.PathLike, *, split_name: str | None = None, bootstrap: int = 1000,
             seed: int = 0, progress=None) -> list[int]:
     """Re-score this split's submissions made with another scorer version from their stored bytes."""
-    from tvgbench.scoring import SCORER_VERSION
+    from tvgbench.core.scoring import SCORER_VERSION
 
     split = SplitIndex.from_dir(split_dir, split_name)
     stale = [s for s in store.submissions(split.name)

@@ -21,7 +21,7 @@ from urllib.parse import unquote, urlparse
 
 import orjson
 
-from tvgbench.errors import Timer1Error
+from tvgbench.core.errors import Timer1Error
 
 DB_FILENAME = "leaderboard.sqlite3"
 STORE_SCHEMA_VERSION = 2  # 2: submissions.withdrawn

@@ -1,11 +1,11 @@
 """Submission validation: every rejection is one clear line, and it happens before anything is stored.
 
-The core reader (:func:`tvgbench.predictions.read_predictions`) is lenient on purpose (``timer1 eval
+The core reader (:func:`tvgbench.core.predictions.read_predictions`) is lenient on purpose (``timer1 eval
 score`` must read whatever a harness wrote). A public leaderboard must be strict, so this module adds
 what the reader does not check: a declared JSON Schema per row (``prediction_row.schema.json``), exact
 non-finite detection (``NaN``/``Infinity`` literals and overflowing numbers), duplicate and unknown qids
 against the split, and size, binary and encoding checks on the raw bytes. Lines meet the split's queries
-through the core join (:func:`tvgbench.join.match_qids`), so an alias resolves here exactly as in the
+through the core join (:func:`tvgbench.core.join.match_qids`), so an alias resolves here exactly as in the
 scorer. Only what passes here is handed to the core reader and scorer, so a submission is read exactly as
 ``timer1 eval score`` reads it.
 """
@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tvgbench.errors import Timer1Error
-from tvgbench.join import match_qids
+from tvgbench.core.errors import Timer1Error
+from tvgbench.core.join import match_qids
 
 SCHEMA_PATH = Path(__file__).with_name("prediction_row.schema.json")
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024  # an 800-query file with raw outputs is well under 1 MiB
@@ -121,7 +121,7 @@ class SplitIndex:
 
     @classmethod
     def from_dir(cls, split_dir: str | os.PathLike, split_name: str | None = None) -> "SplitIndex":
-        from tvgbench.splits import content_hash, read_sidecar, read_split_table, resolve_split
+        from tvgbench.core.splits import content_hash, read_sidecar, read_split_table, resolve_split
 
         d, name, _ = resolve_split(split_dir, split_name)
         table = read_split_table(d, name, columns=["qid", "source_id"])

@@ -36,8 +36,8 @@ def timerft_json() -> Path:
 @pytest.fixture(scope="session")
 def tvgbench_split(tmp_path_factory, tvgbench_json) -> Path:
     """The official TVGBench release ingested into a canonical split folder (once per session)."""
-    from tvgbench.sources import ingest
-    from tvgbench.splits import write_split
+    from tvgbench.data.sources import ingest
+    from tvgbench.core.splits import write_split
 
     out = tmp_path_factory.mktemp("tvgbench_split")
     res = ingest("timer1-tvgbench", tvgbench_json)
@@ -47,8 +47,8 @@ def tvgbench_split(tmp_path_factory, tvgbench_json) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
-    """A tiny random Qwen2.5-VL folder (tvgbench.tiny_model), built once per session, offline."""
-    from tvgbench.tiny_model import build_tiny_model
+    """A tiny random Qwen2.5-VL folder (tvgbench.models.tiny), built once per session, offline."""
+    from tvgbench.models.tiny import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny_model") / "tiny-qwen25vl", seed=0)
 
@@ -64,7 +64,7 @@ def synth_split(tmp_path_factory) -> Path:
 
     if shutil.which("ffmpeg") is None:
         pytest.skip("ffmpeg binary not on PATH (apt-get install ffmpeg)")
-    from tvgbench.synth import make_synthetic
+    from tvgbench.data.synth import make_synthetic
 
     out = tmp_path_factory.mktemp("synth_split")
     make_synthetic(out, n_videos=4, seed=0, max_duration=60.0)

@@ -3,8 +3,8 @@ import json
 import numpy as np
 import pytest
 
-from tvgbench.baselines import baseline_spans, normalised_prior, write_baseline
-from tvgbench.scoring import score
+from tvgbench.harness.baselines import baseline_spans, normalised_prior, write_baseline
+from tvgbench.core.scoring import score
 
 
 def test_spans():

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from tvgbench.build import (
+from tvgbench.data.build import (
     BuildConfig, N_DURATION_BINS, build_balanced, parse_source_spec, water_fill,
 )
-from tvgbench.errors import Timer1Error
-from tvgbench.schema import QTYPES, Sample
+from tvgbench.core.errors import Timer1Error
+from tvgbench.core.schema import QTYPES, Sample
 
 TYPES = list(QTYPES)
 
@@ -111,7 +111,7 @@ def test_parse_source_spec(tmp_path):
 
 
 def _cli(args):
-    from tvgbench.cli import cli
+    from tvgbench.cli.main import cli
 
     return CliRunner().invoke(cli, args, catch_exceptions=False)
 
@@ -199,7 +199,7 @@ def test_no_redistribute_keeps_stocked_bins_at_uniform():
 
 
 def test_cli_builds_from_a_split_folder_and_dedupes_repeated_inputs(tmp_path):
-    from tvgbench.splits import load_split, write_split
+    from tvgbench.core.splits import load_split, write_split
 
     write_split(synthetic_candidates(), tmp_path / "pool", "test")
     r = _cli(["data", "build", "tvgbench", "--source", str(tmp_path / "pool"), "--source", f"{tmp_path / 'pool'}:split",

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from tvgbench.build import BuildConfig, build_balanced
-from tvgbench.cards import render_full_card, validate_card, write_build_card
-from tvgbench.errors import Timer1Error
-from tvgbench.splits import read_sidecar, write_split
+from tvgbench.data.build import BuildConfig, build_balanced
+from tvgbench.data.cards import render_full_card, validate_card, write_build_card
+from tvgbench.core.errors import Timer1Error
+from tvgbench.core.splits import read_sidecar, write_split
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def test_balance_plots_are_pngs(built):
 def test_card_reloads_with_datasets_offline(built):
     import datasets
 
-    from tvgbench.schema import features
+    from tvgbench.core.schema import features
 
     out, res = built
     ds = datasets.load_dataset(str(out), split="test")
@@ -77,7 +77,7 @@ def test_validate_card_catches_a_stale_card(built, tmp_path):
 
 
 def test_generic_and_timerft_templates_render(tmp_path):
-    from tvgbench.schema import Sample
+    from tvgbench.core.schema import Sample
 
     s = [Sample(video="v.mp4", query="a person opens a door", span=(1, 3), duration=30, source="x", difficulty=40.0)]
     write_split(s, tmp_path, "train", build={"command": "timer1 data build timerft --pool p", "seed": 0},

@@ -10,11 +10,11 @@ import pytest
 
 
 def run(*args, **kw):
-    return subprocess.run([sys.executable, "-m", "tvgbench.cli", *args], capture_output=True, text=True, **kw)
+    return subprocess.run([sys.executable, "-m", "tvgbench.cli.main", *args], capture_output=True, text=True, **kw)
 
 
 def test_help_and_version_are_fast_and_import_no_deep_learning_stack():
-    code = ("import sys; from click.testing import CliRunner; from tvgbench.cli import cli; "
+    code = ("import sys; from click.testing import CliRunner; from tvgbench.cli.main import cli; "
             "r = CliRunner().invoke(cli, ['--help']); assert r.exit_code == 0, r.output; "
             "heavy = [m for m in ('torch', 'transformers', 'trl', 'vllm', 'datasets') if m in sys.modules]; "
             "print(','.join(heavy))")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tvgbench.cli import cli
+from tvgbench.cli.main import cli
 from tvgbench.harness.jsonl import recover
 
 # small pixel budgets keep the tiny model fast; every value is recorded in run.json
@@ -38,7 +38,7 @@ def full_run(tmp_path_factory, synth_split, tiny_model_dir):
 
 
 def test_run_writes_predictions_run_json_and_scores(full_run, synth_split):
-    from tvgbench.splits import load_split
+    from tvgbench.core.splits import load_split
 
     out, summary = full_run
     split = load_split(synth_split)
@@ -68,7 +68,7 @@ def test_run_writes_predictions_run_json_and_scores(full_run, synth_split):
     scores = json.loads((out / "scores.json").read_text())
     assert scores["counts"]["scored"] == len(split.samples) and scores["counts"]["missing"] == 0
     # scores.json is exactly what the scorer says about predictions.jsonl
-    from tvgbench.scoring import score
+    from tvgbench.core.scoring import score
 
     again = score(out / "predictions.jsonl", synth_split, bootstrap=200)
     assert again["metrics"] == scores["metrics"]
@@ -110,7 +110,7 @@ def test_shards_then_merge_equal_the_full_run(full_run, tmp_path, synth_split, t
 
 
 def test_bad_videos_are_per_query_misses_and_exit_3(tmp_path, synth_split, tiny_model_dir):
-    from tvgbench.splits import load_split
+    from tvgbench.core.splits import load_split
 
     split = load_split(synth_split)
     root = tmp_path / "root"
@@ -239,7 +239,7 @@ def test_scores_json_follows_the_scorer_schema_and_has_timer1_mode(full_run):
     import jsonschema
 
     out, _ = full_run
-    schema = json.loads((Path(__file__).resolve().parents[1] / "tvgbench" / "scores.schema.json").read_text())
+    schema = json.loads((Path(__file__).resolve().parents[1] / "tvgbench" / "core" / "scores.schema.json").read_text())
     scores = json.loads((out / "scores.json").read_text())
     jsonschema.validate(scores, schema)
     assert scores["timer1_mode"]["hit_rule"] == "IoU > θ" and "avg" in scores["timer1_mode"]["metrics"]

@@ -12,8 +12,8 @@ from types import SimpleNamespace
 import pytest
 from click.testing import CliRunner
 
-from tvgbench.cli import cli
-from tvgbench.errors import Timer1Error
+from tvgbench.cli.main import cli
+from tvgbench.core.errors import Timer1Error
 from tvgbench.harness.backends.base import GenParams
 from tvgbench.harness.config import PredictConfig, QARunConfig, RunConfig, config_from_call, parse_shard
 from tvgbench.video.config import SamplingConfig
@@ -103,7 +103,7 @@ def test_preprocess_sampling_defaults_are_sampling_configs(monkeypatch, tmp_path
 def test_backend_option_defaults_are_the_backends_own():
     from tvgbench.harness.backends.hf import HFBackend
     from tvgbench.harness.backends.openai import OpenAIBackend
-    from tvgbench.harness.cli import run as run_cmd
+    from tvgbench.cli.harness import run as run_cmd
 
     options = {p.name: p.default for p in run_cmd.params}
     for cls, names in ((HFBackend, ("device", "dtype", "threads")), (OpenAIBackend, ("api_base", "api_key_env"))):
@@ -138,9 +138,9 @@ def test_the_older_keyword_call_builds_the_same_config():
         config_from_call(RunConfig, positional, (new,), {"batch_size": 3})
 
 
-OWNED = ["tvgbench/harness/runner.py", "tvgbench/harness/cli.py", "tvgbench/harness/qa.py",
+OWNED = ["tvgbench/harness/runner.py", "tvgbench/cli/harness.py", "tvgbench/harness/qa.py",
          "tvgbench/harness/predict.py", "tvgbench/harness/provenance.py", "tvgbench/harness/merge.py",
-         "tvgbench/harness/config.py", "tvgbench/video/cli.py", "tvgbench/video/config.py", "leaderboard/quickstart.py"]
+         "tvgbench/harness/config.py", "tvgbench/cli/preprocess.py", "tvgbench/video/config.py", "leaderboard/quickstart.py"]
 
 
 @pytest.mark.parametrize("path", OWNED)

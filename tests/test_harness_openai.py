@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from click.testing import CliRunner
 
-from tvgbench.cli import cli
+from tvgbench.cli.main import cli
 
 FAST = {"fps": 1.0, "total_pixels": 128 * 28 * 28, "max_pixels": 64 * 28 * 28, "min_pixels": 4 * 28 * 28}
 KEY = "sk-test-not-a-real-key"
@@ -102,7 +102,7 @@ def test_eval_run_over_the_stub_sends_timestamped_frames_and_retries(tmp_path, s
     from PIL import Image
 
     from tvgbench.harness import run_eval
-    from tvgbench.splits import load_split
+    from tvgbench.core.splits import load_split
 
     monkeypatch.setenv("STUB_KEY", KEY)
     stub = Stub(fail_every=4, status=503, retry_after="0.01")
@@ -187,7 +187,7 @@ def test_the_sdk_retries_503_then_succeeds(serve):
 
 
 def test_503_until_retries_run_out_is_one_error_with_url_and_status(serve):
-    from tvgbench.errors import Timer1Error
+    from tvgbench.core.errors import Timer1Error
 
     stub = Stub(always=503, retry_after="0.01")
     base = serve(stub)
@@ -208,7 +208,7 @@ def test_retry_after_is_honoured(serve):
 
 
 def test_a_reply_without_choices_is_one_error(serve):
-    from tvgbench.errors import Timer1Error
+    from tvgbench.core.errors import Timer1Error
 
     stub = Stub(reply={"id": "c1", "object": "chat.completion", "created": 0, "model": "m", "choices": []})
     base = serve(stub)
@@ -240,7 +240,7 @@ def test_help_does_not_import_the_sdk():
     import subprocess
     import sys
 
-    code = ("import sys; from click.testing import CliRunner; from tvgbench.cli import cli; "
+    code = ("import sys; from click.testing import CliRunner; from tvgbench.cli.main import cli; "
             "r = CliRunner().invoke(cli, ['eval', 'run', '--help']); assert r.exit_code == 0, r.output; "
             "print('openai' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
@@ -251,7 +251,7 @@ def test_gives_up_after_retries(tmp_path):
     # nothing listens on this port (bound then closed), so every attempt is refused
     import socket
 
-    from tvgbench.errors import Timer1Error
+    from tvgbench.core.errors import Timer1Error
     from tvgbench.harness.backends.base import GenParams
     from tvgbench.harness.backends.openai import OpenAIBackend
 

@@ -130,8 +130,8 @@ def test_hf_backend_generates_the_same_from_a_collated_batch(tiny_model_dir, syn
     """The pool's ``collate`` + ``generate(batch)`` equals ``generate(requests)`` (and a sequential run)."""
     from tvgbench.harness.backends import GenParams, make_backend
     from tvgbench.harness.runner import _collator, _prepare, tvg_items
-    from tvgbench.prompts import get_prompt
-    from tvgbench.splits import load_split
+    from tvgbench.models.prompts import get_prompt
+    from tvgbench.core.splits import load_split
     from tvgbench.video import SamplingConfig
 
     be = make_backend("hf", str(tiny_model_dir), GenParams(max_new_tokens=8), device="cpu", threads=1)
@@ -148,10 +148,10 @@ def test_pool_workers_decode_with_one_ffmpeg_thread(monkeypatch, synth_split):
     import decord
 
     from tvgbench.harness.runner import _prepare
-    from tvgbench.splits import load_split
+    from tvgbench.core.splits import load_split
     from tvgbench.video import SamplingConfig
     from tvgbench.harness.runner import tvg_items
-    from tvgbench.prompts import get_prompt
+    from tvgbench.models.prompts import get_prompt
 
     asked = []
     real = decord.VideoReader
@@ -190,7 +190,7 @@ def test_default_workers_leave_a_core_for_the_model(cores, expected):
 def test_resolve_workers():
     assert resolve_workers(0) == 0 and resolve_workers(3) == 3
     assert resolve_workers(None) == default_workers()
-    from tvgbench.errors import Timer1Error
+    from tvgbench.core.errors import Timer1Error
 
     with pytest.raises(Timer1Error):
         resolve_workers(-1)

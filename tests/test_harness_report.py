@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from tvgbench.cli import cli
+from tvgbench.cli.main import cli
 from tvgbench.harness.backends.base import Generation
 
 FAST = {"fps": 1.0, "total_pixels": 128 * 28 * 28, "max_pixels": 64 * 28 * 28, "min_pixels": 4 * 28 * 28}
@@ -54,7 +54,7 @@ class ScriptedBackend:
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory, synth_split):
     from tvgbench.harness import run_eval
-    from tvgbench.splits import load_split
+    from tvgbench.core.splits import load_split
 
     samples = load_split(synth_split).samples
     base = tmp_path_factory.mktemp("runs")
@@ -118,7 +118,7 @@ def test_report_vs_gives_paired_delta_and_parse_rates(two_runs, tmp_path):
 def test_predict_prints_reasoning_span_settings_and_plots(tmp_path, synth_split, tiny_model_dir):
     from PIL import Image
 
-    from tvgbench.splits import load_split
+    from tvgbench.core.splits import load_split
 
     s = load_split(synth_split).samples[0]
     plot = tmp_path / "t.png"
@@ -143,7 +143,7 @@ def test_predict_prints_reasoning_span_settings_and_plots(tmp_path, synth_split,
     (["--gt", "5", "2"], "--gt"),
 ])
 def test_predict_bad_input(tmp_path, synth_split, tiny_model_dir, extra, message):
-    from tvgbench.splits import load_split
+    from tvgbench.core.splits import load_split
 
     s = load_split(synth_split).samples[0]
     res = CliRunner().invoke(cli, ["predict", "--model", str(tiny_model_dir), "--video", str(synth_split / s.video),

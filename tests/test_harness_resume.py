@@ -18,7 +18,7 @@ MAX_NEW = 12
 
 
 def _cli_args(split, model, out):
-    return [sys.executable, "-m", "tvgbench.cli", "eval", "run", "--split", str(split), "--model", str(model),
+    return [sys.executable, "-m", "tvgbench.cli.main", "eval", "run", "--split", str(split), "--model", str(model),
             "--out", str(out), "--quiet", "--batch-size", "3", "--max-new-tokens", str(MAX_NEW), "--fps", "1",
             "--total-pixels", str(FAST["total_pixels"]), "--max-pixels", str(FAST["max_pixels"]),
             "--min-pixels", str(FAST["min_pixels"]), "--threads", "1", "--device", "cpu", "--bootstrap", "0"]
@@ -106,7 +106,7 @@ def test_torn_last_line_is_dropped_and_redone(tmp_path, synth_split, tiny_model_
 def test_corrupt_middle_line_is_an_error_not_silently_skipped(tmp_path, synth_split, tiny_model_dir, reference):
     from click.testing import CliRunner
 
-    from tvgbench.cli import cli
+    from tvgbench.cli.main import cli
 
     out = tmp_path / "run"
     out.mkdir()

@@ -62,7 +62,7 @@ def test_prompt_keeps_a_single_video_pad_and_token_count_matches_hf(tiny_model_d
     from tvgbench.harness.backends.vllm import VLLMBackend
     from tvgbench.models import adapter_for
     from tvgbench.models.qwen2_5_vl import qwen_video_inputs
-    from tvgbench.prompts import build_messages
+    from tvgbench.models.prompts import build_messages
 
     be = VLLMBackend.__new__(VLLMBackend)  # no engine: only the request-building half
     be.tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
@@ -75,7 +75,7 @@ def test_prompt_keeps_a_single_video_pad_and_token_count_matches_hf(tiny_model_d
 
 
 def test_vllm_is_not_imported_until_chosen():
-    code = ("import sys; import tvgbench.harness.backends.vllm, tvgbench.harness.cli, tvgbench.harness.runner; "
+    code = ("import sys; import tvgbench.harness.backends.vllm, tvgbench.cli.harness, tvgbench.harness.runner; "
             "print('vllm' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "False", out.stderr
@@ -86,7 +86,7 @@ def test_missing_vllm_is_a_clear_error():
 
     if importlib.util.find_spec("vllm") is not None:
         pytest.skip("vllm is installed here; this checks the message on machines without it")
-    from tvgbench.errors import Timer1Error
+    from tvgbench.core.errors import Timer1Error
     from tvgbench.harness.backends import make_backend
 
     with pytest.raises(Timer1Error, match=r"timer1\[vllm\]"):

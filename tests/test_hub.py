@@ -18,12 +18,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from tvgbench import hub
-from tvgbench.hub import downloading, extract, staging
-from tvgbench.hub import plan as hub_plan
-from tvgbench.errors import Timer1Error
-from tvgbench.sources import ingest
-from tvgbench.splits import content_hash, load_split
+from tvgbench.data import hub
+from tvgbench.data.hub import downloading, extract, staging
+from tvgbench.data.hub import plan as hub_plan
+from tvgbench.core.errors import Timer1Error
+from tvgbench.data.sources import ingest
+from tvgbench.core.splits import content_hash, load_split
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -275,7 +275,7 @@ def test_extraction_refuses_paths_outside_the_folder(tmp_path):
 def run_cli(args, tmp_path, **env):
     base = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HF_HUB_OFFLINE")}
     base.update(HF_HOME=str(tmp_path / "hf_home"), **env)
-    return subprocess.run([sys.executable, "-m", "tvgbench.cli", *args], capture_output=True, text=True, env=base,
+    return subprocess.run([sys.executable, "-m", "tvgbench.cli.main", *args], capture_output=True, text=True, env=base,
                           cwd=tmp_path, timeout=120)
 
 
@@ -360,7 +360,7 @@ def test_download_without_annotations_fails_before_fetching_videos(tmp_path):
 def test_cli_download_from_dir(official_release, tmp_path):
     from click.testing import CliRunner
 
-    from tvgbench.cli import cli
+    from tvgbench.cli.main import cli
 
     r = CliRunner().invoke(cli, ["data", "download", "tvgbench", "--from-dir", str(official_release),
                                  "-o", str(tmp_path / "tvg")])
@@ -396,7 +396,7 @@ def test_publish_uploads_the_plots_the_card_embeds(synth_split, tmp_path):
     """The full card embeds plots/*.png by relative path: without them on the Hub its images are broken."""
     import re
 
-    from tvgbench.cards import write_build_card
+    from tvgbench.data.cards import write_build_card
 
     carded = tmp_path / "carded"
     shutil.copytree(synth_split, carded, ignore=shutil.ignore_patterns("videos"))

@@ -8,11 +8,11 @@ from collections import Counter
 
 import pytest
 
-from tvgbench.errors import Timer1Error
-from tvgbench.schema import QTYPES, Sample, compute_bins, features, make_qid
-from tvgbench.sources import ingest
-from tvgbench.splits import load_split, read_sidecar, write_split
-from tvgbench.validate import check_record
+from tvgbench.core.errors import Timer1Error
+from tvgbench.core.schema import QTYPES, Sample, compute_bins, features, make_qid
+from tvgbench.data.sources import ingest
+from tvgbench.core.splits import load_split, read_sidecar, write_split
+from tvgbench.core.validate import check_record
 
 
 def test_tvgbench_release_ingests_to_800_records_with_11_types(tvgbench_json):

@@ -1,4 +1,4 @@
-"""The one join (tvgbench.join), the one hit rule (metrics.hits), and no import cycle among the core modules."""
+"""The one join (tvgbench.core.join), the one hit rule (metrics.hits), and no import cycle among the core modules."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from tvgbench.join import (
+from tvgbench.core.join import (
     CANONICAL, DIFFICULTY, DUPLICATE, MISSING, REPORT, SCORED, STATUSES, TIMER1, UNKNOWN, UNPARSEABLE, SplitKeys,
     best_window_iou, join, match_qids,
 )
-from tvgbench.metrics import hits, recall_at
-from tvgbench.predictions import columns_from_records
+from tvgbench.core.metrics import hits, recall_at
+from tvgbench.core.predictions import columns_from_records
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -135,7 +135,7 @@ def test_no_import_cycle_through_splits_cards_scoring():
                     todo.append(n)
         return False
 
-    core = ["tvgbench.splits", "tvgbench.cards", "tvgbench.scoring", "tvgbench.join", "tvgbench.predictions",
-            "tvgbench.metrics", "tvgbench.version"]
+    core = ["tvgbench.core.splits", "tvgbench.data.cards", "tvgbench.core.scoring", "tvgbench.core.join", "tvgbench.core.predictions",
+            "tvgbench.core.metrics", "tvgbench.core.version"]
     assert [m for m in core if m in graph and reaches(m, m)] == []
-    assert "tvgbench.scoring" not in graph["tvgbench.cards"] and "tvgbench.cards" not in graph["tvgbench.splits"]
+    assert "tvgbench.core.scoring" not in graph["tvgbench.data.cards"] and "tvgbench.data.cards" not in graph["tvgbench.core.splits"]

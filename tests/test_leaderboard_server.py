@@ -13,9 +13,9 @@ from leaderboard.server import create_app, is_loopback
 from leaderboard.store import open_store
 from leaderboard.validate import SplitIndex
 from test_leaderboard_validate import jsonl
-from tvgbench.cli import cli
-from tvgbench.schema import Sample
-from tvgbench.splits import write_split
+from tvgbench.cli.main import cli
+from tvgbench.core.schema import Sample
+from tvgbench.core.splits import write_split
 
 TOKEN = "s3cret-upload-token"
 GT_MARKERS = ("3.14159265", "27.1828182")  # digits that only the ground truth spans contain

@@ -18,7 +18,7 @@ from leaderboard.service import rescore, score_bytes, submit
 from leaderboard.store import SQLiteStore, open_store
 from leaderboard.validate import SplitIndex, SubmissionRejected
 from test_leaderboard_validate import TINY_N, jsonl, make_tiny_split, rows_for
-from tvgbench.cli import cli
+from tvgbench.cli.main import cli
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +75,7 @@ def test_store_written_by_schema_1_is_migrated_in_place(tiny, tmp_path):
 
 
 def test_submit_scores_canonically_and_stores_compat_beside(tiny, store, tmp_path):
-    from tvgbench.scoring import SCORER_VERSION, score
+    from tvgbench.core.scoring import SCORER_VERSION, score
 
     split_dir, idx = tiny
     data = jsonl(rows_for(idx, 8, shift=1.5))
@@ -161,7 +161,7 @@ def test_other_ground_truth_forms_its_own_board(tiny, store, tmp_path):
 
 
 def test_split_rebuilt_under_a_running_board_is_refused(store, tmp_path):
-    from tvgbench.errors import Timer1Error
+    from tvgbench.core.errors import Timer1Error
 
     d = make_tiny_split(tmp_path / "split")
     idx = SplitIndex.from_dir(d)  # what a server loaded at start
@@ -172,11 +172,11 @@ def test_split_rebuilt_under_a_running_board_is_refused(store, tmp_path):
 
 
 def test_scorer_version_change_marks_stale_then_rescore(tiny, store, monkeypatch):
-    import tvgbench.scoring
+    import tvgbench.core.scoring
 
     split_dir, idx = tiny
     submit(store, jsonl(rows_for(idx)), split_dir, model_name="old", bootstrap=0)
-    monkeypatch.setattr(tvgbench.scoring, "SCORER_VERSION", "9.9.9")  # a new scorer release
+    monkeypatch.setattr(tvgbench.core.scoring, "SCORER_VERSION", "9.9.9")  # a new scorer release
     submit(store, jsonl(rows_for(idx, 5)), split_dir, model_name="new", bootstrap=0)
     (b,) = boards(store.submissions(), "R1@0.5")
     assert [e.submission.model_name for e in b.entries] == ["new"]  # never ranked together
@@ -296,7 +296,7 @@ def test_cli_submit_show_export_on_the_real_tvgbench(tvgbench_split, tmp_path):
     rng = random.Random(0)
     preds = tmp_path / "preds.jsonl"
     # a Time-R1-style file (Time-R1 ids as qids, [null, null] for failures) covering 700 of the 800 queries
-    from tvgbench.splits import read_split_table
+    from tvgbench.core.splits import read_split_table
 
     t = read_split_table(tvgbench_split, columns=["source_id", "span"]).to_pylist()
     lines = [{"qid": r["source_id"], "pred": [None, None] if i % 10 == 0 else

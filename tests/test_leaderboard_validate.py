@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from leaderboard.service import submit
 from leaderboard.store import open_store
 from leaderboard.validate import SplitIndex, SubmissionRejected, row_schema, validate_bytes
-from tvgbench.schema import QTYPES, Sample
-from tvgbench.splits import write_split
+from tvgbench.core.schema import QTYPES, Sample
+from tvgbench.core.splits import write_split
 
 TINY_N = 12
 
@@ -273,7 +273,7 @@ def test_fuzz_10000_malformed_submissions_one_line_and_store_unchanged(tiny, tmp
 @given(data=st.data())
 def test_fuzz_valid_submissions_are_accepted_and_scored_like_eval_score(tiny, tmp_path_factory, data):
     """The strictness never refuses a well-formed file, and its scores equal `timer1 eval score`'s."""
-    from tvgbench.scoring import score
+    from tvgbench.core.scoring import score
 
     split_dir, idx = tiny
     rows = data.draw(valid_rows(idx))

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from tvgbench.errors import Timer1Error
+from tvgbench.core.errors import Timer1Error
 from tvgbench.models import ModelAdapter, Qwen25VLAdapter, adapter_class, adapter_for, model_types, read_model_type
 
 
@@ -109,7 +109,7 @@ def test_video_pad_is_defined_once():
 
 
 def test_importing_the_registry_loads_nothing_heavy_and_the_trainer_skips_the_harness():
-    code = ("import sys, tvgbench.models, tvgbench.tiny_model; "
+    code = ("import sys, tvgbench.models, tvgbench.models.tiny; "
             "print(sorted(m for m in ('torch', 'transformers', 'numpy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stderr

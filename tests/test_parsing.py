@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from tvgbench.parsing import (
+from tvgbench.core.parsing import (
     FLAG_CLIPPED, FLAG_FALLBACK, FLAG_REVERSED, clock_to_seconds, parse_answer, parse_option_letter,
 )
 

@@ -19,11 +19,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tvgbench import predictions as P
-from tvgbench.errors import Timer1Error
-from tvgbench.schema import Sample
-from tvgbench.scoring import score
-from tvgbench.splits import write_split
+from tvgbench.core import predictions as P
+from tvgbench.core.errors import Timer1Error
+from tvgbench.core.schema import Sample
+from tvgbench.core.scoring import score
+from tvgbench.core.splits import write_split
 
 SPANS = [(0.0, 10.0), (10.0, 20.0), (5.0, 30.0)]
 
@@ -197,7 +197,7 @@ def test_a_line_over_the_block_reads_the_same(split, tmp_path):
 
 def _cli(args, **kw):
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    return subprocess.run([sys.executable, "-m", "tvgbench.cli", *args], capture_output=True, text=True, env=env,
+    return subprocess.run([sys.executable, "-m", "tvgbench.cli.main", *args], capture_output=True, text=True, env=env,
                           timeout=120, **kw)
 
 

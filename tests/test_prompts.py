@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tvgbench import prompts as P
-from tvgbench.errors import Timer1Error
+from tvgbench.models import prompts as P
+from tvgbench.core.errors import Timer1Error
 
 SPEC = Path(__file__).resolve().parents[2] / "shared" / "reference" / "timer1-spec.md"
 

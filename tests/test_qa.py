@@ -10,7 +10,7 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
-from tvgbench.cli import cli
+from tvgbench.cli.main import cli
 from tvgbench.harness.backends.base import Generation
 
 FAST = {"fps": 1.0, "total_pixels": 128 * 28 * 28, "max_pixels": 64 * 28 * 28, "min_pixels": 4 * 28 * 28}
@@ -105,7 +105,7 @@ def test_loaders_read_each_public_layout(qa_roots):
 
 def test_mcq_prompt_renders_time_r1_options(qa_roots):
     from tvgbench.harness.qa import load_qa
-    from tvgbench.prompts import build_messages
+    from tvgbench.models.prompts import build_messages
 
     it = load_qa("tempcompass", qa_roots["tempcompass"])[0]
     text = build_messages(preset="mcq_r1", question=it.question, options=it.options)[-1]["content"][-1]["text"]

@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tvgbench.qtype import (
+from tvgbench.data.qtype import (
     MODEL_PATH, QtypeModel, classify, cross_validate, labelled_queries, normalise_source, train,
 )
-from tvgbench.schema import QTYPES
+from tvgbench.core.schema import QTYPES
 
 
 @pytest.fixture(scope="module")
 def labelled(tvgbench_json):
-    from tvgbench.sources import ingest
+    from tvgbench.data.sources import ingest
 
     q, s, y = labelled_queries(ingest("timer1-tvgbench", tvgbench_json).samples)
     assert len(q) == 800
@@ -63,7 +63,7 @@ def test_fast_ngram_features_equal_scikit_learn(labelled):
     import subprocess
     import sys
 
-    from tvgbench.qtype import _count_vectorizer, _tfidf, ngram_counts, tfidf_rows
+    from tvgbench.data.qtype import _count_vectorizer, _tfidf, ngram_counts, tfidf_rows
 
     q, s, y = labelled
     model = QtypeModel.load(MODEL_PATH)
@@ -74,7 +74,7 @@ def test_fast_ngram_features_equal_scikit_learn(labelled):
     diff = tfidf_rows(fast, model.word_idf) - _tfidf(model.word_idf).transform(reference)
     assert abs(diff).max() < 1e-12
     # and classifying never imports scikit-learn (its import is the slowest part of a small build)
-    code = "import sys; from tvgbench.qtype import classify; classify(['a man sits'], ['charades']); " \
+    code = "import sys; from tvgbench.data.qtype import classify; classify(['a man sits'], ['charades']); " \
            "print(any(m.startswith('sklearn') for m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
@@ -83,7 +83,7 @@ def test_fast_ngram_features_equal_scikit_learn(labelled):
 def test_chunked_threaded_scoring_equals_one_pass(labelled, monkeypatch):
     import os
 
-    import tvgbench.qtype as qtype
+    import tvgbench.data.qtype as qtype
 
     q, s, _ = labelled
     model = QtypeModel.load(MODEL_PATH)

@@ -13,7 +13,7 @@ def test_quickstart_runs_the_whole_pipeline(tmp_path):
     if shutil.which("ffmpeg") is None:
         pytest.skip("ffmpeg binary not installed (apt-get install -y ffmpeg)")
     out = tmp_path / "qs"
-    r = subprocess.run([sys.executable, "-m", "tvgbench.cli", "quickstart", "-o", str(out), "--videos", "1",
+    r = subprocess.run([sys.executable, "-m", "tvgbench.cli.main", "quickstart", "-o", str(out), "--videos", "1",
                         "--max-new-tokens", "8"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "baseline: middle half" in r.stdout and "tiny-qwen2.5-vl" in r.stdout

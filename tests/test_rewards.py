@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from trainer import rewards
-from tvgbench.metrics import temporal_iou_array
+from tvgbench.core.metrics import temporal_iou_array
 
 N = 100_000
 
@@ -136,7 +136,7 @@ def test_zero_union_gives_0_whatever_came_before():
 
 
 def test_resolve_rewards_rejects_unknown_names():
-    from tvgbench.errors import Timer1Error
+    from tvgbench.core.errors import Timer1Error
 
     funcs, weights = rewards.resolve_rewards({"iou_v2": 1.0, "format": 0.5})
     assert [f.__name__ for f in funcs] == ["iou_v2", "format"] and weights == [1.0, 0.5]

@@ -10,13 +10,13 @@ import jsonschema
 import pyarrow.parquet as pq
 import pytest
 
-from tvgbench.errors import Timer1Error
-from tvgbench.parsing import parse_answer
-from tvgbench.schema import Sample
-from tvgbench.scoring import score
-from tvgbench.splits import write_split
+from tvgbench.core.errors import Timer1Error
+from tvgbench.core.parsing import parse_answer
+from tvgbench.core.schema import Sample
+from tvgbench.core.scoring import score
+from tvgbench.core.splits import write_split
 
-SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "tvgbench" / "scores.schema.json").read_text())
+SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "tvgbench" / "core" / "scores.schema.json").read_text())
 
 
 # ---- independent reference implementations (deliberately naive) -----------------------------

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from tvgbench import synth
-from tvgbench.cli import cli
-from tvgbench.schema import QTYPES
-from tvgbench.splits import load_split
+from tvgbench.data import synth
+from tvgbench.cli.main import cli
+from tvgbench.core.schema import QTYPES
+from tvgbench.core.splits import load_split
 
 TOLERANCE = 35  # max per-channel error of H.264 4:2:0 at a flat region's centre is far below this
 

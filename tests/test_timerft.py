@@ -10,18 +10,18 @@ from click.testing import CliRunner
 
 from timerft.difficulty import recompute_difficulty
 from timerft.selection import gaussian_select, gaussian_weights, keep_0_07
-from tvgbench.errors import Timer1Error
+from tvgbench.core.errors import Timer1Error
 
 
 def _cli(args):
-    from tvgbench.cli import cli
+    from tvgbench.cli.main import cli
 
     return CliRunner().invoke(cli, args, catch_exceptions=False)
 
 
 @pytest.fixture(scope="module")
 def timerft_samples(timerft_json):
-    from tvgbench.sources import ingest
+    from tvgbench.data.sources import ingest
 
     return ingest("timer1-timerft", timerft_json).samples
 
@@ -71,7 +71,7 @@ def test_keep_rule_keeps_0_to_0_7_ordered_by_difficulty():
 def small_pool(tmp_path_factory, timerft_samples):
     from dataclasses import replace
 
-    from tvgbench.splits import write_split
+    from tvgbench.core.splits import write_split
 
     d = tmp_path_factory.mktemp("pool")
     bare = [replace(s, difficulty=None, pred=None) for s in timerft_samples[:300]]
@@ -96,7 +96,7 @@ def test_difficulty_cli_recomputes_released_values_and_builds(small_pool, timerf
     assert r.exit_code == 0, r.output
     stats = json.loads(r.stdout)
     assert stats["scored"] == 299 and stats["missing"] == 1 and stats["parsed_from_text"] == 1 and stats["unparsed"] == 1
-    from tvgbench.splits import load_split
+    from tvgbench.core.splits import load_split
 
     scored = {s.qid: s for s in load_split(tmp_path / "scored").samples}
     released = {s.qid: s.difficulty for s in timerft_samples[:300]}
@@ -127,7 +127,7 @@ def test_build_timerft_errors_are_one_line(small_pool, tmp_path):
         (["--pool", str(small_pool / "split"), "--k", "5"], "no difficulty values"),  # unscored pool
         (["--pool", str(tmp_path / "nowhere"), "--k", "5"], "not found"),
     ]
-    from tvgbench.splits import write_split
+    from tvgbench.core.splits import write_split
 
     write_split([], tmp_path / "empty", "train")
     cases.append((["--pool", str(tmp_path / "empty"), "--k", "5"], "empty pool"))

@@ -10,7 +10,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from tvgbench.cli import cli
+from tvgbench.cli.main import cli
 
 
 def _sha(path):
@@ -74,7 +74,7 @@ def test_video_pixels_change_the_logits(tiny_model_dir):
 
 
 def test_same_seed_same_weights_other_seed_differs(tmp_path, tiny_model_dir):
-    from tvgbench.tiny_model import build_tiny_model
+    from tvgbench.models.tiny import build_tiny_model
 
     again = build_tiny_model(tmp_path / "again", seed=0)
     other = build_tiny_model(tmp_path / "other", seed=1)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-TIMER1 = [sys.executable, "-m", "tvgbench.cli"]
+TIMER1 = [sys.executable, "-m", "tvgbench.cli.main"]
 # the short variant of tiny-cpu: few steps, few frames, short completions
 SHORT = ["trl.num_generations=4", "trl.per_device_train_batch_size=4", "trl.max_completion_length=8",
          "video.max_frames=4", "trl.save_steps=1", "trl.logging_steps=1"]
@@ -42,7 +42,7 @@ def sets(*items):
 def test_bad_input_is_one_line_and_exit_2(args, message):
     from click.testing import CliRunner
 
-    from tvgbench.cli import cli
+    from tvgbench.cli.main import cli
 
     r = CliRunner().invoke(cli, ["train", *args])  # in-process: the same root group and error handling
     assert r.exit_code == 2, r.output
@@ -135,7 +135,7 @@ def test_sf_optimizer_reset_is_a_choice(tmp_path, synth_split, tiny_model_dir):
     torch = pytest.importorskip("torch")
     from trainer.config import load_config
     from trainer.train import train_round
-    from tvgbench.splits import load_split
+    from tvgbench.core.splits import load_split
 
     cfg = load_config("tiny-cpu", [*SHORT, "trl.save_steps=100", f"model.path={tiny_model_dir}",
                                    f"data.split_dir={synth_split}", "trl.max_steps=1"])

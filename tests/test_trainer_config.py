@@ -9,8 +9,8 @@ import pytest
 
 from trainer import config as tc
 from trainer.sample_filter import filter_by_difficulty
-from tvgbench.errors import Timer1Error
-from tvgbench.schema import Sample
+from tvgbench.core.errors import Timer1Error
+from tvgbench.core.schema import Sample
 
 RECIPES = ["timer1-posttrain", "timer1-posttrain-sf", "finetune-charades", "finetune-activitynet", "tiny-cpu"]
 

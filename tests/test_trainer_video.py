@@ -26,7 +26,7 @@ def tiny_dir(request, tmp_path_factory):
     try:
         return request.getfixturevalue("tiny_model_dir")
     except pytest.FixtureLookupError:  # before the shared fixture landed
-        from tvgbench.tiny_model import build_tiny_model
+        from tvgbench.models.tiny import build_tiny_model
 
         return build_tiny_model(tmp_path_factory.mktemp("tiny") / "tiny")
 
@@ -54,7 +54,7 @@ def make_trainer(tiny_dir, out, cls=VideoGRPOTrainer, peft_config=None, **overri
     from trl import GRPOConfig
 
     from trainer.model import freeze_vision
-    from tvgbench.prompts import build_messages, render_prompt
+    from tvgbench.models.prompts import build_messages, render_prompt
 
     tok = AutoTokenizer.from_pretrained(tiny_dir)
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(tiny_dir, dtype=torch.float32)
@@ -160,7 +160,7 @@ def test_upstream_trl_still_drops_video_from_the_loss(tiny_dir, tmp_path):
 
 
 def test_expand_pad_ids_needs_exactly_one_pad():
-    from tvgbench.errors import Timer1Error
+    from tvgbench.core.errors import Timer1Error
 
     assert expand_pad_ids([1, 9, 2], 9, 3) == [1, 9, 9, 9, 2]
     with pytest.raises(Timer1Error):

@@ -17,8 +17,8 @@ import torch
 from click.testing import CliRunner
 
 from test_video_support import counter_of, make_counter_video, make_testsrc, need_ffmpeg
-from tvgbench.schema import Sample
-from tvgbench.splits import write_split
+from tvgbench.core.schema import Sample
+from tvgbench.core.splits import write_split
 from tvgbench.video import SamplingConfig, record_cache_path, sample_for_record, sample_video
 from tvgbench.video import cache as cache_mod
 from tvgbench.video.preprocess import REPORT, preprocess
@@ -125,7 +125,7 @@ def test_preprocess_reports_failures_and_resumes(dataset, tmp_path):
 
 
 def test_cli_parallel_workers(dataset, tmp_path):
-    from tvgbench.cli import cli
+    from tvgbench.cli.main import cli
 
     split, root, _ = dataset
     res = CliRunner().invoke(cli, ["data", "preprocess", str(split), "--video-root", str(root), "--cache",
@@ -149,7 +149,7 @@ def test_kill_minus_nine_leaves_only_valid_entries(tmp_path):
         records.append(_rec(f"c{i}.mp4"))
     write_split(records, tmp_path / "split", "test")
     cache = tmp_path / "cache"
-    cmd = [sys.executable, "-m", "tvgbench.cli", "data", "preprocess", str(tmp_path / "split"), "--video-root",
+    cmd = [sys.executable, "-m", "tvgbench.cli.main", "data", "preprocess", str(tmp_path / "split"), "--video-root",
            str(root), "--cache", str(cache), "--quiet", "--resize", "torch"]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from test_video_support import counter_of, make_counter_video, make_testsrc, need_ffmpeg
-from tvgbench.schema import Sample
+from tvgbench.core.schema import Sample
 from tvgbench.video import SamplingConfig, VideoError, plan_sampling, sample_for_record, sample_video
 from tvgbench.video import decode
 from tvgbench.video.sample import decode_with_fallback

@@ -24,7 +24,7 @@ import torch
 from test_video_support import make_testsrc
 from tvgbench.models.qwen2_5_vl import expand_video_pads, qwen_video_inputs
 from tvgbench.video import SampledVideo, sample_video
-from tvgbench.errors import Timer1Error
+from tvgbench.core.errors import Timer1Error
 
 TV_STANDIN = {
     "__init__.py": '__version__ = "0.28.0"\nfrom . import io, transforms  # noqa\n',

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from tvgbench.schema import Sample
-from tvgbench.sources import ingest
-from tvgbench.splits import load_split
+from tvgbench.core.schema import Sample
+from tvgbench.data.sources import ingest
+from tvgbench.core.splits import load_split
 from tvgbench.video import SamplingConfig, should_crop
 from tvgbench.video.cache import entry_key
 

@@ -21,8 +21,8 @@ def difficulty(predictions, split_dir, split_name, out_dir, as_json):
     PREDICTIONS is a JSONL file with `qid` and `pred` (or raw `text`, parsed with Time-R1's
     difficulty-pass parser: the first two numbers). Samples without a line are left out.
     """
-    from tvgbench.cards import write_build_card
-    from tvgbench.splits import load_split, write_split
+    from tvgbench.data.cards import write_build_card
+    from tvgbench.core.splits import load_split, write_split
 
     from .difficulty import DIFFICULTY_PARSER, score_difficulty
 
@@ -32,7 +32,7 @@ def difficulty(predictions, split_dir, split_name, out_dir, as_json):
                  predictions, "--split", split_dir, *(["--split-name", split_name] if split_name else []),
                  "-o", out_dir)),
              "predictions": str(predictions), "split": str(split_dir), "split_content_hash": split.content_hash,
-             "parser": DIFFICULTY_PARSER, "difficulty": "100 x IoU (tvgbench.metrics.temporal_iou_array)"}
+             "parser": DIFFICULTY_PARSER, "difficulty": "100 x IoU (tvgbench.core.metrics.temporal_iou_array)"}
     info = write_split(result.samples, out_dir, split.name, window_mode=split.window_mode, build=build,
                        report={"difficulty": result.stats})
     write_build_card(out_dir, kind="generic", plots=False, pretty_name="timer1 difficulty-scored pool")
@@ -75,9 +75,9 @@ def build_timerft(pool_dir, pool_split, k, rule, center, sigma, seed, keep_all, 
     """
     import numpy as np
 
-    from tvgbench.cards import write_build_card
-    from tvgbench.errors import Timer1Error
-    from tvgbench.splits import load_split, write_split
+    from tvgbench.data.cards import write_build_card
+    from tvgbench.core.errors import Timer1Error
+    from tvgbench.core.splits import load_split, write_split
 
     from .selection import gaussian_select, iou_of, keep_0_07
 

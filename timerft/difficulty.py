@@ -3,8 +3,8 @@
 ``difficulty = 100 x IoU(pred, gt)``: a model's greedy IoU in percent, so **higher means easier**. A line
 whose ``pred`` is missing or holds a null is parsed from its text with Time-R1's difficulty-pass parser
 (the first two numbers, ``timer1-force``); when that fails too the difficulty is 0. Lines meet samples
-through the core join (:data:`tvgbench.join.DIFFICULTY`); IoU is the core's
-:func:`~tvgbench.metrics.temporal_iou_array` (a zero union gives 0, where Time-R1's numpy code gives NaN).
+through the core join (:data:`tvgbench.core.join.DIFFICULTY`); IoU is the core's
+:func:`~tvgbench.core.metrics.temporal_iou_array` (a zero union gives 0, where Time-R1's numpy code gives NaN).
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from tvgbench.errors import Timer1Error
-from tvgbench.join import DIFFICULTY, MISSING, UNPARSEABLE, as_string_array, join, split_keys_from_samples
-from tvgbench.metrics import THRESHOLDS, recall_at, temporal_iou_array
-from tvgbench.schema import Sample
+from tvgbench.core.errors import Timer1Error
+from tvgbench.core.join import DIFFICULTY, MISSING, UNPARSEABLE, as_string_array, join, split_keys_from_samples
+from tvgbench.core.metrics import THRESHOLDS, recall_at, temporal_iou_array
+from tvgbench.core.schema import Sample
 
 DIFFICULTY_PARSER = "timer1-force"
 
@@ -51,7 +51,7 @@ def score_difficulty(pred_path: str | os.PathLike, samples: Sequence[Sample]) ->
     """
     import pyarrow.compute as pc
 
-    from tvgbench.predictions import read_predictions
+    from tvgbench.core.predictions import read_predictions
 
     preds = read_predictions(pred_path)
     joined = join(preds, split_keys_from_samples(samples), DIFFICULTY)

@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from tvgbench.errors import Timer1Error
+from tvgbench.core.errors import Timer1Error
 
 DEFAULT_CENTER = 0.3
 DEFAULT_SIGMA = 0.2

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 
 def main() -> None:
-    from tvgbench.cli import fail
-    from tvgbench.errors import Timer1Error
+    from tvgbench.cli.main import fail
+    from tvgbench.core.errors import Timer1Error
 
     from .cli import train
 

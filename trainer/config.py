@@ -22,7 +22,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from tvgbench.errors import Timer1Error
+from tvgbench.core.errors import Timer1Error
 from tvgbench.video.config import SamplingConfig
 
 RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
@@ -63,8 +63,8 @@ class DataSection:
     split_dir: str | None = None  # a canonical split folder (timer1 data build/ingest/synth)
     split: str | None = None  # split name inside it (default: the only one)
     video_root: str | None = None  # default: split_dir
-    prompt: str = "r1"  # tvgbench.prompts preset or file
-    layout: str = "timer1-train"  # tvgbench.prompts layout
+    prompt: str = "r1"  # tvgbench.models.prompts preset or file
+    layout: str = "timer1-train"  # tvgbench.models.prompts layout
     limit: int | None = None  # first N records only (smoke runs)
     synthetic: SyntheticSection | None = None  # render a synthetic split into OUTPUT/synthetic instead
 

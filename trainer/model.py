@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tvgbench.errors import Timer1Error
+from tvgbench.core.errors import Timer1Error
 from tvgbench.models import adapter_class, adapter_for
 
 # LoRA on the language model only; the vision tower's linear layers share some of these names

@@ -4,8 +4,8 @@ Each callable has TRL's reward signature ``fn(prompts, completions, **columns) -
 reads the ground truth from the dataset columns ``span`` (``[start, end]``) and ``duration`` (the
 length of the clip the model sees). Time-R1's column names ``solution`` / ``durations`` work too.
 
-Parsing and IoU come from the core (``tvgbench.parsing`` variant ``timer1-train``,
-``tvgbench.metrics``), so a reward and a metric never disagree about what an answer meant.
+Parsing and IoU come from the core (``tvgbench.core.parsing`` variant ``timer1-train``,
+``tvgbench.core.metrics``), so a reward and a metric never disagree about what an answer meant.
 
 ``iou``     temporal IoU of the last ``X to|and Y`` inside the last ``<answer>`` block; 0 when it
             does not parse. A zero union (only possible with a zero-length GT) gives 0. Time-R1
@@ -35,8 +35,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from tvgbench.metrics import temporal_iou_array
-from tvgbench.parsing import parse_answer
+from tvgbench.core.metrics import temporal_iou_array
+from tvgbench.core.parsing import parse_answer
 
 PARSER_VARIANT = "timer1-train"
 _FORMAT = re.compile(r"<think>.*?</think>\s*<answer>.*?</answer>", re.DOTALL)
@@ -125,7 +125,7 @@ REWARDS: dict[str, Callable[..., list[float]]] = {"iou": iou, "iou_v2": iou_v2, 
 
 def resolve_rewards(weights: dict[str, float]) -> tuple[list[Callable[..., list[float]]], list[float]]:
     """Reward callables and their weights from ``{name: weight}`` (unknown names are a user error)."""
-    from tvgbench.errors import Timer1Error
+    from tvgbench.core.errors import Timer1Error
 
     unknown = [n for n in weights if n not in REWARDS]
     if unknown:

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
-from tvgbench.errors import Timer1Error
+from tvgbench.core.errors import Timer1Error
 
 from .config import sampling_config
 
@@ -61,8 +61,8 @@ def score_training_set(cfg, model_dir: str, split_dir: Path, video_root: Path, o
 def run_rounds(cfg, *, train_round: Callable[..., dict[str, Any]], model_path: str, samples, split_info: dict,
                video_root: Path, out: Path, resume) -> list[dict[str, Any]]:
     """The rounds, each trained by ``train_round`` (:func:`trainer.train.train_round` or a wrapper of it)."""
-    from tvgbench.report import write_json_atomic
-    from tvgbench.splits import write_split
+    from tvgbench.core.report import write_json_atomic
+    from tvgbench.core.splits import write_split
 
     sf = cfg.sample_filter
     one_epoch = dataclasses.replace(cfg, trl={**cfg.trl, "num_train_epochs": 1, "max_steps": -1})

@@ -21,8 +21,8 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-from tvgbench.errors import Timer1Error
-from tvgbench.report import write_json_atomic, write_text_atomic
+from tvgbench.core.errors import Timer1Error
+from tvgbench.core.report import write_json_atomic, write_text_atomic
 
 from .config import TrainConfig, require_runnable, sampling_config
 from .sample_filter import run_rounds
@@ -69,7 +69,7 @@ def present_samples(samples, video_root) -> tuple[list, int]:
 
 def build_rows(samples, tokenizer, prompt: str, layout: str) -> list[dict[str, Any]]:
     """Dataset rows: the rendered chat prompt (one video pad) plus what the rewards read."""
-    from tvgbench.prompts import build_messages, get_prompt, render_prompt
+    from tvgbench.models.prompts import build_messages, get_prompt, render_prompt
 
     preset = get_prompt(prompt, task="tg")
     rows = []
@@ -82,7 +82,7 @@ def build_rows(samples, tokenizer, prompt: str, layout: str) -> list[dict[str, A
 def resolve_model_path(cfg: TrainConfig, out: Path) -> str:
     if cfg.model.path != "tiny":
         return cfg.model.path
-    from tvgbench.tiny_model import build_tiny_model
+    from tvgbench.models.tiny import build_tiny_model
 
     target = out / "tiny-model"
     if not (target / "config.json").exists():
@@ -94,8 +94,8 @@ def resolve_model_path(cfg: TrainConfig, out: Path) -> str:
 def resolve_split(cfg: TrainConfig, out: Path) -> tuple[Path, str | None, Path]:
     """(split_dir, split name, video_root); renders the synthetic split when the recipe asks for one."""
     if cfg.data.synthetic is not None and not cfg.data.split_dir:
-        from tvgbench.splits import list_splits
-        from tvgbench.synth import make_synthetic
+        from tvgbench.core.splits import list_splits
+        from tvgbench.data.synth import make_synthetic
 
         target = out / "synthetic"
         if not (target.exists() and "train" in list_splits(target)):
@@ -219,7 +219,7 @@ def run_training(cfg: TrainConfig, output_dir: str | os.PathLike, resume: bool |
     import transformers
     import trl
 
-    from tvgbench.splits import load_split
+    from tvgbench.core.splits import load_split
 
     from .video_grpo import VideoGRPOTrainer
 

@@ -30,7 +30,7 @@ from typing import Any, Callable
 import trl
 from trl import GRPOTrainer
 
-from tvgbench.errors import Timer1Error
+from tvgbench.core.errors import Timer1Error
 from tvgbench.models import ModelAdapter, adapter_for
 
 TESTED_TRL_VERSION = "1.16.0"

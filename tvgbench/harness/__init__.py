@@ -5,7 +5,7 @@ to reproduce the numbers.
     summary = run_eval("synth", "synth", "tiny-qwen", backend="hf", prompt="r1", out_dir="runs/tiny")
 
 Writes ``predictions.jsonl`` (one durable line per query), ``run.json`` (every setting that changes
-a number) and ``scores.json`` (:func:`tvgbench.scoring.score`). Heavy libraries load only inside the
+a number) and ``scores.json`` (:func:`tvgbench.core.scoring.score`). Heavy libraries load only inside the
 functions that need them.
 
 ``predictions.jsonl`` (one object per line, split order; ``timer1 eval score`` reads it directly):
@@ -30,7 +30,7 @@ from __future__ import annotations
 
 def run_eval(*args, **kwargs):
     """See :func:`tvgbench.harness.runner.run_eval`."""
-    from .runner import run_eval as _run_eval
+    from tvgbench.harness.runner import run_eval as _run_eval
 
     return _run_eval(*args, **kwargs)
 

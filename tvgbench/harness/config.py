@@ -4,7 +4,7 @@
 generation); :class:`EvalConfig` adds what every run over many queries is told (batching, workers,
 the run folder); :class:`RunConfig` is one TVG evaluation (``timer1 eval run``), :class:`QARunConfig`
 one video-QA evaluation (``timer1 eval qa``) and :class:`PredictConfig` one ``timer1 predict``.
-Each field's default and help text is the command-line option's (:mod:`tvgbench.harness.cli`).
+Each field's default and help text is the command-line option's (:mod:`tvgbench.cli.harness`).
 
 ``RunConfig.settings(split)`` / ``QARunConfig.settings()`` are run.json's ``"settings"``: the
 resolved config (workers counted, shard parsed, prompt read) plus what the split says about itself.
@@ -18,11 +18,11 @@ from dataclasses import KW_ONLY, asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..errors import Timer1Error
-from ..parsing import VARIANTS
-from ..prompts import LAYOUTS, Prompt, get_prompt, prompt_settings
-from ..video.config import SamplingConfig
-from .backends.base import GenParams
+from tvgbench.core.errors import Timer1Error
+from tvgbench.core.parsing import VARIANTS
+from tvgbench.models.prompts import LAYOUTS, Prompt, get_prompt, prompt_settings
+from tvgbench.video.config import SamplingConfig
+from tvgbench.harness.backends.base import GenParams
 
 # settings that may differ between a run and its resumption without changing any number
 NOT_FINGERPRINTED = ("workers", "prefetch", "progress", "out_dir", "cache_dir", "backend_options")
@@ -110,7 +110,7 @@ class ModelConfig:
     backend: str = field(default="hf", metadata={"help": "Inference engine."})
     prompt: str | Prompt = field(default="r1", metadata={
         "help": "Preset (r1, default, nothink, r1_nocot, v2, v3, timezero, demo; mcq_* for QA) or a prompt FILE."})
-    layout: str = field(default="default", metadata={"help": "Chat message layout (see tvgbench.prompts)."})
+    layout: str = field(default="default", metadata={"help": "Chat message layout (see tvgbench.models.prompts)."})
     parser: str = field(default="canonical", metadata={"help": "How raw text becomes the line's span."})
     sampling: SamplingConfig = field(default_factory=SamplingConfig)  # a dict is read as SamplingConfig(**dict)
     gen: GenParams = field(default_factory=GenParams)  # a dict is read as GenParams(**dict)

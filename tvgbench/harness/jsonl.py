@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..errors import Timer1Error
+from tvgbench.core.errors import Timer1Error
 
 
 def recover(path: str | os.PathLike, *, truncate: bool = True) -> list[dict]:

@@ -6,10 +6,10 @@ import json
 import time
 from pathlib import Path
 
-from ..errors import Timer1Error
-from .jsonl import DurableLog, recover
-from .config import fingerprint
-from .runner import PREDICTIONS, RUN_JSON, RUN_FORMAT, finalize_run, project_version
+from tvgbench.core.errors import Timer1Error
+from tvgbench.harness.jsonl import DurableLog, recover
+from tvgbench.harness.config import fingerprint
+from tvgbench.harness.runner import PREDICTIONS, RUN_JSON, RUN_FORMAT, finalize_run, project_version
 
 
 def _load_run(d: Path) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..errors import Timer1Error
+from tvgbench.core.errors import Timer1Error
 
 _THINK = re.compile(r"<think>(.*?)</think>", re.DOTALL | re.IGNORECASE)
 
@@ -19,11 +19,11 @@ def reasoning_of(text: str) -> str | None:
 def predict_one(config, video, query, *, window=None, gt=None, plot=None, backend_obj=None) -> dict:
     """Run one query with a :class:`tvgbench.harness.config.PredictConfig`; returns text, reasoning, parsed
     span, IoU (when ``gt``), video facts and settings."""
-    from ..metrics import temporal_iou
-    from ..parsing import parse_answer
-    from ..prompts import build_messages, prompt_settings
-    from ..video import sample_video
-    from .backends import make_backend
+    from tvgbench.core.metrics import temporal_iou
+    from tvgbench.core.parsing import parse_answer
+    from tvgbench.models.prompts import build_messages, prompt_settings
+    from tvgbench.video import sample_video
+    from tvgbench.harness.backends import make_backend
 
     path = Path(video)
     if window is not None and not (0 <= window[0] < window[1]):

@@ -62,7 +62,7 @@ def weights_hash(model_dir: str | os.PathLike) -> str | None:
                 h.update(block)
     digest = "sha256:" + h.hexdigest()
     try:
-        from ..report import write_text_atomic
+        from tvgbench.core.report import write_text_atomic
 
         cache[key] = digest
         write_text_atomic(cache_path, json.dumps(cache))

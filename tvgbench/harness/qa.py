@@ -3,7 +3,7 @@
 Each loader reads the dataset's public file layout (the one Time-R1's ``data_loader.py`` reads, listed
 below) into :class:`QAItem` rows; the run
 uses the same loop as TVG (prefetch, fixed batches, durable resumable lines). Answers are read with
-:func:`tvgbench.parsing.parse_option_letter`; accuracy has per-task and per-duration breakdowns.
+:func:`tvgbench.core.parsing.parse_option_letter`; accuracy has per-task and per-duration breakdowns.
 EgoSchema's public full set has no answers: the run writes the official submission file
 (``egoschema_submission.json`` / ``.csv``: question id → option index) and contacts nothing.
 
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import Timer1Error
+from tvgbench.core.errors import Timer1Error
 
 DATASETS = ("mvbench", "tempcompass", "videomme", "egoschema")
 
@@ -248,7 +248,7 @@ def write_egoschema_submission(records: list[dict], items: list[QAItem], out: Pa
             pred = rng.randrange(len(it.options))
             filled += 1
         answers[str(it.extra.get("question_idx", it.qid))] = int(pred)
-    from ..report import write_json_atomic
+    from tvgbench.core.report import write_json_atomic
 
     write_json_atomic(out / "egoschema_submission.json", answers)
     tmp = out / "egoschema_submission.csv.tmp"
@@ -262,8 +262,8 @@ def write_egoschema_submission(records: list[dict], items: list[QAItem], out: Pa
 
 
 def qa_work_items(items: list[QAItem], prompt, layout: str) -> list:
-    from ..prompts import build_messages
-    from .runner import WorkItem
+    from tvgbench.models.prompts import build_messages
+    from tvgbench.harness.runner import WorkItem
 
     return [WorkItem(qid=it.qid, video_path=it.video, window=it.window, crop=it.window is not None,
                      messages=build_messages(preset=prompt, layout=layout, question=it.question, options=it.options),
@@ -272,7 +272,7 @@ def qa_work_items(items: list[QAItem], prompt, layout: str) -> list:
 
 def qa_finish(item, prepared, output) -> dict:
     """One QA line: the raw text, the option letter read from it and its index (or the video's error)."""
-    from ..parsing import parse_option_letter
+    from tvgbench.core.parsing import parse_option_letter
 
     rec: dict[str, Any] = {"qid": item.qid}
     if prepared.error is not None:
@@ -287,8 +287,8 @@ def qa_finish(item, prepared, output) -> dict:
 def run_qa(*args, backend_obj=None, **fields) -> dict:
     """Evaluate a model on a video-QA set: ``run_qa(QARunConfig(...))``; writes predictions.jsonl, run.json
     and scores.json. The older call ``run_qa(dataset, root, model, **fields)`` builds the config."""
-    from .config import QA_POSITIONAL, QARunConfig, config_from_call
-    from .runner import open_run_folder
+    from tvgbench.harness.config import QA_POSITIONAL, QARunConfig, config_from_call
+    from tvgbench.harness.runner import open_run_folder
 
     config = config_from_call(QARunConfig, QA_POSITIONAL, args, fields).resolved()
     items = load_qa(config.dataset, config.root, config.subset)
@@ -302,9 +302,9 @@ def run_qa(*args, backend_obj=None, **fields) -> dict:
 
 def _finish_qa_run(folder, config, items: list[QAItem], loop) -> dict:
     """Score the answers (and write EgoSchema's submission file), mark run.json finished, return the summary."""
-    from ..report import write_json_atomic
-    from .jsonl import recover
-    from .runner import PREDICTIONS, SCORES, _write_run_json, summarize_predictions
+    from tvgbench.core.report import write_json_atomic
+    from tvgbench.harness.jsonl import recover
+    from tvgbench.harness.runner import PREDICTIONS, SCORES, _write_run_json, summarize_predictions
 
     out, run = folder.out, folder.run
     records = recover(out / PREDICTIONS, truncate=False)

@@ -1,9 +1,9 @@
 """``timer1 eval report``: a run (or two, side by side) as Markdown + PNG plots.
 
-Per-item IoU is the canonical scorer's own join (:data:`tvgbench.join.REPORT`: numeric ``pred`` first,
+Per-item IoU is the canonical scorer's own join (:data:`tvgbench.core.join.REPORT`: numeric ``pred`` first,
 reversed spans swapped, else the raw text through the canonical parser; missing and failed queries are
 0), so the report's numbers are the ones in ``scores.json``. Intervals are percentile bootstraps over videos (a video's
-queries are resampled together), as in :func:`tvgbench.scoring.bootstrap_ci`.
+queries are resampled together), as in :func:`tvgbench.core.scoring.bootstrap_ci`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import Timer1Error
-from ..metrics import THRESHOLDS, hits, recall_at
+from tvgbench.core.errors import Timer1Error
+from tvgbench.core.metrics import THRESHOLDS, hits, recall_at
 
 METRICS = ("R1@0.3", "R1@0.5", "R1@0.7", "mIoU")
 
@@ -41,12 +41,12 @@ _STATUS_WORDS = {"scored": "parsed", "unparseable": "unparsed", "missing": "miss
 
 
 def load_run(run_dir, bootstrap: int = 1000) -> RunView:
-    from ..join import REPORT, SCORED, STATUSES, join
-    from ..predictions import columns_from_records
-    from ..scoring import read_split_columns, score
-    from ..splits import read_split_table
-    from .jsonl import recover
-    from .runner import PREDICTIONS, RUN_JSON, SCORES
+    from tvgbench.core.join import REPORT, SCORED, STATUSES, join
+    from tvgbench.core.predictions import columns_from_records
+    from tvgbench.core.scoring import read_split_columns, score
+    from tvgbench.core.splits import read_split_table
+    from tvgbench.harness.jsonl import recover
+    from tvgbench.harness.runner import PREDICTIONS, RUN_JSON, SCORES
 
     d = Path(run_dir)
     try:
@@ -96,7 +96,7 @@ def group_table(view: RunView, bootstrap: int) -> dict[str, dict]:
     """Per query type: n, headline metrics and their 95% intervals."""
     import pyarrow as pa
 
-    from ..scoring import bootstrap_ci
+    from tvgbench.core.scoring import bootstrap_ci
 
     out = {}
     qtypes = np.asarray(view.qtype, dtype=object)
@@ -167,7 +167,7 @@ def plot_qtype_bars(views: list[RunView], groups: list[dict], path: Path, metric
 
 
 def _abbrev(qtype: str) -> str:
-    from ..schema import QTYPES
+    from tvgbench.core.schema import QTYPES
 
     return QTYPES.get(qtype, qtype)
 
@@ -336,6 +336,6 @@ def write_report(run_dir, out_dir=None, *, other=None, bootstrap: int = 1000) ->
         lines.append("")
     for v in views:
         lines += [f"## Settings: {v.name}", "", "| setting | value |", "|---|---|", *_settings_lines(v), ""]
-    from ..report import write_text_atomic
+    from tvgbench.core.report import write_text_atomic
 
     return write_text_atomic(out / "report.md", "\n".join(lines) + "\n")

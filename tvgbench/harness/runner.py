@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import Timer1Error
-from .config import TVG_POSITIONAL, EvalConfig, RunConfig, config_from_call, fingerprint, shard_slice
-from .config import default_workers  # noqa: F401  (bench/bench_harness.py imports it from here)
+from tvgbench.core.errors import Timer1Error
+from tvgbench.harness.config import TVG_POSITIONAL, EvalConfig, RunConfig, config_from_call, fingerprint, shard_slice
+from tvgbench.harness.config import default_workers  # noqa: F401  (bench/bench_harness.py imports it from here)
 
 PREDICTIONS = "predictions.jsonl"
 RUN_JSON = "run.json"
@@ -69,7 +69,7 @@ class Prepared:
 
 def load_backend(config: EvalConfig):
     """The run's backend; on CPU the hf model leaves the decode pool its cores (unless --threads is given)."""
-    from .backends import make_backend
+    from tvgbench.harness.backends import make_backend
 
     options = dict(config.backend_options)
     if config.backend == "hf":
@@ -83,12 +83,12 @@ def fixed_batches(n_items: int, batch_size: int) -> list[range]:
 
 def _prepare(item: WorkItem, backend, sampling, assistant_prefix: str, cache_dir) -> Prepared:
     """Decode + build the request for one item; a bad video becomes an error record (never raises)."""
-    from ..video import VideoError, sample_video
+    from tvgbench.video import VideoError, sample_video
 
     t0 = time.perf_counter()
     try:
         if cache_dir is not None and item.video_root is not None:
-            from ..video import sample_for_record
+            from tvgbench.video import sample_for_record
 
             sampled = sample_for_record(item.sample, item.video_root, window_mode="crop" if item.crop else "pretrimmed",
                                         config=sampling, cache_dir=cache_dir)
@@ -167,7 +167,7 @@ class Prefetcher:
 
     def __init__(self, items: list[WorkItem], fn: Callable[[WorkItem], Prepared], workers: int, depth: int,
                  batches: list[list[int]] | None = None, collate: Callable[[list[Prepared]], Any] | None = None):
-        from ..video.decode import set_decoder_threads
+        from tvgbench.video.decode import set_decoder_threads
 
         self.items, self.fn, self.collate = items, fn, collate
         batches = [[i] for i in range(len(items))] if batches is None else [list(b) for b in batches]
@@ -197,7 +197,7 @@ class Prefetcher:
         if self.pool is None:
             prepared = [self.fn(self.items[i]) for i in indices]
             return ReadyBatch(prepared, self.collate(prepared) if self.collate else None)
-        from ..video.decode import decoder_threads, set_decoder_threads
+        from tvgbench.video.decode import decoder_threads, set_decoder_threads
 
         self._submit_ahead(indices[-1])
         join = self.joins.pop(indices[-1], None)
@@ -261,7 +261,7 @@ def run_items(items: list[WorkItem], backend, config: EvalConfig, *, out_path: P
     """
     from tqdm import tqdm
 
-    from .jsonl import DurableLog
+    from tvgbench.harness.jsonl import DurableLog
 
     batch_size, workers = config.batch_size, config.workers
     # batches with nothing left to do are skipped whole; the others are recomputed whole (fixed membership)
@@ -343,7 +343,7 @@ def prepare_run_dir(out_dir: Path, settings: dict, *, resume: bool, overwrite: b
     """Check/initialise ``out_dir``; returns the qids already done and the previous run.json (if any)."""
     import json
 
-    from .jsonl import recover
+    from tvgbench.harness.jsonl import recover
 
     pred = out_dir / PREDICTIONS
     run_json = out_dir / RUN_JSON
@@ -376,8 +376,8 @@ def check_backend_matches(previous: dict, now: dict, out: Path) -> None:
 
 
 def tvg_items(samples, video_root: Path, window_mode: str, prompt, layout: str) -> list[WorkItem]:
-    from ..prompts import build_messages
-    from ..video import should_crop
+    from tvgbench.models.prompts import build_messages
+    from tvgbench.video import should_crop
 
     items = []
     for s in samples:
@@ -390,7 +390,7 @@ def tvg_items(samples, video_root: Path, window_mode: str, prompt, layout: str) 
 
 
 def tvg_finisher(parser: str):
-    from ..parsing import parse_answer
+    from tvgbench.core.parsing import parse_answer
 
     def finish(item: WorkItem, prepared: Prepared, output) -> dict:
         record: dict[str, Any] = {"qid": item.qid}
@@ -410,13 +410,13 @@ def tvg_finisher(parser: str):
 
 
 def _write_run_json(out_dir: Path, payload: dict) -> None:
-    from ..report import write_json_atomic
+    from tvgbench.core.report import write_json_atomic
 
     write_json_atomic(out_dir / RUN_JSON, payload)
 
 
 def project_version() -> str:
-    from .. import __version__
+    from tvgbench import __version__
 
     return __version__
 
@@ -453,7 +453,7 @@ def open_run_folder(config: EvalConfig, settings: dict, backend_obj, queries: in
 
     ``record_resumes`` keeps the list of resumption times (``resumed_at``) in run.json (TVG runs do).
     """
-    from .provenance import library_versions
+    from tvgbench.harness.provenance import library_versions
 
     out = Path(config.out_dir)
     with RunLock(out):  # creates the folder
@@ -479,7 +479,7 @@ def run_eval(*args, backend_obj=None, **fields) -> dict:
     scores (when scored). ``workers=None`` picks :func:`default_workers`; 0 decodes inline (a sequential loop).
     ``backend_obj`` lets a caller pass an already-built backend (e.g. the trainer's in-memory policy).
     """
-    from ..splits import load_split
+    from tvgbench.core.splits import load_split
 
     config = config_from_call(RunConfig, TVG_POSITIONAL, args, fields).resolved()
     video_root = Path(config.video_root)
@@ -504,7 +504,7 @@ def run_eval(*args, backend_obj=None, **fields) -> dict:
 
 def summarize_predictions(path: Path) -> dict:
     """Counts over a predictions file: lines, errors by reason, unparsed, tokens, timing."""
-    from .jsonl import recover
+    from tvgbench.harness.jsonl import recover
 
     recs = recover(path, truncate=False)
     errors: dict[str, int] = {}
@@ -525,7 +525,7 @@ def summarize_predictions(path: Path) -> dict:
 def finalize_run(out: Path, run: dict, *, split_dir, split_name, subset, window_mode, shard, loop: LoopResult | None,
                  score: bool, bootstrap: int) -> dict:
     """Mark the run finished, score it (whole split, or the ``--limit`` subset), return the summary."""
-    from ..report import write_json_atomic
+    from tvgbench.core.report import write_json_atomic
 
     counts = summarize_predictions(out / PREDICTIONS)
     status = "partial" if counts["errors"] else "clean"
@@ -535,11 +535,11 @@ def finalize_run(out: Path, run: dict, *, split_dir, split_name, subset, window_
                                "queries_per_s": round(loop.n_written / loop.seconds, 4) if loop.seconds > 0 else None}
     scores = None
     if score and shard[1] == 1:
-        from ..scoring import score as score_fn
+        from tvgbench.core.scoring import score as score_fn
 
         target = split_dir
         if subset is not None:  # --limit: score against exactly the evaluated queries
-            from ..splits import write_split
+            from tvgbench.core.splits import write_split
 
             target = out / "scored_subset"
             write_split(list(subset), target, split_name, window_mode=window_mode,

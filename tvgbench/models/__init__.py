@@ -9,8 +9,8 @@
 Importing this package loads no heavy library; each family registers itself on import.
 """
 
-from .base import ChatTokens, ModelAdapter, adapter_class, adapter_for, model_types, read_model_type, register
-from .qwen2_5_vl import Qwen25VLAdapter
+from tvgbench.models.base import ChatTokens, ModelAdapter, adapter_class, adapter_for, model_types, read_model_type, register
+from tvgbench.models.qwen2_5_vl import Qwen25VLAdapter
 
 __all__ = ["ChatTokens", "ModelAdapter", "Qwen25VLAdapter", "adapter_class", "adapter_for", "model_types",
            "read_model_type", "register"]

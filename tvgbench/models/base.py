@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..errors import Timer1Error
+from tvgbench.core.errors import Timer1Error
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,7 @@ def write_entry(path: Path, sampled) -> int:
 
 def read_entry(path: Path):
     """The cached :class:`SampledVideo`, or ``None`` if the entry is absent or damaged."""
-    from .sample import SampledVideo
+    from tvgbench.video.sample import SampledVideo
 
     try:
         blob = path.read_bytes()

@@ -48,7 +48,7 @@ class SamplingConfig:
     check_determinism: str = "auto"  # "auto" (AVI/MKV only) | "always" | "never"
 
     def __post_init__(self) -> None:
-        from ..errors import Timer1Error
+        from tvgbench.core.errors import Timer1Error
 
         if self.decoder not in DECODERS:
             raise Timer1Error(f"decoder must be one of {DECODERS}, got {self.decoder!r}")

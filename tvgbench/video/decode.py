@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import VideoError
+from tvgbench.video.errors import VideoError
 
 # Container signatures whose seeking decord gets wrong now and then (AVI has no reliable index).
 _AVI_MAGIC = (b"RIFF", b"AVI ")

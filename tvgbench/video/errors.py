@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import Timer1Error
+from tvgbench.core.errors import Timer1Error
 
 REASONS = ("missing", "zero_bytes", "truncated", "undecodable")
 

@@ -11,9 +11,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import cache as cache_mod
-from .config import SamplingConfig
-from .errors import VideoError
+from tvgbench.video import cache as cache_mod
+from tvgbench.video.config import SamplingConfig
+from tvgbench.video.errors import VideoError
 
 REPORT = "preprocess_report.json"
 CACHE_INFO = "cache.json"
@@ -32,8 +32,8 @@ class Entry:
 
 def plan_entries(samples, video_root: Path, window_mode: str, config: SamplingConfig):
     """Unique (video, window) entries of a split, plus the records whose file is missing or empty."""
-    from .decode import check_file
-    from .records import should_crop
+    from tvgbench.video.decode import check_file
+    from tvgbench.video.records import should_crop
 
     entries: dict[str, Entry] = {}
     failures: dict[str, dict] = {}
@@ -67,8 +67,8 @@ def _init_worker() -> None:
 def cache_one(entry: Entry, video_root: str, cache_dir: str, config: SamplingConfig,
               proxy: str | None = None, source_probe: dict | None = None) -> dict:
     """Decode one entry into the cache. Never raises: returns a status row for the report."""
-    from .decode import VideoProbe
-    from .sample import sample_video
+    from tvgbench.video.decode import VideoProbe
+    from tvgbench.video.sample import sample_video
 
     t0 = time.perf_counter()
     try:
@@ -127,7 +127,7 @@ def _run(tasks, fn, workers: int, desc: str, progress: bool):
 
 
 def make_one_proxy(video: str, video_root: str, proxy_dir: str, height: int, fps: float) -> dict:
-    from .proxy import make_proxy
+    from tvgbench.video.proxy import make_proxy
 
     try:
         row = make_proxy(Path(video_root) / video, Path(proxy_dir) / video, max_height=height, max_fps=fps)
@@ -139,7 +139,7 @@ def make_one_proxy(video: str, video_root: str, proxy_dir: str, height: int, fps
 def build_proxies(videos, video_root: Path, proxy_dir: Path, *, height: int, fps: float, workers: int,
                   progress: bool) -> tuple[dict, list[dict]]:
     """Proxies for ``videos`` (skipping ones already made with the same settings); manifest + failures."""
-    from .proxy import read_manifest, write_manifest
+    from tvgbench.video.proxy import read_manifest, write_manifest
 
     manifest = read_manifest(proxy_dir)
     todo = []
@@ -167,9 +167,9 @@ def preprocess(
     progress: bool = True,
 ) -> dict:
     """Fill ``cache_dir`` for every record of the split; returns (and writes) the report."""
-    from ..errors import Timer1Error
-    from ..report import write_json_atomic
-    from ..splits import load_split
+    from tvgbench.core.errors import Timer1Error
+    from tvgbench.core.report import write_json_atomic
+    from tvgbench.core.splits import load_split
 
     t0 = time.perf_counter()
     sp = load_split(split_dir, split)

@@ -14,8 +14,8 @@ import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
-from .decode import VideoProbe, check_file, probe_decord
-from .errors import VideoError
+from tvgbench.video.decode import VideoProbe, check_file, probe_decord
+from tvgbench.video.errors import VideoError
 
 MANIFEST = "proxies.json"
 
@@ -88,6 +88,6 @@ def read_manifest(proxy_dir: str | os.PathLike) -> dict:
 
 
 def write_manifest(proxy_dir: str | os.PathLike, manifest: dict) -> None:
-    from ..report import write_text_atomic
+    from tvgbench.core.report import write_text_atomic
 
     write_text_atomic(Path(proxy_dir) / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from . import cache as cache_mod
-from .config import SamplingConfig
-from .decode import check_file
-from .sample import SampledVideo, sample_video
+from tvgbench.video import cache as cache_mod
+from tvgbench.video.config import SamplingConfig
+from tvgbench.video.decode import check_file
+from tvgbench.video.sample import SampledVideo, sample_video
 
 
 def should_crop(sample, window_mode: str = "crop") -> bool:

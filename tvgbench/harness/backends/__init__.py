@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ...errors import Timer1Error
-from .base import Backend, Generation, GenParams
+from tvgbench.core.errors import Timer1Error
+from tvgbench.harness.backends.base import Backend, Generation, GenParams
 
 BACKENDS = ("hf", "vllm", "openai")
 
@@ -11,15 +11,15 @@ BACKENDS = ("hf", "vllm", "openai")
 def make_backend(name: str, model: str, params: GenParams, **options) -> Backend:
     """Load the named backend for ``model`` (a folder, or the served model name for ``openai``)."""
     if name == "hf":
-        from .hf import HFBackend
+        from tvgbench.harness.backends.hf import HFBackend
 
         return HFBackend(model, params, **options)
     if name == "vllm":
-        from .vllm import VLLMBackend
+        from tvgbench.harness.backends.vllm import VLLMBackend
 
         return VLLMBackend(model, params, **options)
     if name == "openai":
-        from .openai import OpenAIBackend
+        from tvgbench.harness.backends.openai import OpenAIBackend
 
         return OpenAIBackend(model, params, **options)
     raise Timer1Error(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")

@@ -14,9 +14,9 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...errors import Timer1Error
-from ...models import adapter_class, adapter_for, read_model_type
-from .base import Generation, GenParams
+from tvgbench.core.errors import Timer1Error
+from tvgbench.models import adapter_class, adapter_for, read_model_type
+from tvgbench.harness.backends.base import Generation, GenParams
 
 
 @dataclass
@@ -54,7 +54,7 @@ class HFBackend:
         import torch
         from transformers import AutoTokenizer
 
-        from ...prompts import ensure_chat_template
+        from tvgbench.models.prompts import ensure_chat_template
 
         self.params = params
         self.model_path = str(model)
@@ -97,7 +97,7 @@ class HFBackend:
 
     # -- prepare (runs in the prefetch pool) ---------------------------------------------------------
     def prepare(self, messages: list[dict], assistant_prefix: str, sampled) -> HFRequest:
-        from ...prompts import render_prompt
+        from tvgbench.models.prompts import render_prompt
 
         video = self.adapter.video_inputs(sampled)
         with self._tok_lock:  # fast tokenizers can raise "Already borrowed" when called from several threads
@@ -159,7 +159,7 @@ class HFBackend:
         return results
 
     def settings(self) -> dict:
-        from ..provenance import model_identity
+        from tvgbench.harness.provenance import model_identity
 
         return {
             **model_identity(self.name, self.model_path),

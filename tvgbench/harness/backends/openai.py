@@ -18,8 +18,8 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from ...errors import Timer1Error
-from .base import Generation, GenParams
+from tvgbench.core.errors import Timer1Error
+from tvgbench.harness.backends.base import Generation, GenParams
 
 TIMESTAMP_FORMAT = "{t:.1f}s"
 # What a keyless local vLLM server is given (the SDK refuses an empty key; vLLM's docs use this one).

@@ -12,9 +12,9 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from ...errors import Timer1Error
-from ...models import ModelAdapter, adapter_for
-from .base import Generation, GenParams
+from tvgbench.core.errors import Timer1Error
+from tvgbench.models import ModelAdapter, adapter_for
+from tvgbench.harness.backends.base import Generation, GenParams
 
 
 def sampling_kwargs(params: GenParams, stop_token_ids: list[int]) -> dict:
@@ -67,7 +67,7 @@ class VLLMBackend:
             raise Timer1Error(f"the vllm backend needs vLLM on a GPU machine (pip install 'timer1[vllm]'): {e}") from None
         from transformers import AutoConfig, AutoTokenizer
 
-        from ...prompts import ensure_chat_template
+        from tvgbench.models.prompts import ensure_chat_template
 
         self.model_path = str(model)
         self.params = params
@@ -84,7 +84,7 @@ class VLLMBackend:
         self.sampling = vllm.SamplingParams(**sampling_kwargs(params, self.stop_ids))
 
     def prepare(self, messages: list[dict], assistant_prefix: str, sampled) -> VLLMRequest:
-        from ...prompts import render_prompt
+        from tvgbench.models.prompts import render_prompt
 
         with self._tok_lock:  # fast tokenizers are not safe to call from several threads at once
             text = render_prompt(self.tokenizer, messages, assistant_prefix)
@@ -102,7 +102,7 @@ class VLLMBackend:
         return [Generation(o.outputs[0].text, len(o.outputs[0].token_ids), o.outputs[0].finish_reason) for o in outs]
 
     def settings(self) -> dict:
-        from ..provenance import model_identity
+        from tvgbench.harness.provenance import model_identity
 
         return {
             **model_identity(self.name, self.model_path),

@@ -6,7 +6,7 @@ the pad to the video's token count itself (:mod:`.inputs`) instead of through th
 
 from __future__ import annotations
 
-from ..base import ChatTokens
+from tvgbench.models.base import ChatTokens
 
 VIDEO_PAD = "<|video_pad|>"
 IMAGE_PAD = "<|image_pad|>"

@@ -12,8 +12,8 @@ its loss sees another time axis than its rollouts for clips sampled below 2 fps)
 
 from __future__ import annotations
 
-from ...errors import Timer1Error
-from .chat import VIDEO_PAD
+from tvgbench.core.errors import Timer1Error
+from tvgbench.models.qwen2_5_vl.chat import VIDEO_PAD
 
 # OPENAI_CLIP_MEAN / OPENAI_CLIP_STD, the normalisation Qwen2-VL and Qwen2.5-VL were trained with
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)

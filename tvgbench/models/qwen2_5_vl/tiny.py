@@ -23,8 +23,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .chat import CHAT_TEMPLATE, END_OF_TEXT, IM_END, IMAGE_PAD, SPECIAL_TOKENS, VIDEO_PAD, VISION_END, VISION_START
-from .inputs import CLIP_MEAN, CLIP_STD
+from tvgbench.models.qwen2_5_vl.chat import CHAT_TEMPLATE, END_OF_TEXT, IM_END, IMAGE_PAD, SPECIAL_TOKENS, VIDEO_PAD, VISION_END, VISION_START
+from tvgbench.models.qwen2_5_vl.inputs import CLIP_MEAN, CLIP_STD
 
 # Qwen2-VL pixel constants (shared by the image and the video processor config).
 PIXEL_MEAN, PIXEL_STD = list(CLIP_MEAN), list(CLIP_STD)
@@ -43,7 +43,7 @@ _WORDS = (
 
 def _training_lines(rng: random.Random, n: int = 3000) -> list[str]:
     """Text shaped like what the tiny model will read and write: queries, reasoning, answers."""
-    from ...prompts import PRESETS
+    from tvgbench.models.prompts import PRESETS
 
     lines = [text.replace("{}", "a person opens the door") for text in PRESETS.values()]
     for _ in range(n):

@@ -8,7 +8,7 @@ frames' own size, so the processor does not resize them again.
 
 from __future__ import annotations
 
-from ...errors import Timer1Error
+from tvgbench.core.errors import Timer1Error
 
 
 def video_metadata(sampled) -> dict:

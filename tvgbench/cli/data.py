@@ -1,0 +1,60 @@
+"""``timer1 data``: ingest raw annotations into canonical splits (builders add more commands)."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from tvgbench.cli.main import LazyGroup
+
+
+@click.group("data", cls=LazyGroup, entry_point_group="timer1.data")
+def data():
+    """Ingest, build, describe, publish and download TVG splits."""
+
+
+@click.command("ingest")
+@click.argument("src", type=click.Path())
+@click.option("--format", "fmt", required=True,
+              type=click.Choice(["timer1-tvgbench", "timer1-timerft", "charades-sta", "activitynet", "charades-sta-txt"]),
+              help="Format of SRC.")
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output split folder.")
+@click.option("--split", "split", default=None, help="Split name (default: test, or train for training files).")
+@click.option("--end-tolerance", default=5.0, show_default=True,
+              help="Seconds a span end may pass the duration and still be kept (flagged).")
+@click.option("--durations", type=click.Path(dir_okay=False), default=None,
+              help="charades-sta-txt only: the Charades_v1_*.csv with video lengths.")
+@click.option("--json", "as_json", is_flag=True, help="Print the ingestion summary as JSON.")
+def ingest_cmd(src, fmt, out_dir, split, end_tolerance, durations, as_json):
+    """Validate SRC and write it as a canonical split (parquet + data card) under OUT."""
+    from tvgbench.data.sources import ingest
+    from tvgbench.core.splits import write_split
+
+    kwargs = {"durations": durations} if fmt == "charades-sta-txt" else {}
+    result = ingest(fmt, src, end_tolerance=end_tolerance, **kwargs)
+    if not result.samples:
+        from tvgbench.core.errors import Timer1Error
+
+        raise Timer1Error(f"no valid records in {src} ({sum(result.report.rejected.values())} rejected)")
+    name = split or result.default_split
+    report = result.report.to_dict()
+    info = write_split(
+        result.samples, out_dir, name, window_mode=result.window_mode,
+        build={"command": "ingest", "format": fmt, "source_file": str(src), "end_tolerance": end_tolerance},
+        report={**report, **({"bin_differences": result.extra["bin_differences"]} if "bin_differences" in result.extra else {})},
+    )
+    if as_json:
+        click.echo(json.dumps({"split": name, "out": out_dir, "content_hash": info.content_hash, **report}, indent=2))
+        return
+    click.echo(f"{fmt}: {src} -> {out_dir} (split '{name}')")
+    click.echo(f"  kept {report['kept']} (of which {report['kept_with_flags']} flagged), rejected {report['rejected']}")
+    for k, v in report["flags"].items():
+        click.echo(f"  flag     {k}: {v}")
+    for k, v in report["rejections"].items():
+        click.echo(f"  rejected {k}: {v}  e.g. {report['examples'][k][0]}")
+    for note in report["notes"][:20]:
+        click.echo(f"  note: {note}")
+    if len(report["notes"]) > 20:
+        click.echo(f"  ... {len(report['notes']) - 20} more notes in {out_dir}/timer1.json")
+    click.echo(f"  content hash {info.content_hash}")

@@ -1,0 +1,204 @@
+"""The scorer: predictions + split → R1@θ, mIoU, breakdowns and bootstrap intervals.
+
+Two modes, both auditable in one sitting:
+
+``canonical`` (default)
+    hit = IoU ≥ θ; the denominator is every query of the split; a missing or unparseable prediction
+    counts as IoU 0 and is counted. Numeric ``pred`` spans are used as given (reversed ones are
+    swapped and counted); lines without a finite ``pred`` are parsed from ``text``/``output_text``
+    with the canonical parser. Duplicate qids are an error.
+``timer1``
+    Time-R1's ``eval_all.py``: hit = IoU > θ; the denominator is the distinct qids
+    loaded (the last duplicate wins); ``pred`` is used exactly as written ([null, null] → 0), or
+    parsed with Time-R1's eval parser when only text is given (``"pred": null`` is no pred, as every
+    null is an absent key); the ground truth is the line's
+    ``target`` when present; ``avg`` = mean(mIoU, R1@0.3, R1@0.5, R1@0.7). NaN IoUs become 0.
+
+What a prediction line means is :func:`tvgbench.core.predictions.read_line`; how lines meet the split's queries
+is :func:`tvgbench.core.join.join` (rules ``CANONICAL`` and ``TIMER1``); the hit rule is :func:`tvgbench.core.metrics.hits`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tvgbench.core.errors import Timer1Error
+from tvgbench.core.join import CANONICAL, DUPLICATE, SCORED, TIMER1, UNKNOWN, UNPARSEABLE, best_window_iou, join
+from tvgbench.core.metrics import THRESHOLDS, hits, recall_at
+from tvgbench.core.predictions import PredictionColumns, read_predictions
+from tvgbench.core.version import SCORER_VERSION
+
+MODES = ("canonical", "timer1")
+HEADLINE = tuple(f"R1@{t}" for t in THRESHOLDS) + ("mIoU",)
+BREAKDOWN_KEYS = ("qtype", "source", "videolen")
+
+
+@dataclass
+class SplitColumns:
+    qid: Any  # pyarrow StringArray
+    source_id: Any
+    start: np.ndarray
+    end: np.ndarray
+    duration: np.ndarray
+    video: Any
+    groups: dict[str, Any]  # breakdown key -> pyarrow array
+    name: str
+    content_hash: str | None
+
+
+def read_split_columns(split_dir: str | os.PathLike, split: str | None = None) -> SplitColumns:
+    import pyarrow.compute as pc
+
+    from tvgbench.core.splits import read_sidecar, read_split_table, resolve_split
+
+    d, name, _ = resolve_split(split_dir, split)
+    t = read_split_table(d, name, columns=["qid", "source_id", "span", "duration", "video", "source", "qtype",
+                                           "bins"])
+    span = t.column("span").combine_chunks().flatten().to_numpy(zero_copy_only=False).reshape(-1, 2)
+    # a raw video with several windows is one correlated unit: key the bootstrap on the file
+    groups = {
+        "qtype": pc.fill_null(t.column("qtype").combine_chunks(), "(none)"),
+        "source": t.column("source").combine_chunks(),
+        "videolen": pc.struct_field(t.column("bins").combine_chunks(), "videolen"),
+    }
+    info = read_sidecar(d).get("splits", {}).get(name, {})
+    return SplitColumns(
+        qid=t.column("qid").combine_chunks(), source_id=t.column("source_id").combine_chunks(),
+        start=span[:, 0].copy(), end=span[:, 1].copy(), duration=t.column("duration").to_numpy(),
+        video=t.column("video").combine_chunks(), groups=groups, name=name,
+        content_hash=info.get("content_hash"),
+    )
+
+
+def _group_metrics(iou: np.ndarray, keys, strict: bool) -> dict[str, dict[str, Any]]:
+    import pyarrow.compute as pc
+
+    enc = pc.dictionary_encode(keys).combine_chunks() if hasattr(keys, "chunks") else pc.dictionary_encode(keys)
+    codes = enc.indices.to_numpy(zero_copy_only=False)
+    labels = [str(x) for x in enc.dictionary.to_pylist()]
+    n = np.bincount(codes, minlength=len(labels))
+    out = {}
+    sums = {"mIoU": np.bincount(codes, weights=iou, minlength=len(labels))}
+    for t in THRESHOLDS:
+        sums[f"R1@{t}"] = np.bincount(codes, weights=hits(iou, t, strict).astype(np.float64), minlength=len(labels))
+    order = sorted(range(len(labels)), key=lambda j: (not labels[j].isdigit(), int(labels[j]) if labels[j].isdigit() else 0, labels[j]))
+    for j in order:
+        if n[j] == 0:
+            continue
+        out[labels[j]] = {"n": int(n[j]), **{m: round(float(sums[m][j] / n[j] * 100), 4) for m in HEADLINE}}
+    return out
+
+
+def bootstrap_ci(iou: np.ndarray, units, *, strict: bool, samples: int = 1000, seed: int = 0,
+                 alpha: float = 0.05) -> dict[str, list[float]]:
+    """Percentile intervals of the headline metrics, resampling whole videos with replacement."""
+    import pyarrow.compute as pc
+
+    if len(iou) == 0 or samples <= 0:
+        return {}
+    codes = pc.dictionary_encode(units).indices.to_numpy(zero_copy_only=False)
+    n_units = int(codes.max()) + 1
+    per_item = np.stack([iou] + [hits(iou, t, strict).astype(np.float64) for t in THRESHOLDS]
+                        + [np.ones_like(iou)], 1)
+    # per-video sums; the last column counts queries, so a resampled mean is sum/count
+    sums = np.stack([np.bincount(codes, weights=col, minlength=n_units) for col in per_item.T], 1)
+    rng = np.random.default_rng(seed)
+    chunk = max(1, min(samples, 4_000_000 // n_units))
+    stats = []
+    for lo in range(0, samples, chunk):
+        b = min(chunk, samples - lo)
+        draws = rng.integers(0, n_units, size=(b, n_units))
+        # how often each video was drawn in each resample, then one matrix product for all metrics
+        weights = np.bincount((draws + np.arange(b)[:, None] * n_units).ravel(), minlength=b * n_units)
+        tot = weights.reshape(b, n_units).astype(np.float64) @ sums
+        stats.append(tot[:, :-1] / np.maximum(tot[:, -1:], 1.0))
+    stats = np.concatenate(stats) * 100.0
+    lo_q, hi_q = 100 * alpha / 2, 100 * (1 - alpha / 2)
+    names = ["mIoU"] + [f"R1@{t}" for t in THRESHOLDS]
+    return {m: [round(float(np.percentile(stats[:, k], lo_q)), 4), round(float(np.percentile(stats[:, k], hi_q)), 4)]
+            for k, m in enumerate(names)}
+
+
+def _canonical(joined, preds: PredictionColumns, split: SplitColumns, counts: dict):
+    """Every split query counts; a query named twice is an error."""
+    twice = joined.status == DUPLICATE
+    if twice.any():
+        first = int(np.flatnonzero(twice)[0])
+        raise Timer1Error(
+            f"{int(twice.sum())} qids appear more than once (first: {split.qid[first].as_py()}); "
+            "canonical scoring needs one line per qid (--compat timer1 keeps the last)")
+    matched = int((joined.line_query >= 0).sum())
+    counts.update(
+        scored=len(joined), matched=matched, missing=len(joined) - matched,
+        unparseable=joined.count(UNPARSEABLE), reversed=int(joined.reversed.sum()),
+        parsed_from_text=int((joined.from_text & np.isfinite(joined.start)).sum()),
+    )
+    r5 = None
+    if preds.windows:
+        best = best_window_iou(preds.windows, joined)
+        r5 = {f"R5@{t}": round(recall_at(best, t), 4) for t in THRESHOLDS}
+    return joined.iou, split.video, split.groups, r5
+
+
+def _timer1(joined, preds: PredictionColumns, split: SplitColumns, counts: dict):
+    """The distinct predicted qids count, each scored on its own target when it has one."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    counts["duplicates_dropped"] = int(len(preds) - len(joined))
+    counts["unscorable_no_target"] = joined.count(UNKNOWN)
+    keep = (joined.status == SCORED) | (joined.status == UNPARSEABLE)
+    q, rows = joined.query[keep], joined.line[keep]
+    counts.update(scored=int(keep.sum()), unparseable=joined.count(UNPARSEABLE))
+    # queries unknown to the split (scored on their own target) form their own groups
+    known = pa.array(q >= 0)
+    at = pa.array(np.maximum(q, 0))
+    qarr = preds.qid if isinstance(preds.qid, (pa.Array, pa.ChunkedArray)) else pa.array(preds.qid, pa.string())
+    units = pc.if_else(known, split.video.take(at), qarr.take(pa.array(rows)))
+    outside = {"qtype": "(not in split)", "source": "(not in split)", "videolen": -1}
+    groups = {k: pc.if_else(known, v.take(at), pa.scalar(outside[k], v.type)) for k, v in split.groups.items()}
+    return joined.iou[keep], units, groups, None
+
+
+def score(pred_path: str | os.PathLike, split_dir: str | os.PathLike, *, mode: str = "canonical",
+          split_name: str | None = None, bootstrap: int = 1000, seed: int = 0,
+          predictions: PredictionColumns | None = None) -> dict[str, Any]:
+    """Score a prediction file against a split; returns the documented result object."""
+    if mode not in MODES:
+        raise Timer1Error(f"unknown scoring mode {mode!r}; choose one of {', '.join(MODES)}")
+    split = read_split_columns(split_dir, split_name)
+    preds = predictions if predictions is not None else read_predictions(pred_path)
+    strict = mode == "timer1"
+    joined = join(preds, split, TIMER1 if strict else CANONICAL)
+    counts: dict[str, int] = {"split_queries": len(split.start), "prediction_lines": len(preds),
+                              "unknown_qids": int((joined.line_query < 0).sum())}
+    if mode == "canonical":
+        iou, units, groups, r5 = _canonical(joined, preds, split, counts)
+    else:
+        iou, units, groups, r5 = _timer1(joined, preds, split, counts)
+
+    metrics = {f"R1@{t}": round(recall_at(iou, t, strict), 4) for t in THRESHOLDS}
+    metrics["mIoU"] = round(float(iou.mean() * 100) if len(iou) else 0.0, 4)
+    if r5:
+        metrics.update(r5)
+    if mode == "timer1":
+        metrics["avg"] = round(float(np.mean([metrics[m] for m in HEADLINE])), 4)
+    result = {
+        "scorer_version": SCORER_VERSION,
+        "mode": mode,
+        "hit_rule": "IoU > θ" if strict else "IoU >= θ",
+        "denominator": "distinct predicted qids" if strict else "all split queries",
+        "split": {"name": split.name, "path": str(split_dir), "content_hash": split.content_hash,
+                  "queries": len(split.start)},
+        "predictions": str(pred_path),
+        "counts": counts,
+        "metrics": metrics,
+        "ci95": bootstrap_ci(iou, units, strict=strict, samples=bootstrap, seed=seed),
+        "bootstrap": {"unit": "video", "samples": bootstrap, "seed": seed, "method": "percentile"},
+        "breakdowns": {k: _group_metrics(iou, groups[k], strict) for k in BREAKDOWN_KEYS},
+    }
+    return result

@@ -1,1 +1,0 @@
-"""Derived weights of the query-type classifier (no annotation text); see tvgbench.qtype."""

@@ -1,1 +1,0 @@
-"""Derived forms of the sample schema (tvgbench.schema.features), stored so writers need not import datasets."""
