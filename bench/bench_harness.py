@@ -59,7 +59,7 @@ def main() -> None:
 
     import torch
 
-    from tvgbench.harness import run_eval
+    from tvgbench.harness.runner import run_eval
     from tvgbench.harness.backends import GenParams, make_backend
     from tvgbench.harness.runner import default_workers
     from tvgbench.video.decode import set_decoder_threads

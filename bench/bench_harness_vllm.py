@@ -26,7 +26,7 @@ def main() -> None:
     ap.add_argument("--skip-hf", action="store_true")
     args = ap.parse_args()
 
-    from tvgbench.harness import run_eval
+    from tvgbench.harness.runner import run_eval
     from tvgbench.data.synth import make_synthetic
     from tvgbench.models.tiny import build_tiny_model
 

@@ -3,7 +3,3 @@
 Built on the core (``tvgbench``): the prediction reader, the scorer and the split I/O; it never
 reimplements IoU or parsing.
 """
-
-from .validate import SubmissionRejected
-
-__all__ = ["SubmissionRejected"]

@@ -9,6 +9,8 @@ import json
 
 import click
 
+from tvgbench.core.errors import Timer1Error
+
 DB_HELP = "SQLite file or sqlite:///PATH URL [default: $TIMER1_LEADERBOARD_DB or the timer1 user data folder]."
 SORT_CHOICES = ("R1@0.3", "R1@0.5", "R1@0.7", "mIoU")
 
@@ -181,8 +183,6 @@ def withdraw_cmd(submission_id, reason, db):
 @click.option("--bootstrap", default=1000, show_default=True, help="Bootstrap resamples for the intervals of uploads.")
 def serve_cmd(host, port, db, split_dirs, token_file, max_upload_mib, bootstrap):
     """Run the web app: the board, an upload form and a JSON API (POST /api/submissions, GET /api/leaderboard)."""
-    from tvgbench.core.errors import Timer1Error
-
     from .server import create_app, is_loopback, read_token
     from .store import open_store
 

@@ -13,7 +13,12 @@ import tempfile
 from functools import lru_cache
 from pathlib import Path
 
-from .ranking import METRICS, Board
+import jinja2
+
+from tvgbench import __version__
+from tvgbench.core.scoring import SCORER_VERSION
+
+from .ranking import Board, METRICS, boards as make_boards
 from .store import Store, Submission, utc_now
 
 HERE = Path(__file__).parent
@@ -24,8 +29,6 @@ BREAKDOWNS = (("qtype", "query type"), ("source", "source"), ("videolen", "video
 
 @lru_cache(maxsize=1)
 def environment():
-    import jinja2
-
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"),
         autoescape=True,  # every template, every expression
@@ -36,9 +39,6 @@ def environment():
 
 
 def _common(base: str) -> dict:
-    from tvgbench import __version__
-    from tvgbench.core.scoring import SCORER_VERSION
-
     return {"base": base, "version": __version__, "scorer_version": SCORER_VERSION, "generated_at": utc_now(),
             "metrics": METRICS}
 
@@ -50,8 +50,6 @@ def render_index(boards: list[Board], *, base: str = "", upload: dict | None = N
 
 
 def render_submission(sub: Submission, *, base: str = "../") -> str:
-    from tvgbench.core.scoring import SCORER_VERSION
-
     return environment().get_template("submission.html.jinja").render(
         s=sub, stale=sub.scorer_version != SCORER_VERSION, breakdowns=BREAKDOWNS, **_common(base))
 
@@ -68,8 +66,6 @@ def export_site(store: Store, out_dir: str | os.PathLike, *, sort: str, split_na
     The site is built in a sibling temporary folder and swapped in, so a killed export leaves either
     the old site or the new one, never a mix.
     """
-    from .ranking import boards as make_boards
-
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         from tvgbench.core.errors import Timer1Error

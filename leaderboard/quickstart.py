@@ -23,7 +23,7 @@ import click
 def quickstart(ctx, out_dir, videos, seed, max_new_tokens):
     """Run synth → tiny model → eval run → score → leaderboard → static site, in minutes on a CPU."""
     from tvgbench.harness.baselines import write_baseline
-    from tvgbench.harness import run_eval
+    from tvgbench.harness.runner import run_eval
     from tvgbench.harness.config import RunConfig
     from tvgbench.data.synth import make_synthetic
     from tvgbench.models.tiny import build_tiny_model

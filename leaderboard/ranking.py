@@ -9,6 +9,9 @@ truth: they form their own board.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
+
+from tvgbench.core.errors import Timer1Error
 
 from .store import Submission
 
@@ -39,8 +42,6 @@ def _order_key(sort: str):
 
 
 def check_sort(sort: str) -> str:
-    from tvgbench.core.errors import Timer1Error
-
     if sort not in METRICS:
         raise Timer1Error(f"cannot sort by {sort!r}; choose one of {', '.join(METRICS)}")
     return sort
@@ -83,8 +84,6 @@ def boards(subs: list[Submission], sort: str = DEFAULT_SORT, scorer_version: str
 
 
 def _ts(iso: str) -> float:
-    from datetime import datetime
-
     return datetime.strptime(iso, "%Y-%m-%dT%H:%M:%SZ").timestamp()
 
 

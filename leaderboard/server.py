@@ -21,9 +21,20 @@ import ipaddress
 import logging
 from pathlib import Path
 
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
 from tvgbench.core.errors import Timer1Error
 
-from .validate import one_line
+from .api import boards_json, submission_json
+from .html import STATIC_DIR, STATIC_FILES, render_index, render_submission
+from .ranking import DEFAULT_SORT, boards, check_sort
+from .service import submit
+from .validate import SplitIndex, one_line
 
 log = logging.getLogger("timer1.leaderboard")
 FORM_OVERHEAD = 64 * 1024  # multipart boundaries and the small text fields around the file
@@ -84,19 +95,6 @@ class _SecurityHeaders:
 def create_app(store, *, split_dirs: list[str] | None = None, token: str | None = None,
                max_upload_bytes: int = 32 * 1024 * 1024, bootstrap: int = 1000):
     """Build the Starlette app around ``store``; ``split_dirs`` are the splits that accept uploads."""
-    from starlette.applications import Starlette
-    from starlette.concurrency import run_in_threadpool
-    from starlette.middleware import Middleware
-    from starlette.requests import Request
-    from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
-    from starlette.routing import Route
-
-    from .api import boards_json, submission_json
-    from .html import STATIC_DIR, STATIC_FILES, render_index, render_submission
-    from .ranking import DEFAULT_SORT, boards, check_sort
-    from .service import submit
-    from .validate import SplitIndex
-
     splits: dict[str, tuple[str, SplitIndex]] = {}
     for d in split_dirs or []:
         idx = SplitIndex.from_dir(d)
@@ -169,7 +167,7 @@ def create_app(store, *, split_dirs: list[str] | None = None, token: str | None 
         try:
             return await run_in_threadpool(
                 submit, store, data, split_dir, model_name=fields.get("model_name", ""), meta=meta,
-                split_name=name, file_name=filename, max_bytes=max_upload_bytes, bootstrap=bootstrap, split=idx)
+                file_name=filename, max_bytes=max_upload_bytes, bootstrap=bootstrap, split=idx)
         except Timer1Error as e:
             raise HTTPProblem(400, str(e)) from None
 

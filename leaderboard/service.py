@@ -12,11 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from tvgbench.core.errors import Timer1Error
+from tvgbench.core.predictions import read_predictions
+from tvgbench.core.scoring import SCORER_VERSION, score
 
 from .ranking import rank_of
 from .store import Store, Submission
 from .validate import (
-    DEFAULT_MAX_BYTES, SplitIndex, SubmissionRejected, ValidSubmission, check_model_name, parse_meta,
+    DEFAULT_MAX_BYTES, SplitIndex, SubmissionRejected, ValidSubmission, check_model_name, parse_meta, read_limited,
     validate_bytes,
 )
 
@@ -54,9 +56,6 @@ def _public(result: dict[str, Any]) -> dict[str, Any]:
 def score_bytes(data: bytes, split_dir: str | os.PathLike, split: SplitIndex, *, bootstrap: int = 1000,
                 seed: int = 0) -> tuple[dict, dict]:
     """Canonical and Time-R1-compat results for validated bytes, read by the core reader like ``eval score``."""
-    from tvgbench.core.predictions import read_predictions
-    from tvgbench.core.scoring import score
-
     fd, tmp = tempfile.mkstemp(prefix="timer1-submission-", suffix=".jsonl")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -81,16 +80,17 @@ def score_bytes(data: bytes, split_dir: str | os.PathLike, split: SplitIndex, *,
 
 
 def submit(store: Store, data: bytes, split_dir: str | os.PathLike, *, model_name: str, meta=None,
-           split_name: str | None = None, file_name: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
-           bootstrap: int = 1000, seed: int = 0, split: SplitIndex | None = None) -> SubmitOutcome:
-    """Validate, score and store one submission; raises :class:`SubmissionRejected` (nothing stored)."""
-    from tvgbench.core.scoring import SCORER_VERSION
+           file_name: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES, bootstrap: int = 1000, seed: int = 0,
+           split: SplitIndex | None = None) -> SubmitOutcome:
+    """Validate, score and store one submission; raises :class:`SubmissionRejected` (nothing stored).
 
+    ``split`` is the split's index when the caller holds one already (the server, a rescore); otherwise
+    it is read from ``split_dir`` (its only split)."""
     model_name = check_model_name(model_name)
     meta = parse_meta(meta or ())
     if file_name is not None:
         file_name = Path(str(file_name)).name[:200] or None
-    split = split or SplitIndex.from_dir(split_dir, split_name)
+    split = split or SplitIndex.from_dir(split_dir)
     valid: ValidSubmission = validate_bytes(data, split, max_bytes=max_bytes)
     earlier = store.find_file(split.content_hash, valid.sha256)
     if earlier is None:
@@ -109,19 +109,18 @@ def submit(store: Store, data: bytes, split_dir: str | os.PathLike, *, model_nam
 
 
 def submit_file(store: Store, path: str | os.PathLike, split_dir: str | os.PathLike, **kw) -> SubmitOutcome:
-    from .validate import read_limited
-
     max_bytes = kw.get("max_bytes", DEFAULT_MAX_BYTES)
     data = read_limited(path, max_bytes)
     kw.setdefault("file_name", Path(path).name)
+    split_name = kw.pop("split_name", None)  # which split of a folder that holds several
+    if split_name is not None and kw.get("split") is None:
+        kw["split"] = SplitIndex.from_dir(split_dir, split_name)
     return submit(store, data, split_dir, **kw)
 
 
 def rescore(store: Store, split_dir: str | os.PathLike, *, split_name: str | None = None, bootstrap: int = 1000,
             seed: int = 0, progress=None) -> list[int]:
     """Re-score this split's submissions made with another scorer version from their stored bytes."""
-    from tvgbench.core.scoring import SCORER_VERSION
-
     split = SplitIndex.from_dir(split_dir, split_name)
     stale = [s for s in store.submissions(split.name)
              if s.split_hash == split.content_hash and s.scorer_version != SCORER_VERSION and not s.withdrawn]

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from urllib.parse import unquote, urlparse
 
 import orjson
+from platformdirs import user_data_dir
 
 from tvgbench.core.errors import Timer1Error
 
@@ -84,8 +85,6 @@ class Store(Protocol):
 
 
 def default_db_path() -> Path:
-    from platformdirs import user_data_dir
-
     return Path(user_data_dir("timer1")) / DB_FILENAME
 
 

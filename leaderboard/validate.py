@@ -20,10 +20,15 @@ from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
 
+import fastjsonschema
 import numpy as np
+import pyarrow as pa
+from jsonschema import Draft7Validator
+from jsonschema.exceptions import relevance
 
 from tvgbench.core.errors import Timer1Error
 from tvgbench.core.join import match_qids
+from tvgbench.core.splits import content_hash, read_sidecar, read_split_table, resolve_split
 
 SCHEMA_PATH = Path(__file__).with_name("prediction_row.schema.json")
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024  # an 800-query file with raw outputs is well under 1 MiB
@@ -64,8 +69,6 @@ def row_schema() -> dict:
 @lru_cache(maxsize=1)
 def _row_validator():
     """jsonschema: slow, but its errors say what is wrong; used only once a row is known to be bad."""
-    from jsonschema import Draft7Validator
-
     schema = row_schema()
     Draft7Validator.check_schema(schema)
     return Draft7Validator(schema)
@@ -74,8 +77,6 @@ def _row_validator():
 @lru_cache(maxsize=1)
 def _row_is_valid():
     """fastjsonschema compiles the same schema to plain Python (~100x faster): the accept path."""
-    import fastjsonschema
-
     check = fastjsonschema.compile(row_schema())
 
     def is_valid(row) -> bool:
@@ -103,8 +104,6 @@ class SplitIndex:
 
     @cached_property
     def _keys(self):
-        import pyarrow as pa
-
         aliases = self.aliases or (None,) * self.n
         return pa.array(self.qids, pa.string()), pa.array([a or None for a in aliases], pa.string())
 
@@ -121,8 +120,6 @@ class SplitIndex:
 
     @classmethod
     def from_dir(cls, split_dir: str | os.PathLike, split_name: str | None = None) -> "SplitIndex":
-        from tvgbench.core.splits import content_hash, read_sidecar, read_split_table, resolve_split
-
         d, name, _ = resolve_split(split_dir, split_name)
         table = read_split_table(d, name, columns=["qid", "source_id"])
         qids = table.column("qid").to_pylist()
@@ -231,8 +228,6 @@ def _schema_reason(err) -> str:
 
 
 def _first_schema_error(row):
-    from jsonschema.exceptions import relevance
-
     # best_match() would descend into oneOf branches ("must be null"); the branch-level error reads better
     errors = list(_row_validator().iter_errors(row))
     return max(errors, key=relevance) if errors else None

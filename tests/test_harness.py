@@ -28,7 +28,7 @@ def _strip_timing(records):
 
 @pytest.fixture(scope="module")
 def full_run(tmp_path_factory, synth_split, tiny_model_dir):
-    from tvgbench.harness import run_eval
+    from tvgbench.harness.runner import run_eval
     from tvgbench.harness.config import RunConfig
 
     out = tmp_path_factory.mktemp("run") / "full"
@@ -76,7 +76,7 @@ def test_run_writes_predictions_run_json_and_scores(full_run, synth_split):
 
 
 def test_prefetch_and_inline_decode_give_identical_lines(full_run, tmp_path, synth_split, tiny_model_dir):
-    from tvgbench.harness import run_eval
+    from tvgbench.harness.runner import run_eval
 
     out, _ = full_run
     inline = tmp_path / "inline"
@@ -86,7 +86,7 @@ def test_prefetch_and_inline_decode_give_identical_lines(full_run, tmp_path, syn
 
 
 def test_shards_then_merge_equal_the_full_run(full_run, tmp_path, synth_split, tiny_model_dir):
-    from tvgbench.harness import run_eval
+    from tvgbench.harness.runner import run_eval
 
     out, _ = full_run
     dirs = []
@@ -141,7 +141,7 @@ def test_bad_videos_are_per_query_misses_and_exit_3(tmp_path, synth_split, tiny_
 
 
 def test_limit_scores_only_the_evaluated_subset(tmp_path, synth_split, tiny_model_dir):
-    from tvgbench.harness import run_eval
+    from tvgbench.harness.runner import run_eval
 
     summary = run_eval(synth_split, synth_split, tiny_model_dir, out_dir=tmp_path / "lim", limit=5, batch_size=2,
                        sampling=FAST, gen=GEN, backend_options=ONE_THREAD, progress=False, bootstrap=0)
@@ -193,7 +193,7 @@ def test_report_on_the_tiny_model_run(full_run, tmp_path):
 
 
 def test_frame_cache_gives_identical_lines(full_run, tmp_path, synth_split, tiny_model_dir):
-    from tvgbench.harness import run_eval
+    from tvgbench.harness.runner import run_eval
 
     out, _ = full_run
     cache = tmp_path / "frames"
@@ -205,7 +205,7 @@ def test_frame_cache_gives_identical_lines(full_run, tmp_path, synth_split, tiny
 
 
 def test_sampling_is_seeded_and_differs_from_greedy(full_run, tmp_path, synth_split, tiny_model_dir):
-    from tvgbench.harness import run_eval
+    from tvgbench.harness.runner import run_eval
 
     out, _ = full_run
     texts = []
@@ -223,7 +223,7 @@ def test_sampling_is_seeded_and_differs_from_greedy(full_run, tmp_path, synth_sp
 
 def test_left_padded_batches_equal_one_by_one(full_run, tmp_path, synth_split, tiny_model_dir):
     """Batching (left padding, mixed prompt and video lengths) must not change greedy outputs."""
-    from tvgbench.harness import run_eval
+    from tvgbench.harness.runner import run_eval
 
     out, _ = full_run
     run_eval(synth_split, synth_split, tiny_model_dir, out_dir=tmp_path / "b1", batch_size=1, limit=14, sampling=FAST,

@@ -101,7 +101,7 @@ def serve():
 def test_eval_run_over_the_stub_sends_timestamped_frames_and_retries(tmp_path, synth_split, serve, monkeypatch):
     from PIL import Image
 
-    from tvgbench.harness import run_eval
+    from tvgbench.harness.runner import run_eval
     from tvgbench.core.splits import load_split
 
     monkeypatch.setenv("STUB_KEY", KEY)
@@ -139,7 +139,7 @@ def test_eval_run_over_the_stub_sends_timestamped_frames_and_retries(tmp_path, s
 
 def test_nothink_prefix_continues_the_assistant_turn_and_vllm_keys_reach_the_body(tmp_path, synth_split, serve,
                                                                                   monkeypatch):
-    from tvgbench.harness import run_eval
+    from tvgbench.harness.runner import run_eval
 
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)  # a keyless local vLLM server
     stub = Stub()

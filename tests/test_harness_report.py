@@ -53,7 +53,7 @@ class ScriptedBackend:
 
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory, synth_split):
-    from tvgbench.harness import run_eval
+    from tvgbench.harness.runner import run_eval
     from tvgbench.core.splits import load_split
 
     samples = load_split(synth_split).samples

@@ -37,7 +37,7 @@ def _line_count(path) -> int:
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory, synth_split, tiny_model_dir):
-    from tvgbench.harness import run_eval
+    from tvgbench.harness.runner import run_eval
 
     out = tmp_path_factory.mktemp("reference") / "run"
     run_eval(synth_split, synth_split, tiny_model_dir, out_dir=out, batch_size=3, sampling=FAST,
@@ -85,7 +85,7 @@ def test_kill_dash_nine_at_random_points_then_resume_is_exact(tmp_path, synth_sp
 
 
 def test_torn_last_line_is_dropped_and_redone(tmp_path, synth_split, tiny_model_dir, reference):
-    from tvgbench.harness import run_eval
+    from tvgbench.harness.runner import run_eval
 
     out = tmp_path / "run"
     out.mkdir()

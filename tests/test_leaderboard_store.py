@@ -172,11 +172,14 @@ def test_split_rebuilt_under_a_running_board_is_refused(store, tmp_path):
 
 
 def test_scorer_version_change_marks_stale_then_rescore(tiny, store, monkeypatch):
+    import leaderboard.service
     import tvgbench.core.scoring
 
     split_dir, idx = tiny
     submit(store, jsonl(rows_for(idx)), split_dir, model_name="old", bootstrap=0)
-    monkeypatch.setattr(tvgbench.core.scoring, "SCORER_VERSION", "9.9.9")  # a new scorer release
+    # a new scorer release: the version the scorer reports and the one submit() records
+    monkeypatch.setattr(tvgbench.core.scoring, "SCORER_VERSION", "9.9.9")
+    monkeypatch.setattr(leaderboard.service, "SCORER_VERSION", "9.9.9")
     submit(store, jsonl(rows_for(idx, 5)), split_dir, model_name="new", bootstrap=0)
     (b,) = boards(store.submissions(), "R1@0.5")
     assert [e.submission.model_name for e in b.entries] == ["new"]  # never ranked together

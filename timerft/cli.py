@@ -7,6 +7,8 @@ import shlex
 
 import click
 
+from tvgbench.core.errors import Timer1Error
+
 
 @click.command("difficulty")
 @click.argument("predictions", type=click.Path())
@@ -21,8 +23,8 @@ def difficulty(predictions, split_dir, split_name, out_dir, as_json):
     PREDICTIONS is a JSONL file with `qid` and `pred` (or raw `text`, parsed with Time-R1's
     difficulty-pass parser: the first two numbers). Samples without a line are left out.
     """
-    from tvgbench.data.cards import write_build_card
     from tvgbench.core.splits import load_split, write_split
+    from tvgbench.data.cards import write_build_card
 
     from .difficulty import DIFFICULTY_PARSER, score_difficulty
 
@@ -75,9 +77,8 @@ def build_timerft(pool_dir, pool_split, k, rule, center, sigma, seed, keep_all, 
     """
     import numpy as np
 
-    from tvgbench.data.cards import write_build_card
-    from tvgbench.core.errors import Timer1Error
     from tvgbench.core.splits import load_split, write_split
+    from tvgbench.data.cards import write_build_card
 
     from .selection import gaussian_select, iou_of, keep_0_07
 

@@ -14,10 +14,12 @@ from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
 import numpy as np
+import pyarrow.compute as pc
 
 from tvgbench.core.errors import Timer1Error
 from tvgbench.core.join import DIFFICULTY, MISSING, UNPARSEABLE, as_string_array, join, split_keys_from_samples
 from tvgbench.core.metrics import THRESHOLDS, recall_at, temporal_iou_array
+from tvgbench.core.predictions import read_predictions
 from tvgbench.core.schema import Sample
 
 DIFFICULTY_PARSER = "timer1-force"
@@ -49,10 +51,6 @@ def score_difficulty(pred_path: str | os.PathLike, samples: Sequence[Sample]) ->
     Lines are matched on ``qid`` (or the sample's ``source_id``, the id Time-R1 writes); the last line naming
     a sample wins, as in Time-R1. Samples without a line are left out and counted.
     """
-    import pyarrow.compute as pc
-
-    from tvgbench.core.predictions import read_predictions
-
     preds = read_predictions(pred_path)
     joined = join(preds, split_keys_from_samples(samples), DIFFICULTY)
     unknown_lines = joined.line_query < 0  # counted as distinct qids

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from tvgbench.cli.main import fail
+from tvgbench.core.errors import Timer1Error
+
+from .cli import train
+
 
 def main() -> None:
-    from tvgbench.cli.main import fail
-    from tvgbench.core.errors import Timer1Error
-
-    from .cli import train
-
     try:
         train.main(prog_name="timer1 train", standalone_mode=True)
     except Timer1Error as e:

@@ -6,6 +6,8 @@ import json
 
 import click
 
+from tvgbench.core.errors import Timer1Error
+
 
 def _recipe_list() -> str:
     from .config import recipe_names
@@ -40,8 +42,6 @@ def train(recipe, overrides, output_dir, resume, dry_run, print_schema, list_rec
           --recipe timer1-posttrain -o runs/r1 --set data.split_dir=splits/timerft
       timer1 train --recipe tiny-cpu -o runs/tiny --resume                 # continue after a stop
     """
-    from tvgbench.core.errors import Timer1Error
-
     from .config import config_schema, load_config
 
     if print_schema:

@@ -12,6 +12,7 @@ including ``report_to``; timer1 sets ``output_dir`` and ``reward_weights`` itsel
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import typing
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,7 +22,9 @@ from typing import Any
 import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
+from pydantic import ConfigDict, TypeAdapter, ValidationError
 
+from trainer.rewards import REWARDS
 from tvgbench.core.errors import Timer1Error
 from tvgbench.video.config import SamplingConfig
 
@@ -122,8 +125,6 @@ def sampling_config(cfg: TrainConfig) -> SamplingConfig:
 # -- schema ----------------------------------------------------------------------------------------
 def config_schema() -> dict[str, Any]:
     """JSON schema of a recipe (pydantic's, of :class:`TrainConfig`)."""
-    from pydantic import TypeAdapter
-
     schema = TypeAdapter(TrainConfig).json_schema()
     for section in (schema, *schema.get("$defs", {}).values()):
         section["additionalProperties"] = False  # as OmegaConf, which refuses unknown keys
@@ -252,7 +253,6 @@ def check_trl(trl: dict[str, Any]) -> None:
     an int, no 1 for a bool; an int is a float), so a wrong value stops here, not inside TRL."""
     if not trl:
         return
-    from pydantic import ConfigDict, TypeAdapter, ValidationError
 
     types = grpo_config_types()
     unknown = sorted(set(trl) - set(types))
@@ -271,8 +271,6 @@ def check_trl(trl: dict[str, Any]) -> None:
 
 def check_semantics(cfg: TrainConfig) -> None:
     """What the field types cannot say."""
-    from trainer.rewards import REWARDS
-
     bad = [n for n in cfg.rewards if n not in REWARDS]
     if bad:
         raise Timer1Error(f"unknown reward(s) {', '.join(bad)}; choose from {', '.join(REWARDS)}")
@@ -295,8 +293,6 @@ REPORTER_PACKAGES = ("tensorboard", "wandb", "trackio", "mlflow", "comet_ml", "c
 
 def require_runnable(cfg: TrainConfig) -> None:
     """Checks that only matter when actually training (recipes may leave paths for the user)."""
-    import importlib.util
-
     report_to = cfg.trl.get("report_to") or []
     for name in [report_to] if isinstance(report_to, str) else report_to:
         if name in REPORTER_PACKAGES and importlib.util.find_spec(name) is None:

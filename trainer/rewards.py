@@ -35,6 +35,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from tvgbench.core.errors import Timer1Error
 from tvgbench.core.metrics import temporal_iou_array
 from tvgbench.core.parsing import parse_answer
 
@@ -125,8 +126,6 @@ REWARDS: dict[str, Callable[..., list[float]]] = {"iou": iou, "iou_v2": iou_v2, 
 
 def resolve_rewards(weights: dict[str, float]) -> tuple[list[Callable[..., list[float]]], list[float]]:
     """Reward callables and their weights from ``{name: weight}`` (unknown names are a user error)."""
-    from tvgbench.core.errors import Timer1Error
-
     unknown = [n for n in weights if n not in REWARDS]
     if unknown:
         raise Timer1Error(f"unknown reward(s) {', '.join(unknown)}; choose from {', '.join(REWARDS)}")

@@ -1,7 +1,7 @@
 """TimeRFT per-epoch sample filtering (Time-R1's ``train_rl_SF.sh`` loop), as rounds of one epoch each.
 
 Round k: train one epoch on the current set → score that set with the new policy through the
-evaluation harness (``tvgbench.harness.run_eval``: vLLM on GPU, transformers on CPU; greedy, the r1
+evaluation harness (``tvgbench.harness.runner.run_eval``: vLLM on GPU, transformers on CPU; greedy, the r1
 prompt, Time-R1's difficulty-pass parsing) → keep 0 < IoU ≤ 0.7
 → next round (the rule lives in :mod:`timerft.selection`). What is reset between rounds is a choice (``sample_filter.reset_optimizer`` /
 ``reset_reference``); Time-R1 resets both: a fresh optimizer and LR schedule, and the KL reference
@@ -15,7 +15,14 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
+
+from timerft.difficulty import score_difficulty
+from timerft.selection import KEEP_MAX_IOU, keep_0_07
 from tvgbench.core.errors import Timer1Error
+from tvgbench.core.report import write_json_atomic
+from tvgbench.core.splits import write_split
+from tvgbench.harness.runner import run_eval
 
 from .config import sampling_config
 
@@ -24,11 +31,6 @@ def filter_by_difficulty(predictions_path: Path, samples) -> tuple[list, dict[st
     """TimeRFT's SF step, defined once in :mod:`timerft`: difficulty = 100·IoU of the scoring pass
     (its prediction, else Time-R1's first-two-numbers fallback; unparsable = 0), then ``keep_0_07``
     (0 < IoU ≤ 0.7). Returns the kept samples (hardest first, as Time-R1) and counts."""
-    import numpy as np
-
-    from timerft.difficulty import score_difficulty
-    from timerft.selection import KEEP_MAX_IOU, keep_0_07
-
     scored = score_difficulty(predictions_path, samples)
     difficulty = [s.difficulty for s in scored.samples]
     try:
@@ -44,8 +46,6 @@ def filter_by_difficulty(predictions_path: Path, samples) -> tuple[list, dict[st
 
 def score_training_set(cfg, model_dir: str, split_dir: Path, video_root: Path, out: Path) -> Path:
     """Run the harness on the round's split with the round's model; returns predictions.jsonl."""
-    from tvgbench.harness import run_eval
-
     sf = cfg.sample_filter
     # Time-R1's difficulty pass: eval-style messages (raw query, video first), greedy decoding
     run_eval(split_dir, video_root, model_dir, backend=sf.backend, prompt=sf.prompt, out_dir=out, resume=True,
@@ -61,9 +61,6 @@ def score_training_set(cfg, model_dir: str, split_dir: Path, video_root: Path, o
 def run_rounds(cfg, *, train_round: Callable[..., dict[str, Any]], model_path: str, samples, split_info: dict,
                video_root: Path, out: Path, resume) -> list[dict[str, Any]]:
     """The rounds, each trained by ``train_round`` (:func:`trainer.train.train_round` or a wrapper of it)."""
-    from tvgbench.core.report import write_json_atomic
-    from tvgbench.core.splits import write_split
-
     sf = cfg.sample_filter
     one_epoch = dataclasses.replace(cfg, trl={**cfg.trl, "num_train_epochs": 1, "max_steps": -1})
     current, start_model, rounds = list(samples), model_path, []

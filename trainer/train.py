@@ -21,10 +21,19 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from tvgbench.core.errors import Timer1Error
 from tvgbench.core.report import write_json_atomic, write_text_atomic
+from tvgbench.core.splits import load_split
+from tvgbench.models.prompts import build_messages, get_prompt, render_prompt
+from tvgbench.models.qwen2_5_vl import qwen_video_inputs
+from tvgbench.models.tiny import build_tiny_model
+from tvgbench.video import sample_for_record
 
 from .config import TrainConfig, require_runnable, sampling_config
+from .model import freeze_vision, load_policy, lora_config
+from .rewards import resolve_rewards
 from .sample_filter import run_rounds
 
 PROCESSOR_FILES = ("preprocessor_config.json", "video_preprocessor_config.json", "chat_template.jinja")
@@ -44,9 +53,6 @@ class VideoInputs:
         self._memo: OrderedDict[str, dict] = OrderedDict()
 
     def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
-        from tvgbench.models.qwen2_5_vl import qwen_video_inputs
-        from tvgbench.video import sample_for_record
-
         qid = row["qid"]
         if qid in self._memo:
             self._memo.move_to_end(qid)
@@ -69,8 +75,6 @@ def present_samples(samples, video_root) -> tuple[list, int]:
 
 def build_rows(samples, tokenizer, prompt: str, layout: str) -> list[dict[str, Any]]:
     """Dataset rows: the rendered chat prompt (one video pad) plus what the rewards read."""
-    from tvgbench.models.prompts import build_messages, get_prompt, render_prompt
-
     preset = get_prompt(prompt, task="tg")
     rows = []
     for s in samples:
@@ -82,7 +86,6 @@ def build_rows(samples, tokenizer, prompt: str, layout: str) -> list[dict[str, A
 def resolve_model_path(cfg: TrainConfig, out: Path) -> str:
     if cfg.model.path != "tiny":
         return cfg.model.path
-    from tvgbench.models.tiny import build_tiny_model
 
     target = out / "tiny-model"
     if not (target / "config.json").exists():
@@ -137,8 +140,6 @@ def train_round(cfg: TrainConfig, *, model_path: str, ref_path: str | None, samp
     """
     from datasets import Dataset
 
-    from .model import freeze_vision, load_policy, lora_config
-    from .rewards import resolve_rewards
     from .video_grpo import VideoGRPOTrainer
 
     funcs, weights = resolve_rewards(cfg.rewards)
@@ -203,8 +204,6 @@ def _write_log(history: list[dict], path: Path) -> None:
 
 # -- the whole run ---------------------------------------------------------------------------------
 def write_config(cfg: TrainConfig, out: Path) -> None:
-    import yaml
-
     write_text_atomic(out / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
 
@@ -218,8 +217,6 @@ def run_training(cfg: TrainConfig, output_dir: str | os.PathLike, resume: bool |
     import torch
     import transformers
     import trl
-
-    from tvgbench.core.splits import load_split
 
     from .video_grpo import VideoGRPOTrainer
 

@@ -25,6 +25,7 @@ One video per prompt, no tools, transformers rollouts (TRL 1.16's vLLM path carr
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Callable
 
 import trl
@@ -163,8 +164,6 @@ class VideoGRPOTrainer(GRPOTrainer):
         no weight matched and the run silently went on from the initial weights.
         ``tests/test_trainer_cli.py`` pins the upstream behaviour so this can go when it is fixed.
         """
-        from pathlib import Path
-
         target = model if model is not None else self.model
         ckpt = Path(resume_from_checkpoint)
         full_model = (ckpt / "model.safetensors").exists() or (ckpt / "model.safetensors.index.json").exists()

@@ -9,6 +9,7 @@ import time
 import click
 
 from tvgbench.cli.main import LazyGroup
+from tvgbench.core.errors import Timer1Error
 
 
 @click.group("build", cls=LazyGroup, entry_point_group="timer1.data.build")
@@ -54,9 +55,8 @@ def build_tvgbench(sources, size, seed, min_per_type, split, keep_flagged, keep_
     """
     from tqdm import tqdm
 
-    from tvgbench.data.build import BuildConfig, build_balanced, format_balance, load_source, parse_source_spec
-    from tvgbench.core.errors import Timer1Error
     from tvgbench.core.splits import write_split
+    from tvgbench.data.build import BuildConfig, build_balanced, format_balance, load_source, parse_source_spec
 
     started = time.perf_counter()
     specs = [parse_source_spec(s) for s in sources]
@@ -79,7 +79,8 @@ def build_tvgbench(sources, size, seed, min_per_type, split, keep_flagged, keep_
              *(["--keep-flagged"] if keep_flagged else []), *(["--keep-ambiguous"] if keep_ambiguous else []),
              *(["--no-redistribute"] if no_redistribute else []),
              *(["--reclassify"] if reclassify else []), "-o", shlex.quote(str(out_dir))]),
-        "builder": "tvgbench.data.build", "seed": seed, "size": size, "min_per_type": min_per_type,
+        "builder": "tvgbench.build", "seed": seed,  # the builder's recorded name, stable across code moves
+        "size": size, "min_per_type": min_per_type,
         "drop_flags": list(config.drop_flags), "drop_ambiguous": config.drop_ambiguous,
         "redistribute": config.redistribute,
         "qtype_model": MODEL_VERSION,

@@ -8,11 +8,10 @@ import sys
 import click
 
 from tvgbench.core.parsing import VARIANTS
+from tvgbench.harness.backends.base import GenParams
+from tvgbench.harness.config import EvalConfig, ModelConfig, PredictConfig, QARunConfig, QA_DATASETS, RunConfig
 from tvgbench.models.prompts import LAYOUTS
 from tvgbench.video.config import RESIZE_MODES, SamplingConfig, field_default, field_help
-from tvgbench.harness.backends.base import GenParams
-from tvgbench.harness.config import EvalConfig, ModelConfig, PredictConfig, QARunConfig, RunConfig
-from tvgbench.harness.qa import DATASETS
 
 EXIT_PARTIAL = 3  # the run finished but some queries failed (bad videos): their lines say why
 
@@ -183,7 +182,7 @@ def report(run_dir, out_dir, other, bootstrap):
 
 
 @click.command("qa")
-@click.option("--dataset", required=True, type=click.Choice(DATASETS), help=field_help(QARunConfig, "dataset"))
+@click.option("--dataset", required=True, type=click.Choice(QA_DATASETS), help=field_help(QARunConfig, "dataset"))
 @click.option("--root", required=True, type=click.Path(file_okay=False, exists=True), help=field_help(QARunConfig, "root"))
 @_field_option("--subset", QARunConfig, "subset")
 @_model_options

@@ -8,8 +8,6 @@ import click
 
 from tvgbench.cli.main import LazyGroup
 from tvgbench.core.errors import Timer1Error
-from tvgbench.models import adapter_class
-from tvgbench.models.tiny import DEFAULT_MODEL_TYPE, build_tiny_model
 
 
 @click.group("model", cls=LazyGroup, entry_point_group="timer1.model")
@@ -30,6 +28,9 @@ def tiny_cmd(out_dir, seed, hidden_size, num_heads):
       timer1 model tiny -o tiny-qwen
       python -c "from transformers import Qwen2_5_VLForConditionalGeneration as M; M.from_pretrained('tiny-qwen')"
     """
+    from tvgbench.models import adapter_class
+    from tvgbench.models.tiny import DEFAULT_MODEL_TYPE, build_tiny_model
+
     try:
         path = build_tiny_model(out_dir, seed=seed, hidden_size=hidden_size, num_heads=num_heads)
     except ValueError as e:

@@ -21,6 +21,8 @@ from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from tvgbench.core.metrics import temporal_iou_array
 from tvgbench.core.parsing import FLAG_REVERSED, parse_answer
@@ -43,8 +45,6 @@ class SplitKeys:
 
 def split_keys_from_samples(samples: Sequence) -> SplitKeys:
     """:class:`SplitKeys` of in-memory :class:`~tvgbench.core.schema.Sample` objects."""
-    import pyarrow as pa
-
     span = np.array([s.span for s in samples], dtype=np.float64).reshape(-1, 2)
     return SplitKeys(
         qid=pa.array([s.qid for s in samples], pa.string()),
@@ -55,8 +55,6 @@ def split_keys_from_samples(samples: Sequence) -> SplitKeys:
 
 
 def as_string_array(qid):
-    import pyarrow as pa
-
     if isinstance(qid, pa.ChunkedArray):
         return qid.combine_chunks()
     return qid if isinstance(qid, pa.Array) else pa.array(qid, type=pa.string())
@@ -64,8 +62,6 @@ def as_string_array(qid):
 
 def match_qids(pred_qid, split_qid, split_alias) -> np.ndarray:
     """Split row of each prediction qid (-1 when unknown); Time-R1 ids are aliases."""
-    import pyarrow.compute as pc
-
     pred_qid = as_string_array(pred_qid)
     if len(pred_qid) == len(split_qid) and pred_qid.equals(split_qid):
         return np.arange(len(pred_qid), dtype=np.int64)  # predictions in split order: nothing to hash

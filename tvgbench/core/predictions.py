@@ -35,6 +35,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pj
 
 from tvgbench.core.errors import Timer1Error
 
@@ -194,8 +198,6 @@ def _raw_lines(data):
 
 
 def _slow_read(data, name: str) -> PredictionColumns:
-    import orjson
-
     lines = []
     for lineno, raw in enumerate(_raw_lines(data), 1):
         if not raw.strip():
@@ -218,8 +220,6 @@ def _slow_read(data, name: str) -> PredictionColumns:
 
 
 def _arrow_schema(with_text: bool):
-    import pyarrow as pa
-
     f64 = pa.float64()
     fields = [("qid", pa.string()), ("pred", pa.list_(f64)), ("target", pa.list_(f64)),
               ("windows", pa.list_(pa.list_(f64)))]
@@ -251,8 +251,6 @@ def _one_object_per_line(data) -> int | None:
 
 def _span_columns(list_array, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Split a list<double> column into start/end arrays (NaN where null); raises unless every list is [a, b]."""
-    import pyarrow.compute as pc
-
     lengths = pc.fill_null(pc.list_value_length(list_array), 2).to_numpy(zero_copy_only=False)
     if (lengths != 2).any():
         raise ValueError("a span is not [start, end]")  # the line-by-line reader decides
@@ -268,9 +266,6 @@ def _span_columns(list_array, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
 
 def _read_json_table(data, with_text: bool):
-    import pyarrow as pa
-    import pyarrow.json as pj
-
     return pj.read_json(
         pa.BufferReader(pa.py_buffer(data)),
         read_options=pj.ReadOptions(block_size=_BLOCK),
@@ -279,8 +274,6 @@ def _read_json_table(data, with_text: bool):
 
 
 def _windows(wcol, n: int) -> list | None:
-    import pyarrow.compute as pc
-
     if wcol.null_count == n:
         return None
     inner = wcol.flatten()
@@ -291,9 +284,6 @@ def _windows(wcol, n: int) -> list | None:
 
 
 def _fast_read(data, n_lines: int) -> PredictionColumns:
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     # Raw outputs are only needed where no numeric span was given; skip materialising them
     # (they are most of the bytes) unless some line needs them.
     table = _read_json_table(data, with_text=False)

@@ -8,6 +8,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+from rich.table import Table
+
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     """Write a text file so that a killed process never leaves a half-written file behind."""
@@ -36,9 +39,6 @@ def _fmt(metric: str, result: dict) -> str:
 
 
 def print_score_table(result: dict[str, Any], console=None) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
     console = console or Console()
     metrics = list(result["metrics"])
     head = Table(title=f"{result['split']['name']}: {result['mode']} ({result['hit_rule']})")

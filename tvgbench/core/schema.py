@@ -20,6 +20,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import orjson
+import pyarrow as pa
+
 # The 11 TVGBench query types, with the abbreviations TVGBench stores in ``bins.qsemtype``.
 QTYPES: dict[str, str] = {
     "Human Action (Simple)": "HAS",
@@ -112,8 +115,6 @@ def features_yaml() -> list:
 @lru_cache(maxsize=1)
 def arrow_schema():
     """The pyarrow schema of a split file, derived from :func:`features`."""
-    import pyarrow as pa
-
     return pa.ipc.read_schema(pa.py_buffer(base64.b64decode(_derived()["arrow_schema"])))
 
 
@@ -149,8 +150,6 @@ def _compact_json(obj) -> bytes:
     orjson is several times faster (ingesting 70K candidates hashes 70K payloads); it refuses lone
     surrogates, which the standard encoder writes, so those fall back to it.
     """
-    import orjson
-
     try:
         return orjson.dumps(obj)
     except TypeError:

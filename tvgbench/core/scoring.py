@@ -25,11 +25,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from tvgbench.core.errors import Timer1Error
 from tvgbench.core.join import CANONICAL, DUPLICATE, SCORED, TIMER1, UNKNOWN, UNPARSEABLE, best_window_iou, join
 from tvgbench.core.metrics import THRESHOLDS, hits, recall_at
 from tvgbench.core.predictions import PredictionColumns, read_predictions
+from tvgbench.core.splits import read_sidecar, read_split_table, resolve_split
 from tvgbench.core.version import SCORER_VERSION
 
 MODES = ("canonical", "timer1")
@@ -51,10 +54,6 @@ class SplitColumns:
 
 
 def read_split_columns(split_dir: str | os.PathLike, split: str | None = None) -> SplitColumns:
-    import pyarrow.compute as pc
-
-    from tvgbench.core.splits import read_sidecar, read_split_table, resolve_split
-
     d, name, _ = resolve_split(split_dir, split)
     t = read_split_table(d, name, columns=["qid", "source_id", "span", "duration", "video", "source", "qtype",
                                            "bins"])
@@ -75,8 +74,6 @@ def read_split_columns(split_dir: str | os.PathLike, split: str | None = None) -
 
 
 def _group_metrics(iou: np.ndarray, keys, strict: bool) -> dict[str, dict[str, Any]]:
-    import pyarrow.compute as pc
-
     enc = pc.dictionary_encode(keys).combine_chunks() if hasattr(keys, "chunks") else pc.dictionary_encode(keys)
     codes = enc.indices.to_numpy(zero_copy_only=False)
     labels = [str(x) for x in enc.dictionary.to_pylist()]
@@ -96,8 +93,6 @@ def _group_metrics(iou: np.ndarray, keys, strict: bool) -> dict[str, dict[str, A
 def bootstrap_ci(iou: np.ndarray, units, *, strict: bool, samples: int = 1000, seed: int = 0,
                  alpha: float = 0.05) -> dict[str, list[float]]:
     """Percentile intervals of the headline metrics, resampling whole videos with replacement."""
-    import pyarrow.compute as pc
-
     if len(iou) == 0 or samples <= 0:
         return {}
     codes = pc.dictionary_encode(units).indices.to_numpy(zero_copy_only=False)
@@ -146,9 +141,6 @@ def _canonical(joined, preds: PredictionColumns, split: SplitColumns, counts: di
 
 def _timer1(joined, preds: PredictionColumns, split: SplitColumns, counts: dict):
     """The distinct predicted qids count, each scored on its own target when it has one."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     counts["duplicates_dropped"] = int(len(preds) - len(joined))
     counts["unscorable_no_target"] = joined.count(UNKNOWN)
     keep = (joined.status == SCORED) | (joined.status == UNPARSEABLE)

@@ -15,11 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import yaml
 
 from tvgbench.core.errors import Timer1Error
 from tvgbench.core.report import write_text_atomic
-from tvgbench.core.schema import COLUMNS, Sample
+from tvgbench.core.schema import COLUMNS, Sample, arrow_schema, features_dict, features_yaml
 
 SIDECAR = "timer1.json"
 FORMAT_VERSION = 1
@@ -57,8 +59,6 @@ def size_category(n: int) -> str:
 
 def card_metadata(sidecar: dict[str, Any], *, license: str = "other", pretty_name: str | None = None,
                   source_datasets: list[str] | None = None) -> dict[str, Any]:
-    from tvgbench.core.schema import features_yaml
-
     splits = sidecar.get("splits", {})
     total = sum(int(s.get("n", 0)) for s in splits.values())
     # dataset_info.features in the Hub's YAML form, derived from the one schema declaration
@@ -128,11 +128,6 @@ def write_split(
 
     Other splits already in ``out_dir`` are kept, so train and test can share a folder.
     """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from tvgbench.core.schema import arrow_schema, features_dict
-
     if window_mode not in WINDOW_MODES:
         raise Timer1Error(f"window_mode must be one of {WINDOW_MODES}, got {window_mode!r}")
     out = Path(out_dir)
@@ -209,9 +204,6 @@ def resolve_split(split_dir: str | os.PathLike, split: str | None = None) -> tup
 
 def read_split_table(split_dir: str | os.PathLike, split: str | None = None, columns: list[str] | None = None):
     """The split as a pyarrow Table (fast; no ``datasets`` import)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     _, _, files = resolve_split(split_dir, split)
     try:
         tables = [pq.read_table(f, columns=columns) for f in files]

@@ -16,16 +16,21 @@ rows in the same order, hence byte-identical parquet and the same content hash.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from tvgbench.core.errors import Timer1Error
 from tvgbench.core.hashing import sha256_file
-from tvgbench.core.schema import QCENTER_BINS, QTYPES, VIDEOLEN_BIN_SECONDS, Sample
+from tvgbench.core.schema import QCENTER_BINS, QTYPES, Sample, VIDEOLEN_BIN_SECONDS
+from tvgbench.core.splits import load_split
 from tvgbench.core.validate import FLAG_END_PAST_DURATION, FLAG_ZERO_LENGTH
+from tvgbench.data import qtype as qt
+from tvgbench.data.sources import FORMATS, ingest
 
 N_DURATION_BINS = 9
 MAX_DURATION_S = N_DURATION_BINS * VIDEOLEN_BIN_SECONDS  # 180 s
@@ -287,8 +292,6 @@ def assign_qtypes(samples: list[Sample], mask: np.ndarray | None = None, *, recl
 
     Returns how many types were released with the data and how many were predicted (by model version).
     """
-    from tvgbench.data import qtype as qt
-
     where = range(len(samples)) if mask is None else np.flatnonzero(mask).tolist()
     todo = [i for i in where if reclassify or samples[i].qtype not in QTYPES]
     origin = Counter(released=len(where) - len(todo))
@@ -403,10 +406,6 @@ class SourceSpec:
 
 def parse_source_spec(spec: str) -> SourceSpec:
     """``NAME=PATH[:FORMAT]`` or ``PATH[:FORMAT]``; a ``:`` is a format only if the text after it names one."""
-    from pathlib import Path
-
-    from tvgbench.data.sources import FORMATS
-
     name = None
     rest = spec
     head, eq, tail = spec.partition("=")
@@ -426,9 +425,6 @@ def parse_source_spec(spec: str) -> SourceSpec:
 
 def infer_format(path, name: str | None) -> str:
     """Guess a source file's format from its name and first bytes."""
-    import re
-    from pathlib import Path
-
     p = Path(path)
     if not p.exists():
         raise Timer1Error(f"source file not found: {p}")
@@ -470,16 +466,11 @@ class LoadedSource:
 
 def _sha256(path) -> str | None:
     """The build record's digest of a source file; None for a source that is a folder."""
-    from pathlib import Path
-
     return "sha256:" + sha256_file(path) if Path(path).is_file() else None
 
 
 def load_source(spec: SourceSpec) -> LoadedSource:
     """Read and validate one source into canonical samples (renamed to ``spec.name`` when given)."""
-    from tvgbench.data.sources import ingest
-    from tvgbench.core.splits import load_split
-
     fmt = spec.fmt or infer_format(spec.path, spec.name)
     if fmt == SPLIT_FORMAT:
         split = load_split(spec.path)

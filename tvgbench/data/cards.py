@@ -9,10 +9,18 @@ builders; this module renders the always-valid minimum from a split folder's sid
 from __future__ import annotations
 
 import os
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import jinja2
+import pyarrow.compute as pc
+from huggingface_hub import DatasetCard
+
+from tvgbench import __version__
+from tvgbench.core.errors import Timer1Error
 from tvgbench.core.report import write_text_atomic
+from tvgbench.core.schema import QTYPES
 from tvgbench.core.splits import (  # noqa: F401 (the minimal card is the split writer's; re-exported here)
     SIZE_CATEGORIES, card_metadata, read_sidecar, read_split_table, render_card, size_category,
 )
@@ -69,10 +77,8 @@ def _templates_dir() -> Path:
 
 def draw_balance_plots(split_dir: str | Path, sidecar: dict[str, Any]) -> list[dict[str, str]]:
     """Bar charts of queries per duration bin, source and query type, one PNG each per split."""
-    import pyarrow.compute as pc
     from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global figure state, faster import
 
-    from tvgbench.core.schema import QTYPES
 
     out = Path(split_dir) / "plots"
     out.mkdir(parents=True, exist_ok=True)
@@ -104,8 +110,6 @@ def draw_balance_plots(split_dir: str | Path, sidecar: dict[str, Any]) -> list[d
 
 
 def _counts(values: list) -> tuple[list[str], list[int]]:
-    from collections import Counter
-
     c = sorted(Counter(values).items())
     return [str(k) for k, _ in c], [v for _, v in c]
 
@@ -114,10 +118,6 @@ def render_full_card(split_dir: str | Path, sidecar: dict[str, Any], *, kind: st
                      plots: list[dict[str, str]] | None = None, license: str = "other",
                      pretty_name: str | None = None) -> str:
     """README.md text: Hub YAML (from :func:`card_metadata`) and the ``data_cards/<kind>.md`` body."""
-    import jinja2
-
-    from tvgbench import __version__
-
     if kind not in CARD_KINDS:
         raise ValueError(f"card kind must be one of {CARD_KINDS}")
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(_templates_dir())), undefined=jinja2.StrictUndefined,
@@ -173,10 +173,6 @@ def validate_card(readme: str | Path) -> dict[str, Any]:
 
     Raises :class:`~tvgbench.core.errors.Timer1Error` naming the first problem; returns the metadata dict.
     """
-    from huggingface_hub import DatasetCard
-
-    from tvgbench.core.errors import Timer1Error
-
     readme = Path(readme)
     try:
         card = DatasetCard.load(readme)

@@ -16,14 +16,22 @@ evaluation beside a plain TF-IDF + logistic-regression baseline.
 
 from __future__ import annotations
 
+import argparse
+import os
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
+from tvgbench.core.errors import Timer1Error
 from tvgbench.core.schema import QTYPES
+from tvgbench.data.sources import ingest
 
 MODEL_VERSION = "qtype-svm-2"
 MODEL_PATH = Path(__file__).parent / "qtype_data" / "qtype_model.npz"
@@ -88,9 +96,6 @@ def lexicon_features(queries: Sequence[str]) -> np.ndarray:
     The cues run in Arrow's RE2 engine over the whole column at once (tens of thousands of queries per
     second), not in a Python loop.
     """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     if len(queries) == 0:
         return np.zeros((0, len(LEXICON) + N_SHAPE))
     raw = pc.utf8_trim_whitespace(pa.array(list(queries), type=pa.string()))
@@ -153,8 +158,6 @@ def ngram_counts(queries: Sequence[str], vocabulary):
     scikit-learn's text module costs about a second and its Python tokeniser is the slowest step of a
     70K-candidate build.
     """
-    import pyarrow as pa
-    import pyarrow.compute as pc
     from scipy import sparse
 
     n = len(queries)
@@ -222,13 +225,10 @@ class QtypeModel:
         """Class scores, one row per query. Large inputs are cut into one chunk per core and scored in
         threads: the work is Arrow and scipy kernels, which release the GIL (about 1.7x on 2 cores for
         60K queries). Each row's score depends only on its own query, so chunking changes nothing."""
-        import os
-
         srcs = [normalise_source(s) for s in sources]
         n_chunks = min(os.cpu_count() or 1, 4, max(1, len(queries) // PARALLEL_CHUNK_MIN))
         if n_chunks == 1:
             return self._decision(queries, srcs)
-        from concurrent.futures import ThreadPoolExecutor
 
         bounds = np.linspace(0, len(queries), n_chunks + 1).astype(int)
         parts = [(queries[a:b], srcs[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
@@ -250,9 +250,6 @@ class QtypeModel:
 
     def save(self, path: str | Path) -> None:
         """Write the weights (no annotation text) as a compressed ``.npz``, atomically."""
-        import os
-        import tempfile
-
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
@@ -273,15 +270,12 @@ class QtypeModel:
 
     @classmethod
     def load(cls, path: str | Path = MODEL_PATH) -> "QtypeModel":
-        from tvgbench.core.errors import Timer1Error
-
         try:
             z = np.load(path, allow_pickle=False)
         except FileNotFoundError:
             raise Timer1Error(f"query-type model not found: {path}") from None
         if str(z["version"]) != MODEL_VERSION:
             raise Timer1Error(f"{path} holds query-type model {z['version']}, this timer1 reads {MODEL_VERSION}")
-        import pyarrow as pa
 
         return cls(vocabulary=pa.array(z["vocabulary"].tolist(), type=pa.string()), word_idf=z["word_idf"],
                    source_idf=z["source_idf"], coef=z["coef"].astype(np.float64), intercept=z["intercept"],
@@ -302,7 +296,6 @@ def train(queries: Sequence[str], sources: Sequence[str | None], labels: Sequenc
     """Fit the classifier on labelled queries (labels are full type names)."""
     from sklearn.svm import LinearSVC
 
-    from tvgbench.core.errors import Timer1Error
 
     bad = sorted({lab for lab in labels if lab not in QTYPES})
     if bad:
@@ -314,7 +307,6 @@ def train(queries: Sequence[str], sources: Sequence[str | None], labels: Sequenc
     word_tfidf, source_tfidf = _tfidf().fit(counts), _tfidf().fit(source_slab(counts, srcs))
     X = _stack(counts, word_tfidf.idf_, source_tfidf.idf_, queries, srcs)
     svm = LinearSVC(C=SVM_C, random_state=0).fit(X, list(labels))  # seeded: its solver shuffles
-    import pyarrow as pa
 
     return QtypeModel(vocabulary=pa.array(vectorizer.get_feature_names_out().tolist(), type=pa.string()),
                       word_idf=word_tfidf.idf_.copy(), source_idf=source_tfidf.idf_.copy(), coef=svm.coef_.copy(),
@@ -397,10 +389,6 @@ def cross_validate(queries: Sequence[str], sources: Sequence[str | None], labels
 
 def main(argv: Sequence[str] | None = None) -> None:
     """``python -m tvgbench.data.qtype LABELLED.json [-o MODEL.npz]``: retrain the shipped model from TVGBench."""
-    import argparse
-
-    from tvgbench.data.sources import ingest
-
     ap = argparse.ArgumentParser(description=main.__doc__)
     ap.add_argument("labelled", help="TVGBench release JSON (timer1-tvgbench format)")
     ap.add_argument("-o", "--out", default=str(MODEL_PATH))

@@ -28,8 +28,18 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import ffmpeg
+import numpy as np
+
+from tvgbench.core.errors import Timer1Error
+from tvgbench.core.report import write_text_atomic
+from tvgbench.core.splits import read_sidecar, write_split
+from tvgbench.core.validate import check_record
+from tvgbench.data.cards import render_card
 
 SYNTH_VERSION = 1
+# the generator's name in every record and sidecar: a stable identifier of the splits it wrote, not a module path
+GENERATOR = "tvgbench.synth"
 SOURCE = "synth"
 FPS = 8
 WIDTH, HEIGHT = 160, 120
@@ -108,8 +118,6 @@ def _split_units(rng, total_units: int, minimum_units: list[int], weights: list[
     The spare steps are shared by Dirichlet proportions with concentration ``weights`` (default all 1),
     so a segment's expected share of the spare time is its weight over the weights' sum.
     """
-    import numpy as np
-
     spare = total_units - sum(minimum_units)
     if spare < 0:
         raise ValueError(f"{total_units} grid steps cannot hold segments of at least {minimum_units}")
@@ -336,8 +344,6 @@ def _lerp_even(x0: int, x1: int, start: float, end: float, t: float) -> int:
 
 @lru_cache(maxsize=None)
 def _disc_mask(radius: int):
-    import numpy as np
-
     yy, xx = np.mgrid[-radius:radius, -radius:radius]
     return (xx + 0.5) ** 2 + (yy + 0.5) ** 2 <= radius**2
 
@@ -382,8 +388,6 @@ def scene_state(plan: Plan, t: float) -> tuple:
 
 def draw_state(state: tuple):
     """The RGB frame (HEIGHT x WIDTH x 3, uint8) for a :func:`scene_state`."""
-    import numpy as np
-
     background, square_on, circle_colour, n_dots, mover_x, figure_x, arms_up, jumping = state
     frame = np.empty((HEIGHT, WIDTH, 3), dtype=np.uint8)
     frame[:] = background
@@ -405,8 +409,6 @@ def render_frame(plan: Plan, t: float):
 
 def encode_video(plan: Plan, path: Path) -> None:
     """Render every frame and encode to H.264 mp4 through ffmpeg-python (written to a temp file first)."""
-    import ffmpeg
-
     n_frames = int(round(plan.duration * FPS))
     tmp = path.with_name(path.name + ".tmp.mp4")
     process = (
@@ -480,14 +482,6 @@ def _card_body(samples: list, n_videos: int, seed: int, split: str, content_hash
 def make_synthetic(out_dir: str | os.PathLike, n_videos: int = 8, seed: int = 0, *, split: str = "test",
                    max_duration: float = MAX_DURATION_S, progress: bool = False) -> SynthResult:
     """Render ``n_videos`` videos into ``out_dir/videos`` and write their queries as split ``split``."""
-    import numpy as np
-
-    from tvgbench.data.cards import render_card
-    from tvgbench.core.errors import Timer1Error
-    from tvgbench.core.report import write_text_atomic
-    from tvgbench.core.splits import read_sidecar, write_split
-    from tvgbench.core.validate import check_record
-
     if n_videos < 1:
         raise Timer1Error("--videos must be at least 1")
     try:
@@ -513,7 +507,7 @@ def make_synthetic(out_dir: str | os.PathLike, n_videos: int = 8, seed: int = 0,
                 source=SOURCE, video=rel, query=ev.query, span=list(ev.span), duration=duration,
                 qtype=ev.qtype, source_id=f"{SOURCE}_{seed}_{i:03d}_{j:02d}",
                 meta={"kind": ev.kind, "probes": ev.probes, "fps": FPS, "size": [WIDTH, HEIGHT],
-                      "generator": f"tvgbench.data.synth v{SYNTH_VERSION}", "seed": seed},
+                      "generator": f"{GENERATOR} v{SYNTH_VERSION}", "seed": seed},
             )
             if verdict.sample is None or verdict.sample.flags:  # a generator bug, never user input
                 raise RuntimeError(f"synthetic record failed validation: {verdict}")
@@ -534,7 +528,7 @@ def make_synthetic(out_dir: str | os.PathLike, n_videos: int = 8, seed: int = 0,
     counts: dict[str, int] = {}
     for s in samples:
         counts[s.qtype] = counts.get(s.qtype, 0) + 1
-    build = {"command": "synth", "generator": "tvgbench.data.synth", "version": SYNTH_VERSION, "seed": seed,
+    build = {"command": "synth", "generator": GENERATOR, "version": SYNTH_VERSION, "seed": seed,
              "n_videos": n_videos, "max_duration": max_duration, "fps": FPS, "size": [WIDTH, HEIGHT]}
     info = write_split(samples, out, split, window_mode="crop", build=build,
                        report={"kept": len(samples), "qtypes": counts})

@@ -1,12 +1,12 @@
 """The evaluation harness: run a model on a TVG split (or a video-QA set) and keep everything needed
 to reproduce the numbers.
 
-    from tvgbench.harness import run_eval
+    from tvgbench.harness.runner import run_eval
     summary = run_eval("synth", "synth", "tiny-qwen", backend="hf", prompt="r1", out_dir="runs/tiny")
 
 Writes ``predictions.jsonl`` (one durable line per query), ``run.json`` (every setting that changes
 a number) and ``scores.json`` (:func:`tvgbench.core.scoring.score`). Heavy libraries load only inside the
-functions that need them.
+functions that need them; importing this package loads nothing.
 
 ``predictions.jsonl`` (one object per line, split order; ``timer1 eval score`` reads it directly):
   ``qid``          the split's qid
@@ -24,15 +24,3 @@ shard, limit), ``backend`` (weights and config sha256, device, dtype, threads, e
 is positioned), ``libraries`` (versions), ``project_version``, ``status`` (running|clean|partial),
 ``counts``, timings and the headline scores. A resumed run must match the settings that change numbers.
 """
-
-from __future__ import annotations
-
-
-def run_eval(*args, **kwargs):
-    """See :func:`tvgbench.harness.runner.run_eval`."""
-    from tvgbench.harness.runner import run_eval as _run_eval
-
-    return _run_eval(*args, **kwargs)
-
-
-__all__ = ["run_eval"]

@@ -14,6 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from tvgbench.core.report import write_text_atomic
+from tvgbench.core.scoring import read_split_columns
+
 KINDS = ("middle", "full", "prior")
 
 
@@ -35,8 +38,6 @@ def baseline_spans(kind: str, duration: np.ndarray, prior: tuple[float, float] |
 
 def normalised_prior(split_dir: str | os.PathLike, split: str | None = None) -> tuple[float, float]:
     """Mean start and end of the ground truth as fractions of the clip duration."""
-    from tvgbench.core.scoring import read_split_columns
-
     cols = read_split_columns(split_dir, split)
     dur = np.maximum(cols.duration, 1e-9)
     return float(np.mean(cols.start / dur)), float(np.mean(np.minimum(cols.end / dur, 1.0)))
@@ -45,9 +46,6 @@ def normalised_prior(split_dir: str | os.PathLike, split: str | None = None) -> 
 def write_baseline(split_dir, out_path, kind: str = "middle", *, split: str | None = None,
                    prior_split: str | os.PathLike | None = None) -> Path:
     """Write ``{"qid", "pred"}`` lines for every query of the split (atomically)."""
-    from tvgbench.core.report import write_text_atomic
-    from tvgbench.core.scoring import read_split_columns
-
     cols = read_split_columns(split_dir, split)
     prior = normalised_prior(prior_split or split_dir) if kind == "prior" else None
     spans = baseline_spans(kind, cols.duration, prior)

@@ -20,9 +20,9 @@ from typing import Any, ClassVar
 
 from tvgbench.core.errors import Timer1Error
 from tvgbench.core.parsing import VARIANTS
+from tvgbench.harness.backends.base import GenParams
 from tvgbench.models.prompts import LAYOUTS, Prompt, get_prompt, prompt_settings
 from tvgbench.video.config import SamplingConfig
-from tvgbench.harness.backends.base import GenParams
 
 # settings that may differ between a run and its resumption without changing any number
 NOT_FINGERPRINTED = ("workers", "prefetch", "progress", "out_dir", "cache_dir", "backend_options")
@@ -177,6 +177,8 @@ class EvalConfig(ModelConfig):
 
 # the leading arguments of the older ``run_eval(split_dir, video_root, model, **fields)`` call
 TVG_POSITIONAL = ("split_dir", "video_root", "model")
+# the video-QA benchmarks whose public layouts tvgbench.harness.qa reads
+QA_DATASETS = ("mvbench", "tempcompass", "videomme", "egoschema")
 QA_POSITIONAL = ("dataset", "root", "model")
 
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import orjson
+
 from tvgbench.core.errors import Timer1Error
 
 
 def recover(path: str | os.PathLike, *, truncate: bool = True) -> list[dict]:
     """The complete records of ``path`` (a missing file has none); drops and truncates a torn tail."""
-    import orjson
-
     p = Path(path)
     if not p.exists():
         return []
@@ -50,8 +50,6 @@ class DurableLog:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
 
     def append(self, record: dict) -> None:
-        import orjson
-
         line = orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n"
         view = memoryview(line)
         while view:

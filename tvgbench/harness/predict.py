@@ -5,7 +5,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
+
 from tvgbench.core.errors import Timer1Error
+from tvgbench.core.metrics import temporal_iou
+from tvgbench.core.parsing import parse_answer
+from tvgbench.harness.backends import make_backend
+from tvgbench.models.prompts import build_messages, prompt_settings
+from tvgbench.video import sample_video
 
 _THINK = re.compile(r"<think>(.*?)</think>", re.DOTALL | re.IGNORECASE)
 
@@ -19,12 +26,6 @@ def reasoning_of(text: str) -> str | None:
 def predict_one(config, video, query, *, window=None, gt=None, plot=None, backend_obj=None) -> dict:
     """Run one query with a :class:`tvgbench.harness.config.PredictConfig`; returns text, reasoning, parsed
     span, IoU (when ``gt``), video facts and settings."""
-    from tvgbench.core.metrics import temporal_iou
-    from tvgbench.core.parsing import parse_answer
-    from tvgbench.models.prompts import build_messages, prompt_settings
-    from tvgbench.video import sample_video
-    from tvgbench.harness.backends import make_backend
-
     path = Path(video)
     if window is not None and not (0 <= window[0] < window[1]):
         raise Timer1Error(f"--window must be 0 <= S < E, got {window[0]} {window[1]}")
@@ -73,7 +74,6 @@ def plot_timeline(sampled, result: dict, out_path, max_frames: int = 10) -> Path
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
     duration = result["duration"]
     n = sampled.num_frames

@@ -10,6 +10,8 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+from platformdirs import user_cache_dir
+
 LIBRARIES = ("torch", "transformers", "tokenizers", "accelerate", "numpy", "decord", "av", "pillow", "pyarrow",
              "vllm", "timer1")
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf")
@@ -29,8 +31,6 @@ def library_versions(extra: tuple[str, ...] = ()) -> dict[str, str | None]:
 
 
 def _cache_file() -> Path:
-    from platformdirs import user_cache_dir
-
     return Path(os.environ.get("TIMER1_CACHE", user_cache_dir("timer1"))) / "weights_hashes.json"
 
 

@@ -20,16 +20,26 @@ Layouts (``--root``):
 
 from __future__ import annotations
 
+import csv
 import json
 import math
+import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tvgbench.core.errors import Timer1Error
+import pyarrow.parquet as pq
 
-DATASETS = ("mvbench", "tempcompass", "videomme", "egoschema")
+from tvgbench.core.errors import Timer1Error
+from tvgbench.core.parsing import parse_option_letter
+from tvgbench.core.report import write_json_atomic
+from tvgbench.harness.config import QARunConfig, QA_DATASETS as DATASETS, QA_POSITIONAL, config_from_call
+from tvgbench.harness.jsonl import recover
+from tvgbench.harness.runner import (
+    PREDICTIONS, SCORES, WorkItem, _write_run_json, open_run_folder, summarize_predictions,
+)
+from tvgbench.models.prompts import build_messages
 
 # task -> (annotation file stem, video folder under video/): MVBench's 20 tasks
 MVBENCH_TASKS: dict[str, str] = {
@@ -127,8 +137,6 @@ def load_tempcompass(root: Path, subset: str | None = None) -> list[QAItem]:
 
 
 def _read_parquet_rows(folder: Path) -> list[dict]:
-    import pyarrow.parquet as pq
-
     files = sorted(folder.glob("*.parquet"))
     if not files:
         raise Timer1Error(f"no parquet files under {folder}")
@@ -236,9 +244,6 @@ def score_qa(records: list[dict], items: list[QAItem]) -> dict[str, Any]:
 def write_egoschema_submission(records: list[dict], items: list[QAItem], out: Path, seed: int = 42) -> dict:
     """The official submission file: question id → option index. Unparsed answers get a seeded random
     option (as Time-R1 does) and are counted, so the file is complete."""
-    import csv
-    import random
-
     rng = random.Random(seed)
     by_qid = {r["qid"]: r for r in records}
     answers, filled = {}, 0
@@ -248,7 +253,6 @@ def write_egoschema_submission(records: list[dict], items: list[QAItem], out: Pa
             pred = rng.randrange(len(it.options))
             filled += 1
         answers[str(it.extra.get("question_idx", it.qid))] = int(pred)
-    from tvgbench.core.report import write_json_atomic
 
     write_json_atomic(out / "egoschema_submission.json", answers)
     tmp = out / "egoschema_submission.csv.tmp"
@@ -262,9 +266,6 @@ def write_egoschema_submission(records: list[dict], items: list[QAItem], out: Pa
 
 
 def qa_work_items(items: list[QAItem], prompt, layout: str) -> list:
-    from tvgbench.models.prompts import build_messages
-    from tvgbench.harness.runner import WorkItem
-
     return [WorkItem(qid=it.qid, video_path=it.video, window=it.window, crop=it.window is not None,
                      messages=build_messages(preset=prompt, layout=layout, question=it.question, options=it.options),
                      sample=it) for it in items]
@@ -272,8 +273,6 @@ def qa_work_items(items: list[QAItem], prompt, layout: str) -> list:
 
 def qa_finish(item, prepared, output) -> dict:
     """One QA line: the raw text, the option letter read from it and its index (or the video's error)."""
-    from tvgbench.core.parsing import parse_option_letter
-
     rec: dict[str, Any] = {"qid": item.qid}
     if prepared.error is not None:
         rec.update(text=None, pred=None, letter=None, error=prepared.error)
@@ -287,9 +286,6 @@ def qa_finish(item, prepared, output) -> dict:
 def run_qa(*args, backend_obj=None, **fields) -> dict:
     """Evaluate a model on a video-QA set: ``run_qa(QARunConfig(...))``; writes predictions.jsonl, run.json
     and scores.json. The older call ``run_qa(dataset, root, model, **fields)`` builds the config."""
-    from tvgbench.harness.config import QA_POSITIONAL, QARunConfig, config_from_call
-    from tvgbench.harness.runner import open_run_folder
-
     config = config_from_call(QARunConfig, QA_POSITIONAL, args, fields).resolved()
     items = load_qa(config.dataset, config.root, config.subset)
     if config.limit:
@@ -302,10 +298,6 @@ def run_qa(*args, backend_obj=None, **fields) -> dict:
 
 def _finish_qa_run(folder, config, items: list[QAItem], loop) -> dict:
     """Score the answers (and write EgoSchema's submission file), mark run.json finished, return the summary."""
-    from tvgbench.core.report import write_json_atomic
-    from tvgbench.harness.jsonl import recover
-    from tvgbench.harness.runner import PREDICTIONS, SCORES, _write_run_json, summarize_predictions
-
     out, run = folder.out, folder.run
     records = recover(out / PREDICTIONS, truncate=False)
     scores = {"dataset": config.dataset, "subset": config.subset, **score_qa(records, items)}

@@ -13,9 +13,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 
 from tvgbench.core.errors import Timer1Error
+from tvgbench.core.join import REPORT, SCORED, STATUSES, join
 from tvgbench.core.metrics import THRESHOLDS, hits, recall_at
+from tvgbench.core.predictions import columns_from_records
+from tvgbench.core.report import write_text_atomic
+from tvgbench.core.schema import QTYPES
+from tvgbench.core.scoring import bootstrap_ci, read_split_columns, score
+from tvgbench.core.splits import read_split_table
+from tvgbench.harness.jsonl import recover
+from tvgbench.harness.runner import PREDICTIONS, RUN_JSON, SCORES
 
 METRICS = ("R1@0.3", "R1@0.5", "R1@0.7", "mIoU")
 
@@ -41,13 +50,6 @@ _STATUS_WORDS = {"scored": "parsed", "unparseable": "unparsed", "missing": "miss
 
 
 def load_run(run_dir, bootstrap: int = 1000) -> RunView:
-    from tvgbench.core.join import REPORT, SCORED, STATUSES, join
-    from tvgbench.core.predictions import columns_from_records
-    from tvgbench.core.scoring import read_split_columns, score
-    from tvgbench.core.splits import read_split_table
-    from tvgbench.harness.jsonl import recover
-    from tvgbench.harness.runner import PREDICTIONS, RUN_JSON, SCORES
-
     d = Path(run_dir)
     try:
         run = json.loads((d / RUN_JSON).read_text())
@@ -94,10 +96,6 @@ def _metrics(iou: np.ndarray) -> dict[str, float]:
 
 def group_table(view: RunView, bootstrap: int) -> dict[str, dict]:
     """Per query type: n, headline metrics and their 95% intervals."""
-    import pyarrow as pa
-
-    from tvgbench.core.scoring import bootstrap_ci
-
     out = {}
     qtypes = np.asarray(view.qtype, dtype=object)
     videos = np.asarray(view.video, dtype=object)
@@ -167,8 +165,6 @@ def plot_qtype_bars(views: list[RunView], groups: list[dict], path: Path, metric
 
 
 def _abbrev(qtype: str) -> str:
-    from tvgbench.core.schema import QTYPES
-
     return QTYPES.get(qtype, qtype)
 
 
@@ -336,6 +332,5 @@ def write_report(run_dir, out_dir=None, *, other=None, bootstrap: int = 1000) ->
         lines.append("")
     for v in views:
         lines += [f"## Settings: {v.name}", "", "| setting | value |", "|---|---|", *_settings_lines(v), ""]
-    from tvgbench.core.report import write_text_atomic
 
     return write_text_atomic(out / "report.md", "\n".join(lines) + "\n")

@@ -22,6 +22,8 @@ run.json's ``settings`` are its serialisation. TVG and QA runs share the run-fol
 
 from __future__ import annotations
 
+import fcntl
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -31,9 +33,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from tqdm import tqdm
+
+from tvgbench import __version__
 from tvgbench.core.errors import Timer1Error
-from tvgbench.harness.config import TVG_POSITIONAL, EvalConfig, RunConfig, config_from_call, fingerprint, shard_slice
+from tvgbench.core.parsing import parse_answer
+from tvgbench.core.report import write_json_atomic
+from tvgbench.core.splits import load_split
+from tvgbench.harness.backends import make_backend
 from tvgbench.harness.config import default_workers  # noqa: F401  (bench/bench_harness.py imports it from here)
+from tvgbench.harness.config import EvalConfig, RunConfig, TVG_POSITIONAL, config_from_call, fingerprint, shard_slice
+from tvgbench.harness.jsonl import DurableLog, recover
+from tvgbench.harness.provenance import library_versions
+from tvgbench.models.prompts import build_messages
+from tvgbench.video import VideoError, sample_video, should_crop
+from tvgbench.video.decode import decoder_threads, set_decoder_threads
 
 PREDICTIONS = "predictions.jsonl"
 RUN_JSON = "run.json"
@@ -69,8 +83,6 @@ class Prepared:
 
 def load_backend(config: EvalConfig):
     """The run's backend; on CPU the hf model leaves the decode pool its cores (unless --threads is given)."""
-    from tvgbench.harness.backends import make_backend
-
     options = dict(config.backend_options)
     if config.backend == "hf":
         options.setdefault("reserve_cores", config.workers)
@@ -83,8 +95,6 @@ def fixed_batches(n_items: int, batch_size: int) -> list[range]:
 
 def _prepare(item: WorkItem, backend, sampling, assistant_prefix: str, cache_dir) -> Prepared:
     """Decode + build the request for one item; a bad video becomes an error record (never raises)."""
-    from tvgbench.video import VideoError, sample_video
-
     t0 = time.perf_counter()
     try:
         if cache_dir is not None and item.video_root is not None:
@@ -167,8 +177,6 @@ class Prefetcher:
 
     def __init__(self, items: list[WorkItem], fn: Callable[[WorkItem], Prepared], workers: int, depth: int,
                  batches: list[list[int]] | None = None, collate: Callable[[list[Prepared]], Any] | None = None):
-        from tvgbench.video.decode import set_decoder_threads
-
         self.items, self.fn, self.collate = items, fn, collate
         batches = [[i] for i in range(len(items))] if batches is None else [list(b) for b in batches]
         self.order = [i for b in batches for i in b]
@@ -197,7 +205,6 @@ class Prefetcher:
         if self.pool is None:
             prepared = [self.fn(self.items[i]) for i in indices]
             return ReadyBatch(prepared, self.collate(prepared) if self.collate else None)
-        from tvgbench.video.decode import decoder_threads, set_decoder_threads
 
         self._submit_ahead(indices[-1])
         join = self.joins.pop(indices[-1], None)
@@ -259,10 +266,6 @@ def run_items(items: list[WorkItem], backend, config: EvalConfig, *, out_path: P
 
     ``config`` (resolved) gives the sampling, batch size, workers, prefetch depth, frame cache and progress bar.
     """
-    from tqdm import tqdm
-
-    from tvgbench.harness.jsonl import DurableLog
-
     batch_size, workers = config.batch_size, config.workers
     # batches with nothing left to do are skipped whole; the others are recomputed whole (fixed membership)
     batches = [b for b in fixed_batches(len(items), batch_size) if any(items[i].qid not in done for i in b)]
@@ -321,8 +324,6 @@ class RunLock:
         self._f = None
 
     def __enter__(self):
-        import fcntl
-
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -341,10 +342,6 @@ class RunLock:
 
 def prepare_run_dir(out_dir: Path, settings: dict, *, resume: bool, overwrite: bool) -> tuple[set[str], dict]:
     """Check/initialise ``out_dir``; returns the qids already done and the previous run.json (if any)."""
-    import json
-
-    from tvgbench.harness.jsonl import recover
-
     pred = out_dir / PREDICTIONS
     run_json = out_dir / RUN_JSON
     if pred.exists() and not resume:
@@ -376,9 +373,6 @@ def check_backend_matches(previous: dict, now: dict, out: Path) -> None:
 
 
 def tvg_items(samples, video_root: Path, window_mode: str, prompt, layout: str) -> list[WorkItem]:
-    from tvgbench.models.prompts import build_messages
-    from tvgbench.video import should_crop
-
     items = []
     for s in samples:
         crop = should_crop(s, window_mode)
@@ -390,8 +384,6 @@ def tvg_items(samples, video_root: Path, window_mode: str, prompt, layout: str) 
 
 
 def tvg_finisher(parser: str):
-    from tvgbench.core.parsing import parse_answer
-
     def finish(item: WorkItem, prepared: Prepared, output) -> dict:
         record: dict[str, Any] = {"qid": item.qid}
         if prepared.error is not None:
@@ -410,14 +402,10 @@ def tvg_finisher(parser: str):
 
 
 def _write_run_json(out_dir: Path, payload: dict) -> None:
-    from tvgbench.core.report import write_json_atomic
-
     write_json_atomic(out_dir / RUN_JSON, payload)
 
 
 def project_version() -> str:
-    from tvgbench import __version__
-
     return __version__
 
 
@@ -453,8 +441,6 @@ def open_run_folder(config: EvalConfig, settings: dict, backend_obj, queries: in
 
     ``record_resumes`` keeps the list of resumption times (``resumed_at``) in run.json (TVG runs do).
     """
-    from tvgbench.harness.provenance import library_versions
-
     out = Path(config.out_dir)
     with RunLock(out):  # creates the folder
         done, previous = prepare_run_dir(out, settings, resume=config.resume, overwrite=config.overwrite)
@@ -479,8 +465,6 @@ def run_eval(*args, backend_obj=None, **fields) -> dict:
     scores (when scored). ``workers=None`` picks :func:`default_workers`; 0 decodes inline (a sequential loop).
     ``backend_obj`` lets a caller pass an already-built backend (e.g. the trainer's in-memory policy).
     """
-    from tvgbench.core.splits import load_split
-
     config = config_from_call(RunConfig, TVG_POSITIONAL, args, fields).resolved()
     video_root = Path(config.video_root)
     if not video_root.is_dir():
@@ -504,8 +488,6 @@ def run_eval(*args, backend_obj=None, **fields) -> dict:
 
 def summarize_predictions(path: Path) -> dict:
     """Counts over a predictions file: lines, errors by reason, unparsed, tokens, timing."""
-    from tvgbench.harness.jsonl import recover
-
     recs = recover(path, truncate=False)
     errors: dict[str, int] = {}
     unparsed = 0
@@ -525,8 +507,6 @@ def summarize_predictions(path: Path) -> dict:
 def finalize_run(out: Path, run: dict, *, split_dir, split_name, subset, window_mode, shard, loop: LoopResult | None,
                  score: bool, bootstrap: int) -> dict:
     """Mark the run finished, score it (whole split, or the ``--limit`` subset), return the summary."""
-    from tvgbench.core.report import write_json_atomic
-
     counts = summarize_predictions(out / PREDICTIONS)
     status = "partial" if counts["errors"] else "clean"
     run.update(status=status, finished_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), counts=counts)

@@ -6,11 +6,20 @@
     ids = tokenizer(adapter.expand_prompt(text, video)).input_ids
     out = model.generate(input_ids=..., **adapter.video_kwargs([video], input_ids))
 
-Importing this package loads no heavy library; each family registers itself on import.
+Importing this package loads no family: each registers itself when first asked for (``base.FAMILIES``).
 """
 
-from tvgbench.models.base import ChatTokens, ModelAdapter, adapter_class, adapter_for, model_types, read_model_type, register
-from tvgbench.models.qwen2_5_vl import Qwen25VLAdapter
+from tvgbench.models.base import (
+    FAMILIES, ChatTokens, ModelAdapter, adapter_class, adapter_for, model_types, read_model_type, register,
+)
 
-__all__ = ["ChatTokens", "ModelAdapter", "Qwen25VLAdapter", "adapter_class", "adapter_for", "model_types",
+
+def __getattr__(name: str):
+    # the family adapters by class name, loaded on first use
+    if name == "Qwen25VLAdapter":
+        return adapter_class("qwen2_5_vl")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["FAMILIES", "ChatTokens", "ModelAdapter", "Qwen25VLAdapter", "adapter_class", "adapter_for", "model_types",
            "read_model_type", "register"]

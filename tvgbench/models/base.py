@@ -19,6 +19,7 @@ config.json's ``model_type``. Heavy libraries are imported inside methods, so lo
 
 from __future__ import annotations
 
+import importlib
 import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -121,6 +122,11 @@ class ModelAdapter(ABC):
         """Build and save a tiny random checkpoint of this family that loads offline."""
 
 
+# model_type -> (family, the module whose import registers its adapter). Families load on first use,
+# so naming them (the CLI's help, an error) costs no import of their inputs or model code.
+FAMILIES: dict[str, tuple[str, str]] = {
+    "qwen2_5_vl": ("Qwen2.5-VL", "tvgbench.models.qwen2_5_vl.adapter"),
+}
 _REGISTRY: dict[str, type[ModelAdapter]] = {}
 
 
@@ -131,14 +137,16 @@ def register(cls: type[ModelAdapter]) -> type[ModelAdapter]:
 
 
 def model_types() -> tuple[str, ...]:
-    return tuple(_REGISTRY)
+    return tuple(FAMILIES)
 
 
 def adapter_class(model_type: str | None, what: str = "") -> type[ModelAdapter]:
     """The registered adapter class; ``what`` names the checkpoint in the error (e.g. its folder)."""
+    if model_type in FAMILIES and model_type not in _REGISTRY:
+        importlib.import_module(FAMILIES[model_type][1])
     cls = _REGISTRY.get(model_type or "")
     if cls is None:
-        supported = ", ".join(f"{c.family} ({t})" for t, c in _REGISTRY.items())
+        supported = ", ".join(f"{family} ({t})" for t, (family, _) in FAMILIES.items())
         raise Timer1Error(f"{what or 'the model'} is a {model_type!r} model; timer1 supports {supported}")
     return cls
 

@@ -21,6 +21,9 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+
+from tvgbench.video.sample import SampledVideo
 
 MAGIC = b"T1VC"
 CACHE_FORMAT = 1
@@ -46,8 +49,6 @@ def entry_path(cache_dir: str | os.PathLike, key: str) -> Path:
 
 
 def _codec():
-    import pyarrow as pa
-
     return pa.Codec("zstd", compression_level=ZSTD_LEVEL)
 
 
@@ -79,8 +80,6 @@ def write_entry(path: Path, sampled) -> int:
 
 def read_entry(path: Path):
     """The cached :class:`SampledVideo`, or ``None`` if the entry is absent or damaged."""
-    from tvgbench.video.sample import SampledVideo
-
     try:
         blob = path.read_bytes()
     except (FileNotFoundError, IsADirectoryError):

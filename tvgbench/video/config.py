@@ -12,6 +12,8 @@ import json
 import math
 from dataclasses import MISSING, asdict, dataclass, field, fields
 
+from tvgbench.core.errors import Timer1Error
+
 MAX_ASPECT_RATIO = 200  # smart_resize refuses anything more elongated (as the reference does)
 DECODERS = ("decord", "pyav", "auto")
 RESIZE_MODES = ("fast", "torch")
@@ -48,8 +50,6 @@ class SamplingConfig:
     check_determinism: str = "auto"  # "auto" (AVI/MKV only) | "always" | "never"
 
     def __post_init__(self) -> None:
-        from tvgbench.core.errors import Timer1Error
-
         if self.decoder not in DECODERS:
             raise Timer1Error(f"decoder must be one of {DECODERS}, got {self.decoder!r}")
         if self.resize not in RESIZE_MODES:

@@ -11,9 +11,18 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from tqdm import tqdm
+
+from tvgbench.core.errors import Timer1Error
+from tvgbench.core.report import write_json_atomic
+from tvgbench.core.splits import load_split
 from tvgbench.video import cache as cache_mod
 from tvgbench.video.config import SamplingConfig
+from tvgbench.video.decode import VideoProbe, check_file
 from tvgbench.video.errors import VideoError
+from tvgbench.video.proxy import make_proxy, read_manifest, write_manifest
+from tvgbench.video.records import should_crop
+from tvgbench.video.sample import sample_video
 
 REPORT = "preprocess_report.json"
 CACHE_INFO = "cache.json"
@@ -32,9 +41,6 @@ class Entry:
 
 def plan_entries(samples, video_root: Path, window_mode: str, config: SamplingConfig):
     """Unique (video, window) entries of a split, plus the records whose file is missing or empty."""
-    from tvgbench.video.decode import check_file
-    from tvgbench.video.records import should_crop
-
     entries: dict[str, Entry] = {}
     failures: dict[str, dict] = {}
     sizes: dict[str, int] = {}
@@ -67,9 +73,6 @@ def _init_worker() -> None:
 def cache_one(entry: Entry, video_root: str, cache_dir: str, config: SamplingConfig,
               proxy: str | None = None, source_probe: dict | None = None) -> dict:
     """Decode one entry into the cache. Never raises: returns a status row for the report."""
-    from tvgbench.video.decode import VideoProbe
-    from tvgbench.video.sample import sample_video
-
     t0 = time.perf_counter()
     try:
         sampled = sample_video(Path(video_root) / entry.video, entry.window, crop=entry.crop, config=config,
@@ -99,8 +102,6 @@ def _remove_stale_tmp(d: Path) -> int:
 
 def _run(tasks, fn, workers: int, desc: str, progress: bool):
     """Run ``fn(*task)`` over tasks (in-process for 1 worker), yielding results as they finish."""
-    from tqdm import tqdm
-
     bar = tqdm(total=len(tasks), desc=desc, unit="video", disable=not progress, dynamic_ncols=True)
     try:
         if workers <= 1:
@@ -127,8 +128,6 @@ def _run(tasks, fn, workers: int, desc: str, progress: bool):
 
 
 def make_one_proxy(video: str, video_root: str, proxy_dir: str, height: int, fps: float) -> dict:
-    from tvgbench.video.proxy import make_proxy
-
     try:
         row = make_proxy(Path(video_root) / video, Path(proxy_dir) / video, max_height=height, max_fps=fps)
     except VideoError as e:
@@ -139,8 +138,6 @@ def make_one_proxy(video: str, video_root: str, proxy_dir: str, height: int, fps
 def build_proxies(videos, video_root: Path, proxy_dir: Path, *, height: int, fps: float, workers: int,
                   progress: bool) -> tuple[dict, list[dict]]:
     """Proxies for ``videos`` (skipping ones already made with the same settings); manifest + failures."""
-    from tvgbench.video.proxy import read_manifest, write_manifest
-
     manifest = read_manifest(proxy_dir)
     todo = []
     for v in videos:
@@ -167,10 +164,6 @@ def preprocess(
     progress: bool = True,
 ) -> dict:
     """Fill ``cache_dir`` for every record of the split; returns (and writes) the report."""
-    from tvgbench.core.errors import Timer1Error
-    from tvgbench.core.report import write_json_atomic
-    from tvgbench.core.splits import load_split
-
     t0 = time.perf_counter()
     sp = load_split(split_dir, split)
     video_root, cache_dir = Path(video_root), Path(cache_dir)

@@ -14,6 +14,9 @@ import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
+import ffmpeg
+
+from tvgbench.core.report import write_text_atomic
 from tvgbench.video.decode import VideoProbe, check_file, probe_decord
 from tvgbench.video.errors import VideoError
 
@@ -32,8 +35,6 @@ def proxy_filters(height: int, width: int, fps: float, *, max_height: int, max_f
 
 def make_proxy(src: Path, dst: Path, *, max_height: int = 360, max_fps: float = 4.0, crf: int = 23) -> dict:
     """Transcode ``src`` to ``dst`` (atomic) and check that the time axis survived; returns the manifest row."""
-    import ffmpeg
-
     check_file(src)
     source = probe_decord(src)
     settings = proxy_filters(source.height, source.width, source.fps, max_height=max_height, max_fps=max_fps)
@@ -88,6 +89,4 @@ def read_manifest(proxy_dir: str | os.PathLike) -> dict:
 
 
 def write_manifest(proxy_dir: str | os.PathLike, manifest: dict) -> None:
-    from tvgbench.core.report import write_text_atomic
-
     write_text_atomic(Path(proxy_dir) / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))

@@ -12,6 +12,7 @@ import numpy as np
 from tvgbench.video import decode
 from tvgbench.video.config import SamplingConfig, SamplingPlan, plan_sampling
 from tvgbench.video.errors import VideoError
+from tvgbench.video.proxy import proxy_indices
 from tvgbench.video.resize import RESIZERS
 
 
@@ -98,8 +99,6 @@ def decode_with_fallback(path: Path, window, cfg: SamplingConfig, *, iter_decord
 
 def decode_from_proxy(path: Path, proxy: Path, source: decode.VideoProbe | None, window, cfg: SamplingConfig):
     """Plan on the source's frame count and fps; take each sampled frame from the proxy nearest in time."""
-    from tvgbench.video.proxy import proxy_indices
-
     decode.check_file(proxy)
     source = source or decode.probe_decord(path)
     plan = _plan(path, source, window, cfg)

@@ -11,6 +11,6 @@
 """
 
 from tvgbench.data.hub.downloading import DownloadResult, download
-from tvgbench.data.hub.publishing import PublishResult, publish
+from tvgbench.data.hub.publishing import PublishOptions, PublishResult, publish
 
-__all__ = ["DownloadResult", "PublishResult", "download", "publish"]
+__all__ = ["DownloadResult", "PublishOptions", "PublishResult", "download", "publish"]

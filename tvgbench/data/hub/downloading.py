@@ -17,9 +17,13 @@ from typing import Callable
 
 from tvgbench.core.errors import Timer1Error
 from tvgbench.core.hashing import sha256_file
+from tvgbench.core.splits import list_splits, load_split, read_sidecar, write_split
 from tvgbench.data.hub.client import REPO_TYPE, check_repo_id, hub_errors
 from tvgbench.data.hub.extract import safe_extract, unpack_release_archives
-from tvgbench.data.hub.plan import ANNOTATION_FILES, PLOT_GLOB, SHARD_DIR, SHARD_INDEX, check_content_hashes, referenced_videos
+from tvgbench.data.hub.plan import (
+    ANNOTATION_FILES, PLOT_GLOB, SHARD_DIR, SHARD_INDEX, check_content_hashes, referenced_videos,
+)
+from tvgbench.data.sources import ingest
 
 OFFICIAL_REPO = "Boshenxx/TimeR1-Dataset"
 ANNOTATION_PATTERNS = ["*.json", "*.md", "*.parquet", "*.jsonl", "*.csv", PLOT_GLOB]
@@ -62,8 +66,6 @@ def fetch_snapshot(repo_id: str, *, revision: str | None, local_dir: str | os.Pa
 
 
 def is_canonical(folder: Path) -> bool:
-    from tvgbench.core.splits import list_splits
-
     return (folder / "timer1.json").is_file() and bool(list_splits(folder))
 
 
@@ -138,8 +140,6 @@ def missing_annotation_message(wanted: list[OfficialData], snapshot: Path) -> st
 
 def download_published(snapshot: Path, out_dir: Path, repo_id: str, videos: bool, progress: bool) -> DownloadResult:
     """A repo timer1 published: copy the split, check its rows, unpack its checked shards beside it."""
-    from tvgbench.core.splits import list_splits, load_split, read_sidecar
-
     try:
         copy_canonical(snapshot, out_dir)
     except OSError as e:
@@ -175,9 +175,6 @@ def ingest_official(snapshot: Path, out_dir: Path, official: OfficialData | None
                     revision: str | None, videos: bool, annotations: str | os.PathLike | None,
                     progress: bool) -> DownloadResult:
     """The official Time-R1 layout (or a mirror of it): find the annotation files and ingest them."""
-    from tvgbench.data.sources import ingest
-    from tvgbench.core.splits import write_split
-
     wanted, found_files = official_annotations(snapshot, [official] if official else list(OFFICIAL.values()),
                                                annotations, official is not None)
     if videos:

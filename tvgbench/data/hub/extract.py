@@ -7,13 +7,13 @@ import tarfile
 import zipfile
 from pathlib import Path
 
+from tqdm import tqdm
+
 from tvgbench.core.errors import Timer1Error
 from tvgbench.data.hub.plan import SHARD_DIR
 
 
 def _extract_zip(archive: Path, dest: Path, progress: bool) -> int:
-    from tqdm import tqdm
-
     written = 0
     with zipfile.ZipFile(archive) as z:
         for info in tqdm(z.infolist(), desc=f"extracting {archive.name}", unit="file", disable=not progress):
@@ -30,8 +30,6 @@ def _extract_zip(archive: Path, dest: Path, progress: bool) -> int:
 
 
 def _extract_tar(archive: Path, dest: Path, progress: bool) -> int:
-    from tqdm import tqdm
-
     try:
         tar = tarfile.open(archive)
     except tarfile.TarError as e:

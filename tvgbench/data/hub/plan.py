@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tvgbench.core.errors import Timer1Error
+from tvgbench.core.splits import content_hash, list_splits, load_split, read_sidecar, read_split_table
 
 SHARD_DIR = "video_shards"
 SHARD_INDEX = f"{SHARD_DIR}/index.json"
@@ -54,8 +55,6 @@ def parse_size(text: str) -> int:
 
 def referenced_videos(split_dir: Path) -> list[str]:
     """Every distinct ``video`` of every split in the folder, sorted."""
-    from tvgbench.core.splits import list_splits, read_split_table
-
     names: set[str] = set()
     for split in list_splits(split_dir):
         names.update(v for v in read_split_table(split_dir, split, columns=["video"]).column("video").to_pylist() if v)
@@ -95,8 +94,6 @@ def shard_name(i: int, n: int) -> str:
 
 def check_split_folder(split_dir: Path) -> list[str]:
     """A folder timer1 wrote, unchanged since: its splits, card and sidecar agree. Returns the split names."""
-    from tvgbench.core.splits import list_splits, read_sidecar
-
     if not split_dir.is_dir():
         raise Timer1Error(f"split folder not found: {split_dir}")
     splits = list_splits(split_dir)
@@ -151,8 +148,6 @@ def make_plan(split_dir: Path, video_root: Path | None = None, shard_bytes: int 
 
 def check_content_hashes(split_dir: Path, splits: list[str], sidecar: dict[str, Any]) -> None:
     """Refuse a split whose rows no longer match the hash its card and sidecar announce."""
-    from tvgbench.core.splits import content_hash, load_split
-
     for name in splits:
         recorded = sidecar["splits"][name].get("content_hash")
         actual = content_hash(s.to_row() for s in load_split(split_dir, name).samples)

@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from tvgbench.core.errors import Timer1Error
+from tvgbench.core.splits import read_sidecar
 from tvgbench.data.hub.client import REPO_TYPE, check_repo_id, hub_errors
-from tvgbench.data.hub.plan import DEFAULT_SHARD_BYTES, PLOT_GLOB, SHARD_DIR, PlannedFile, human_size, make_plan
+from tvgbench.data.hub.plan import DEFAULT_SHARD_BYTES, PLOT_GLOB, PlannedFile, SHARD_DIR, human_size, make_plan
 from tvgbench.data.hub.staging import default_stage_dir, stage, usage_section
 
 
@@ -83,44 +84,47 @@ def stale_paths(remote: set[str], ours: set[str], with_shards: bool) -> list[str
 
 
 def publish_message(split_dir: Path) -> str:
-    from tvgbench.core.splits import read_sidecar
-
     splits = read_sidecar(split_dir).get("splits", {})
     summary = ", ".join(f"{k} ({v.get('n', 0)} records, {str(v.get('content_hash', ''))[:19]})"
                         for k, v in sorted(splits.items()))
     return f"timer1: publish {summary}"
 
 
-def publish(
-    split_dir: str | os.PathLike,
-    repo_id: str,
-    *,
-    api: Any = None,
-    token: str | None = None,
-    private: bool = False,
-    revision: str | None = None,
-    video_root: str | os.PathLike | None = None,
-    dry_run: bool = False,
-    stage_dir: str | os.PathLike | None = None,
-    shard_bytes: int = DEFAULT_SHARD_BYTES,
-    commit_message: str | None = None,
-    progress: bool = True,
-    log: Callable[[str], None] = lambda s: None,
-) -> PublishResult:
-    """Upload a split folder (and optionally its videos) to ``repo_id``; see the module docstring."""
+@dataclass(frozen=True)
+class PublishOptions:
+    """What a publish uploads and where (``timer1 data publish``'s options)."""
+
+    private: bool = field(default=False, metadata={"help": "Create the repo as private."})
+    revision: str | None = field(default=None, metadata={"help": "Branch to commit to (created when missing)."})
+    video_root: str | os.PathLike | None = field(
+        default=None, metadata={"help": "Also upload the referenced videos, read from this folder, as tar shards."})
+    dry_run: bool = field(default=False, metadata={"help": "Plan only: upload nothing."})
+    stage_dir: str | os.PathLike | None = field(
+        default=None, metadata={"help": "Where to stage files before upload (default: the timer1 user cache)."})
+    shard_bytes: int = field(default=DEFAULT_SHARD_BYTES, metadata={"help": "Largest video shard in bytes."})
+    commit_message: str | None = field(default=None, metadata={"help": "Message of the final commit."})
+
+
+def publish(split_dir: str | os.PathLike, repo_id: str, *, api: Any = None, token: str | None = None,
+            progress: bool = True, log: Callable[[str], None] = lambda s: None, **options) -> PublishResult:
+    """Upload a split folder (and optionally its videos) to ``repo_id``; see the module docstring.
+
+    ``options`` are :class:`PublishOptions`' fields; ``api`` is the Hub client seam (default ``HfApi``)."""
+    opts = PublishOptions(**options)
     split_dir = Path(split_dir)
     check_repo_id(repo_id)
-    root = Path(video_root) if video_root is not None else None
-    files = make_plan(split_dir, root, shard_bytes)
-    result = PublishResult(repo_id, revision, files, dry_run=dry_run)
-    if dry_run:
+    root = Path(opts.video_root) if opts.video_root is not None else None
+    files = make_plan(split_dir, root, opts.shard_bytes)
+    revision, stage_dir = opts.revision, opts.stage_dir
+    result = PublishResult(repo_id, revision, files, dry_run=opts.dry_run)
+    if opts.dry_run:
         return result
     api = api if api is not None else hub_api(token)
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete  # a dry run never loads the Hub client
 
     with hub_errors(f"publish to {repo_id}"):
         # talk to the Hub first: a missing network or a bad token fails before any packing work
-        api.create_repo(repo_id, repo_type=REPO_TYPE, private=private, exist_ok=True)
+        api.create_repo(repo_id, repo_type=REPO_TYPE, private=opts.private, exist_ok=True)
         if revision and revision != "main":
             api.create_branch(repo_id, branch=revision, repo_type=REPO_TYPE, exist_ok=True)
         stage(files, Path(stage_dir) if stage_dir else default_stage_dir(repo_id), root, progress,
@@ -133,7 +137,7 @@ def publish(
         ops = [CommitOperationAdd(path_in_repo=f.path_in_repo, path_or_fileobj=str(f.staged))
                for f in files if f.commit == "annotations"]
         ops += [CommitOperationDelete(path_in_repo=p) for p in stale]
-        info = api.create_commit(repo_id, ops, commit_message=commit_message or publish_message(split_dir),
+        info = api.create_commit(repo_id, ops, commit_message=opts.commit_message or publish_message(split_dir),
                                  repo_type=REPO_TYPE, revision=revision)
     result.uploaded += [f.path_in_repo for f in files if f.commit == "annotations"]
     result.deleted = stale

@@ -12,16 +12,17 @@ import shutil
 import tarfile
 from pathlib import Path
 
+from platformdirs import user_cache_dir
+from tqdm import tqdm
+
 from tvgbench.core.hashing import sha256_file
 from tvgbench.core.report import write_text_atomic
-from tvgbench.data.hub.plan import SHARD_INDEX, PlannedFile
+from tvgbench.data.hub.plan import PlannedFile, SHARD_INDEX
 
 USAGE_MARKER = "<!-- timer1:usage -->"
 
 
 def default_stage_dir(repo_id: str) -> Path:
-    from platformdirs import user_cache_dir
-
     return Path(user_cache_dir("timer1")) / "publish" / repo_id.replace("/", "--")
 
 
@@ -50,8 +51,6 @@ def write_shard(members: list[tuple[str, int]], video_root: Path, dest: Path) ->
 
 def stage_shards(shards: list[PlannedFile], stage_dir: Path, video_root: Path | None, progress: bool) -> None:
     """Pack each shard under ``stage_dir`` (or reuse the one an earlier run packed) and record its sha256."""
-    from tqdm import tqdm
-
     old_index = {}
     if (stage_dir / SHARD_INDEX).is_file():
         old_index = {s["path"]: s for s in json.loads((stage_dir / SHARD_INDEX).read_text())["shards"]}

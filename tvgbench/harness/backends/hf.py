@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tvgbench.core.errors import Timer1Error
+from tvgbench.harness.backends.base import GenParams, Generation
+from tvgbench.harness.provenance import model_identity
 from tvgbench.models import adapter_class, adapter_for, read_model_type
-from tvgbench.harness.backends.base import Generation, GenParams
+from tvgbench.models.prompts import ensure_chat_template, render_prompt
 
 
 @dataclass
@@ -54,7 +56,6 @@ class HFBackend:
         import torch
         from transformers import AutoTokenizer
 
-        from tvgbench.models.prompts import ensure_chat_template
 
         self.params = params
         self.model_path = str(model)
@@ -97,8 +98,6 @@ class HFBackend:
 
     # -- prepare (runs in the prefetch pool) ---------------------------------------------------------
     def prepare(self, messages: list[dict], assistant_prefix: str, sampled) -> HFRequest:
-        from tvgbench.models.prompts import render_prompt
-
         video = self.adapter.video_inputs(sampled)
         with self._tok_lock:  # fast tokenizers can raise "Already borrowed" when called from several threads
             text = self.adapter.expand_prompt(render_prompt(self.tokenizer, messages, assistant_prefix), video)
@@ -159,8 +158,6 @@ class HFBackend:
         return results
 
     def settings(self) -> dict:
-        from tvgbench.harness.provenance import model_identity
-
         return {
             **model_identity(self.name, self.model_path),
             "device": self.device,

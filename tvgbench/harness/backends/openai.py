@@ -18,8 +18,10 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+from PIL import Image
+
 from tvgbench.core.errors import Timer1Error
-from tvgbench.harness.backends.base import Generation, GenParams
+from tvgbench.harness.backends.base import GenParams, Generation
 
 TIMESTAMP_FORMAT = "{t:.1f}s"
 # What a keyless local vLLM server is given (the SDK refuses an empty key; vLLM's docs use this one).
@@ -27,8 +29,6 @@ PLACEHOLDER_KEY = "EMPTY"
 
 
 def encode_jpeg(frame, quality: int = 90) -> str:
-    from PIL import Image
-
     buf = io.BytesIO()
     Image.fromarray(frame).save(buf, format="JPEG", quality=quality)
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")

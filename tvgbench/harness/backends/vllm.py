@@ -13,8 +13,10 @@ import threading
 from dataclasses import dataclass
 
 from tvgbench.core.errors import Timer1Error
+from tvgbench.harness.backends.base import GenParams, Generation
+from tvgbench.harness.provenance import model_identity
 from tvgbench.models import ModelAdapter, adapter_for
-from tvgbench.harness.backends.base import Generation, GenParams
+from tvgbench.models.prompts import ensure_chat_template, render_prompt
 
 
 def sampling_kwargs(params: GenParams, stop_token_ids: list[int]) -> dict:
@@ -67,7 +69,6 @@ class VLLMBackend:
             raise Timer1Error(f"the vllm backend needs vLLM on a GPU machine (pip install 'timer1[vllm]'): {e}") from None
         from transformers import AutoConfig, AutoTokenizer
 
-        from tvgbench.models.prompts import ensure_chat_template
 
         self.model_path = str(model)
         self.params = params
@@ -84,8 +85,6 @@ class VLLMBackend:
         self.sampling = vllm.SamplingParams(**sampling_kwargs(params, self.stop_ids))
 
     def prepare(self, messages: list[dict], assistant_prefix: str, sampled) -> VLLMRequest:
-        from tvgbench.models.prompts import render_prompt
-
         with self._tok_lock:  # fast tokenizers are not safe to call from several threads at once
             text = render_prompt(self.tokenizer, messages, assistant_prefix)
             ids = self.tokenizer(text, add_special_tokens=False).input_ids
@@ -102,8 +101,6 @@ class VLLMBackend:
         return [Generation(o.outputs[0].text, len(o.outputs[0].token_ids), o.outputs[0].finish_reason) for o in outs]
 
     def settings(self) -> dict:
-        from tvgbench.harness.provenance import model_identity
-
         return {
             **model_identity(self.name, self.model_path),
             "dtype": self.engine_kwargs["dtype"],

@@ -10,10 +10,12 @@ positions the exact ones the model was trained with.
 
 from __future__ import annotations
 
+from tvgbench.core.errors import Timer1Error
 from tvgbench.models.base import ModelAdapter, register
 from tvgbench.models.qwen2_5_vl import compat
 from tvgbench.models.qwen2_5_vl.chat import TOKENS
 from tvgbench.models.qwen2_5_vl.inputs import expand_pad_ids, expand_video_pads, qwen_video_inputs, video_token_count
+from tvgbench.models.qwen2_5_vl.tiny import build_tiny_model
 from tvgbench.models.qwen2_5_vl.vllm_inputs import build_vllm_request
 
 VIDEO_TOKEN_TYPE = 2  # mm_token_type_ids: text 0, image 1, video 2
@@ -50,8 +52,6 @@ class Qwen25VLAdapter(ModelAdapter):
         return model
 
     def vision_parts(self, model):
-        from tvgbench.core.errors import Timer1Error
-
         inner = getattr(model, "model", model)  # transformers 5: model.model.visual
         visual = getattr(inner, "visual", None) or getattr(model, "visual", None)
         if visual is None:
@@ -102,6 +102,4 @@ class Qwen25VLAdapter(ModelAdapter):
 
     @classmethod
     def build_tiny(cls, out_dir, seed: int = 0, hidden_size: int = 64, num_heads: int = 4):
-        from tvgbench.models.qwen2_5_vl.tiny import build_tiny_model
-
         return build_tiny_model(out_dir, seed=seed, hidden_size=hidden_size, num_heads=num_heads)

@@ -12,6 +12,8 @@ its loss sees another time axis than its rollouts for clips sampled below 2 fps)
 
 from __future__ import annotations
 
+import numpy as np
+
 from tvgbench.core.errors import Timer1Error
 from tvgbench.models.qwen2_5_vl.chat import VIDEO_PAD
 
@@ -30,7 +32,6 @@ def qwen_video_inputs(
     image_std=CLIP_STD,
 ) -> dict:
     """``pixel_values_videos`` (N, 3·tps·ps·ps) float32, ``video_grid_thw`` (1, 3), ``second_per_grid_ts`` (1,)."""
-    import numpy as np
     import torch
 
     frames = np.ascontiguousarray(sampled.frames)

@@ -23,7 +23,12 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from tvgbench.models.qwen2_5_vl.chat import CHAT_TEMPLATE, END_OF_TEXT, IM_END, IMAGE_PAD, SPECIAL_TOKENS, VIDEO_PAD, VISION_END, VISION_START
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+from tvgbench.models.prompts import PRESETS
+from tvgbench.models.qwen2_5_vl.chat import (
+    CHAT_TEMPLATE, END_OF_TEXT, IMAGE_PAD, IM_END, SPECIAL_TOKENS, VIDEO_PAD, VISION_END, VISION_START,
+)
 from tvgbench.models.qwen2_5_vl.inputs import CLIP_MEAN, CLIP_STD
 
 # Qwen2-VL pixel constants (shared by the image and the video processor config).
@@ -43,8 +48,6 @@ _WORDS = (
 
 def _training_lines(rng: random.Random, n: int = 3000) -> list[str]:
     """Text shaped like what the tiny model will read and write: queries, reasoning, answers."""
-    from tvgbench.models.prompts import PRESETS
-
     lines = [text.replace("{}", "a person opens the door") for text in PRESETS.values()]
     for _ in range(n):
         words = " ".join(rng.choice(_WORDS) for _ in range(rng.randint(3, 9)))
@@ -59,7 +62,6 @@ def _training_lines(rng: random.Random, n: int = 3000) -> list[str]:
 
 def build_tokenizer(seed: int = 0, vocab_size: int = 512):
     """A byte-level BPE with Qwen's special tokens and chat template (any text encodes)."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import Qwen2Tokenizer
 
     bpe = Tokenizer(models.BPE())
