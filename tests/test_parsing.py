@@ -38,6 +38,16 @@ CANONICAL_CASES = [
     ("<answer>12 to 17</answer>", (12.0, 17.0), ()),
     ("<answer>12.5 – 17.8</answer>", (12.5, 17.8), ()),
     ("<answer>12.5 ~ 17.8</answer>", (12.5, 17.8), ()),
+    # labelled start / end (models asked for JSON-ish answers write these)
+    ("<answer>start: 4.4, end: 9.1</answer>", (4.4, 9.1), ()),
+    ("<answer>Start: 4.4s, End: 9.1s</answer>", (4.4, 9.1), ()),
+    ("<answer>start time: 00:04.4, end time: 00:09.1</answer>", (4.4, 9.1), ()),
+    ("<answer>start = 4.4; end = 9.1</answer>", (4.4, 9.1), ()),
+    ('<answer>{"start": 4.4, "end": 9.1}</answer>', (4.4, 9.1), ()),
+    ('<answer>{"start_time": 4.4, "end_time": 9.1}</answer>', (4.4, 9.1), ()),
+    ("<answer>start: 9.1, end: 4.4</answer>", (4.4, 9.1), (FLAG_REVERSED,)),
+    ("<think>start: 1, end: 2 is too early</think><answer>start: 4.4, end: 9.1</answer>", (4.4, 9.1), ()),
+    ("The event has start: 4.4 and end: 9.1.", (4.4, 9.1), (FLAG_FALLBACK,)),
     ("<ANSWER>12.5 to 17.8</ANSWER>", (12.5, 17.8), ()),
     ("<answer>first guess 1 to 2</answer> <answer>3.5 to 9.25</answer>", (3.5, 9.25), ()),
     # reversed spans are swapped and flagged
@@ -102,6 +112,8 @@ TIMER1_CASES = [
     (R1_EXAMPLE + "<answer>none</answer>", None, (12.54, 17.83)),  # eval reads the reasoning
     ("no tags 3 to 4", None, (3.0, 4.0)),  # train needs <answer>
     ("<answer>30 to 10</answer>", (30.0, 10.0), (30.0, 10.0)),  # no reordering
+    ("<answer>start: 4.4, end: 9.1</answer>", None, None),  # labelled spans: canonical only
+    ("<answer>start: 4.4 to end: 9.1</answer>", None, None),
 ]
 
 

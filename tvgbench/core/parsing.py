@@ -3,7 +3,8 @@
 Variants
 --------
 ``canonical``     the last ``<answer>`` block if it holds a span, else the whole text (flag
-                  ``fallback``); within it the **last** span in any common notation (see ``_SPAN``).
+                  ``fallback``); within it the **last** span in any common notation (see ``_SPAN``;
+                  ``start: 4.4, end: 9.1`` included).
                   Reversed spans are swapped (flag ``reversed``); with a duration, spans are
                   clipped to ``[0, duration]`` (flag ``clipped``).
 ``timer1-train``  Time-R1's reward parser: last ``<answer>`` block, last ``X to|and Y`` in it,
@@ -36,9 +37,13 @@ _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _TIME = r"(?:\d+:)?\d+:\d+(?:\.\d+)?|\d+(?:\.\d+)?"
 _UNIT = r"(?:\s*(?:seconds?|secs?|s)\b)?"
 _SEP = r"\s*(?:-|–|—|~|\bto\b|\band\b|\buntil\b|\btill\b)\s*"
+# Labelled ends: "start: 4.4, end: 9.1", "start time = 4.4; end time = 9.1", {"start_time": 4.4, "end_time": 9.1}.
+_LABEL_START = r"[\"']?\b(?:start|begin)(?:[ _]?time)?[\"']?\s*[:=]\s*"
+_LABEL_END = r"\s*(?:[,;]|\band\b|\bto\b)?\s*[\"']?\bend(?:[ _]?time)?[\"']?\s*[:=]\s*"
 _SPAN = re.compile(
     rf"(?<![\d.:])(?:\[\s*(?P<b1>{_TIME}){_UNIT}\s*,\s*(?P<b2>{_TIME}){_UNIT}\s*\]"
     rf"|\(\s*(?P<p1>{_TIME}){_UNIT}\s*,\s*(?P<p2>{_TIME}){_UNIT}\s*\)"
+    rf"|{_LABEL_START}(?P<l1>{_TIME}){_UNIT}{_LABEL_END}(?P<l2>{_TIME}){_UNIT}"
     rf"|(?P<a>{_TIME}){_UNIT}{_SEP}(?P<b>{_TIME}){_UNIT})(?![\d:]|\.\d)",
     re.IGNORECASE,
 )
@@ -71,7 +76,7 @@ def _last_span(text: str) -> tuple[float, float] | None:
     if last is None:
         return None
     g = last.groupdict()
-    a, b = (g["a"], g["b"]) if g["a"] is not None else (g["b1"], g["b2"]) if g["b1"] else (g["p1"], g["p2"])
+    a, b = next((g[x], g[y]) for x, y in (("a", "b"), ("b1", "b2"), ("p1", "p2"), ("l1", "l2")) if g[x] is not None)
     return clock_to_seconds(a), clock_to_seconds(b)
 
 
