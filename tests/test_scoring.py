@@ -237,3 +237,42 @@ def test_bad_prediction_files_raise_one_line_errors(tvgbench_split, tmp_path, co
     with pytest.raises(Timer1Error) as e:
         score(p, tvgbench_split)
     assert needle in str(e.value) and "\n" not in str(e.value)
+
+
+def _score_cli(*args):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "tvgbench.cli.main", "eval", "score", *map(str, args)],
+                          capture_output=True, text=True)
+
+
+def test_predictions_for_another_split_are_refused_unless_allowed(tmp_path):
+    # a run on split B scored against split A: 7 of 8 qids unknown used to give ~0 scores, exit 0, no word
+    d, qids = _tiny_split(tmp_path / "a", [(i, i + 5.0) for i in range(8)])
+    _, other = _tiny_split(tmp_path / "b", [(i, i + 6.0) for i in range(7)])
+    lines = [{"qid": q, "pred": [0.0, 6.0]} for q in other] + [{"qid": qids[0], "pred": [0.0, 5.0]}]
+    p = write_lines(tmp_path / "p.jsonl", lines)
+    out = tmp_path / "s.json"
+    r = _score_cli(p, "--split", d, "--bootstrap", "0", "--out", out)
+    assert r.returncode == 2 and r.stdout == "" and not out.exists()
+    assert r.stderr.startswith("error: 7 of 8 predictions name qids that are not in split 'test'")
+    assert "--allow-unknown" in r.stderr and r.stderr.count("\n") == 1
+    r = _score_cli(p, "--split", d, "--bootstrap", "0", "--json", "--allow-unknown")
+    assert r.returncode == 0 and json.loads(r.stdout)["counts"]["unknown_qids"] == 7
+    assert r.stderr.startswith("warning: 7 of 8 predictions name qids that are not in split 'test'")
+
+
+def test_a_few_unknown_predictions_warn_and_a_clean_file_stays_silent(tmp_path):
+    d, qids = _tiny_split(tmp_path, [(i, i + 5.0) for i in range(4)])
+    clean = [{"qid": q, "pred": [0.0, 5.0]} for q in qids]
+    r = _score_cli(write_lines(tmp_path / "clean.jsonl", clean), "--split", d, "--bootstrap", "0", "--json")
+    assert r.returncode == 0 and r.stderr == ""
+    stray = clean[:3] + [{"qid": "not-in-this-split", "pred": [0.0, 5.0]}]
+    r = _score_cli(write_lines(tmp_path / "stray.jsonl", stray), "--split", d, "--bootstrap", "0")
+    assert r.returncode == 0 and "R1@0.5" in r.stdout
+    assert r.stderr.startswith("warning: 1 of 4 predictions name qids that are not in split 'test'")
+    # Time-R1 lines carrying their own target are scored on it in --compat timer1: not unknown there
+    own = [{"qid": f"Charades_sta_test_{i}", "pred": [0.0, 5.0], "target": [0.0, 5.0]} for i in range(3)]
+    r = _score_cli(write_lines(tmp_path / "own.jsonl", own), "--split", d, "--compat", "timer1", "--bootstrap", "0")
+    assert r.returncode == 0 and r.stderr == ""

@@ -24,18 +24,28 @@ def eval_group():
 @click.option("--seed", default=0, show_default=True, help="Bootstrap seed.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (schema: tvgbench/core/scores.schema.json).")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Also write the JSON result to this file.")
-def score_cmd(predictions, split_dir, split_name, compat, bootstrap, seed, as_json, out):
+@click.option("--allow-unknown", is_flag=True,
+              help="Score even when most predictions name qids the split does not hold (else exit 2: a wrong --split?).")
+def score_cmd(predictions, split_dir, split_name, compat, bootstrap, seed, as_json, out, allow_unknown):
     """Score PREDICTIONS (JSONL) against a split: R1@0.3/0.5/0.7, mIoU, breakdowns, 95% CIs.
 
     \b
     Lines: {"qid", "pred": [s, e]} | {"qid", "text": raw output} | Time-R1 evaluate.py lines
            | {"qid", "windows": [[s, e, score], ...]} (adds R5@θ).
     """
-    from tvgbench.core.scoring import score
+    from tvgbench.core.errors import Timer1Error
+    from tvgbench.core.scoring import score, unknown_predictions
     from tvgbench.core.report import print_score_table, write_json_atomic
 
     result = score(predictions, split_dir, mode=compat or "canonical", split_name=split_name,
                    bootstrap=bootstrap, seed=seed)
+    unknown, total = unknown_predictions(result)
+    if unknown:
+        what = (f"{unknown} of {total} predictions name qids that are not in split '{result['split']['name']}' "
+                f"of {split_dir}")
+        if 2 * unknown > total and not allow_unknown:
+            raise Timer1Error(f"{what}: are these predictions for another split? (--allow-unknown scores them anyway)")
+        click.echo(f"warning: {what}; they are not scored", err=True)
     if out:
         write_json_atomic(out, result)
     if as_json:

@@ -156,6 +156,19 @@ def _timer1(joined, preds: PredictionColumns, split: SplitColumns, counts: dict)
     return joined.iou[keep], units, groups, None
 
 
+def unknown_predictions(result: dict[str, Any]) -> tuple[int, int]:
+    """(predictions naming a qid the split does not hold, predictions) of a :func:`score` result.
+
+    Canonical mode counts lines; timer1 mode counts distinct qids, and a qid scored on its line's own
+    ``target`` is not unknown there (Time-R1's files carry their ground truth).
+    """
+    counts = result["counts"]
+    if result["mode"] == "timer1":
+        unknown = counts["unscorable_no_target"]
+        return unknown, counts["scored"] + unknown
+    return counts["unknown_qids"], counts["prediction_lines"]
+
+
 def score(pred_path: str | os.PathLike, split_dir: str | os.PathLike, *, mode: str = "canonical",
           split_name: str | None = None, bootstrap: int = 1000, seed: int = 0,
           predictions: PredictionColumns | None = None) -> dict[str, Any]:
