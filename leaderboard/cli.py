@@ -84,7 +84,7 @@ def show_cmd(split_name, sort, db, as_json):
     from .ranking import boards
     from .store import open_store
 
-    with open_store(db) as store:
+    with open_store(db, create=False) as store:
         subs = store.submissions(split_name)
     bs = boards(subs, sort)
     if as_json:
@@ -153,7 +153,7 @@ def rescore_cmd(split_dir, split_name, db):
     from .service import rescore
     from .store import open_store
 
-    with open_store(db) as store:
+    with open_store(db, create=False) as store:
         done = rescore(store, split_dir, split_name=split_name,
                        progress=lambda xs: tqdm(xs, desc="rescoring", unit="submission", leave=False))
     click.echo(f"re-scored {len(done)} submission(s) with scorer {SCORER_VERSION}")
@@ -168,7 +168,7 @@ def withdraw_cmd(submission_id, reason, db):
     from .store import open_store
     from .validate import one_line
 
-    with open_store(db) as store:
+    with open_store(db, create=False) as store:
         store.withdraw(submission_id, one_line(reason, 200))
     click.echo(f"withdrew submission #{submission_id}")
 

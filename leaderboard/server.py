@@ -74,7 +74,9 @@ def read_token(path: str) -> str:
 
 
 class _SecurityHeaders:
-    """Pure ASGI middleware: adds the headers above to every HTTP response."""
+    """Pure ASGI middleware: adds the headers above to every HTTP response, the 500 of a bug included.
+
+    Starlette answers unhandled errors outside every user middleware, so they are caught here instead."""
 
     def __init__(self, app):
         self.app = app
@@ -82,14 +84,24 @@ class _SecurityHeaders:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        started = False
 
         async def send_with_headers(message):
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 message.setdefault("headers", [])
                 message["headers"] = list(message["headers"]) + SECURITY_HEADERS
             await send(message)
 
-        return await self.app(scope, receive, send_with_headers)
+        try:
+            return await self.app(scope, receive, send_with_headers)
+        except Exception:
+            if started:  # too late for another response: the server closes the connection
+                raise
+            log.exception("unexpected error on %s", scope.get("path"))
+            response = JSONResponse({"error": "internal error"}, status_code=500)
+            return await response(scope, receive, send_with_headers)
 
 
 def create_app(store, *, split_dirs: list[str] | None = None, token: str | None = None,
@@ -229,10 +241,6 @@ def create_app(store, *, split_dirs: list[str] | None = None, token: str | None 
         except HTTPProblem as e:
             return problem_json(e)
 
-    async def on_error(request: Request, exc: Exception):
-        log.exception("unexpected error on %s", request.url.path)
-        return JSONResponse({"error": "internal error"}, status_code=500)
-
     def static_file(name: str):
         async def serve(request: Request):
             return FileResponse(STATIC_DIR / name)
@@ -248,8 +256,7 @@ def create_app(store, *, split_dirs: list[str] | None = None, token: str | None 
         Route("/submit", form_submit, methods=["POST"]),
         *(Route(f"/static/{name}", static_file(name)) for name in STATIC_FILES),
     ]
-    app = Starlette(routes=routes, middleware=[Middleware(_SecurityHeaders)],
-                    exception_handlers={Exception: on_error})
+    app = Starlette(routes=routes, middleware=[Middleware(_SecurityHeaders)])
     app.state.splits = list(splits)
     app.state.store = store
     return app

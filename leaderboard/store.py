@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import unquote, urlparse
+from urllib.parse import quote, unquote, urlparse
 
 import orjson
 from platformdirs import user_data_dir
@@ -26,6 +26,18 @@ from tvgbench.core.errors import Timer1Error
 
 DB_FILENAME = "leaderboard.sqlite3"
 STORE_SCHEMA_VERSION = 2  # 2: submissions.withdrawn
+SQLITE_HEADER = b"SQLite format 3\x00"
+MAX_SQLITE_ID = 2**63 - 1  # INTEGER PRIMARY KEY is a signed 64-bit integer
+
+
+def _sqlite_id(sub_id) -> int | None:
+    """``sub_id`` as a row id SQLite can hold, or None (no row can have it)."""
+    sub_id = int(sub_id)
+    return sub_id if 0 <= sub_id <= MAX_SQLITE_ID else None
+
+
+def one_line_reason(e: Exception) -> str:
+    return " ".join(str(e).split())[:200] or type(e).__name__
 
 
 def _dumps(obj) -> str:
@@ -88,8 +100,11 @@ def default_db_path() -> Path:
     return Path(user_data_dir("timer1")) / DB_FILENAME
 
 
-def open_store(url_or_path: str | os.PathLike | None = None) -> Store:
-    """``None`` → the default file; a path or ``sqlite:///path`` → SQLite; other schemes are refused clearly."""
+def open_store(url_or_path: str | os.PathLike | None = None, *, create: bool = True) -> Store:
+    """``None`` → the default file; a path or ``sqlite:///path`` → SQLite; other schemes are refused clearly.
+
+    ``create=False`` (commands that only read or amend a board) opens an existing leaderboard database
+    and refuses anything else, creating and changing nothing."""
     if url_or_path is None or str(url_or_path) == "":
         url_or_path = os.environ.get("TIMER1_LEADERBOARD_DB") or default_db_path()
     text = str(url_or_path)
@@ -100,7 +115,22 @@ def open_store(url_or_path: str | os.PathLike | None = None) -> Store:
         if u.netloc:
             raise Timer1Error(f"{text}: use sqlite:///relative/path or sqlite:////absolute/path (no host)")
         text = unquote(u.path[1:] if u.path.startswith("/") else u.path)  # SQLAlchemy's convention
-    return SQLiteStore(text)
+    return SQLiteStore(text, create=create)
+
+
+def _check_existing(path: Path) -> None:
+    """Refuse, without touching it, a path that does not hold a SQLite file (SQLite would adopt it)."""
+    if not path.exists():
+        raise Timer1Error(f"no leaderboard database at {path} (nothing has been submitted to it yet)")
+    if path.is_dir():
+        raise Timer1Error(f"leaderboard database {path} is a folder")
+    try:
+        with open(path, "rb") as f:
+            header = f.read(len(SQLITE_HEADER))
+    except OSError as e:
+        raise Timer1Error(f"cannot read leaderboard database {path}: {e.strerror}") from None
+    if header != SQLITE_HEADER:
+        raise Timer1Error(f"{path} is not a leaderboard database (not a SQLite file)")
 
 
 _COLUMNS = ("id", "created_at", "model_name", "meta", "split_name", "split_hash", "file_sha256", "file_name",
@@ -135,20 +165,38 @@ CREATE TABLE IF NOT EXISTS store_info (key TEXT PRIMARY KEY, value TEXT NOT NULL
 class SQLiteStore:
     """SQLite in WAL mode; every submission is one ``BEGIN IMMEDIATE`` transaction (safe across processes)."""
 
-    def __init__(self, path: str | os.PathLike, *, timeout_s: float = 60.0):
+    def __init__(self, path: str | os.PathLike, *, timeout_s: float = 60.0, create: bool = True):
         self.path = Path(path).expanduser()
         self._lock = threading.RLock()  # one connection shared by a server's threads: one user at a time
+        if create:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise Timer1Error(f"cannot create the folder for leaderboard database {self.path}: {e.strerror}") from None
+            if self.path.exists() and self.path.is_dir():
+                raise Timer1Error(f"leaderboard database {self.path} is a folder")
+        else:
+            _check_existing(self.path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise Timer1Error(f"cannot create the folder for leaderboard database {self.path}: {e.strerror}") from None
-        if self.path.exists() and self.path.is_dir():
-            raise Timer1Error(f"leaderboard database {self.path} is a folder")
-        try:
-            self._db = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None, check_same_thread=False)
+            # mode=rw: an existing file only, so a missing one is never created behind the check above
+            uri = f"file:{quote(str(self.path.absolute()))}?mode={'rwc' if create else 'rw'}"
+            self._db = sqlite3.connect(uri, uri=True, timeout=timeout_s, isolation_level=None,
+                                       check_same_thread=False)
+            if not create:
+                self._check_tables()
             self._init(timeout_s)
         except sqlite3.DatabaseError as e:
             raise Timer1Error(f"cannot open leaderboard database {self.path}: {e}") from None
+
+    def _check_tables(self) -> None:
+        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not {"submissions", "store_info"} <= tables:
+            self._db.close()
+            raise Timer1Error(f"{self.path} is not a leaderboard database (no submissions table)")
+
+    def _corrupt(self, e: Exception) -> Timer1Error:
+        return Timer1Error(f"leaderboard database {self.path} is corrupt ({one_line_reason(e)}); "
+                           "restore it from a backup")
 
     def _init(self, timeout_s: float) -> None:
         db = self._db
@@ -216,9 +264,13 @@ class SQLiteStore:
         )
 
     def _select(self, where: str = "", args: tuple = ()) -> list[Submission]:
-        with self._lock:
-            rows = self._db.execute(f"SELECT {', '.join(_COLUMNS)} FROM submissions {where} ORDER BY id", args).fetchall()
-        return [self._row(r) for r in rows]
+        try:
+            with self._lock:
+                rows = self._db.execute(f"SELECT {', '.join(_COLUMNS)} FROM submissions {where} ORDER BY id",
+                                        args).fetchall()
+            return [self._row(r) for r in rows]
+        except (sqlite3.DatabaseError, ValueError, TypeError) as e:  # damaged pages or rows (orjson: ValueError)
+            raise self._corrupt(e) from None
 
     def add(self, sub: Submission, predictions: bytes) -> tuple[Submission, bool]:
         with self._transaction() as db:
@@ -240,6 +292,8 @@ class SQLiteStore:
         return found[0] if found else None
 
     def get(self, sub_id: int) -> Submission | None:
+        if _sqlite_id(sub_id) is None:
+            return None
         found = self._select("WHERE id = ?", (int(sub_id),))
         return found[0] if found else None
 
@@ -247,11 +301,16 @@ class SQLiteStore:
         return self._select("WHERE split_name = ?", (split_name,)) if split_name else self._select()
 
     def predictions(self, sub_id: int) -> bytes:
-        with self._lock:
-            row = self._db.execute("SELECT predictions FROM submissions WHERE id = ?", (int(sub_id),)).fetchone()
-        if row is None:
+        if _sqlite_id(sub_id) is None:
             raise Timer1Error(f"no submission #{sub_id}")
-        return zlib.decompress(row[0])
+        try:
+            with self._lock:
+                row = self._db.execute("SELECT predictions FROM submissions WHERE id = ?", (int(sub_id),)).fetchone()
+            if row is None:
+                raise Timer1Error(f"no submission #{sub_id}")
+            return zlib.decompress(row[0])
+        except (sqlite3.DatabaseError, zlib.error, TypeError) as e:
+            raise self._corrupt(e) from None
 
     def update_scores(self, sub_id: int, scorer_version: str, canonical: dict, timer1: dict) -> None:
         with self._transaction() as db:
@@ -259,6 +318,8 @@ class SQLiteStore:
                        (scorer_version, _dumps(canonical), _dumps(timer1), int(sub_id)))
 
     def withdraw(self, sub_id: int, reason: str) -> None:
+        if _sqlite_id(sub_id) is None:
+            raise Timer1Error(f"no submission #{sub_id}")
         with self._transaction() as db:
             if db.execute("UPDATE submissions SET withdrawn = ? WHERE id = ?", (reason, int(sub_id))).rowcount != 1:
                 raise Timer1Error(f"no submission #{sub_id}")
