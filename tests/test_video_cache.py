@@ -130,12 +130,66 @@ def test_cli_parallel_workers(dataset, tmp_path):
     split, root, _ = dataset
     res = CliRunner().invoke(cli, ["data", "preprocess", str(split), "--video-root", str(root), "--cache",
                                    str(tmp_path / "c"), "--workers", "2", "--quiet"])
-    assert res.exit_code == 0, res.output
+    assert res.exit_code == 3, res.output  # partial: 4 entries failed, as `eval run` reports it
     assert "10 records -> 7 cache entries" in res.output and "5 new" in res.output
     assert "FAILED truncated   cut.mp4" in res.output and "FAILED missing     absent.mp4" in res.output
     bad = CliRunner().invoke(cli, ["data", "preprocess", str(tmp_path / "nope"), "--video-root", str(root),
                                    "--cache", str(tmp_path / "c")])
     assert bad.exit_code == 2 and bad.output.startswith("error: ") and len(bad.output.strip().splitlines()) == 1
+
+
+def test_cli_exit_code_is_zero_only_when_nothing_failed(tmp_path):
+    from tvgbench.cli.main import cli
+
+    make_counter_video(tmp_path / "ok.mp4", frames=60, fps="30")
+    write_split([_rec("ok.mp4")], tmp_path / "split", "test")
+    args = ["data", "preprocess", str(tmp_path / "split"), "--video-root", str(tmp_path), "--quiet"]
+    clean = CliRunner().invoke(cli, [*args, "--cache", str(tmp_path / "c1")])
+    assert clean.exit_code == 0 and "0 failed" in clean.output, clean.output
+    write_split([_rec("ok.mp4"), _rec("gone.mp4")], tmp_path / "split2", "test")
+    args[2] = str(tmp_path / "split2")
+    partial = CliRunner().invoke(cli, [*args, "--cache", str(tmp_path / "c2"), "--json"])
+    assert partial.exit_code == 3 and json.loads(partial.output)["failed_records"] == 1, partial.output
+
+
+def _split_of_counter_videos(tmp_path, n: int) -> tuple[Path, Path]:
+    root = tmp_path / "v"
+    root.mkdir()
+    records = []
+    for i in range(n):
+        make_counter_video(root / f"c{i}.mp4", frames=240, fps="30", size=(240, 320))
+        records.append(_rec(f"c{i}.mp4"))
+    write_split(records, tmp_path / "split", "test")
+    return tmp_path / "split", root
+
+
+@pytest.mark.parametrize("when", ["workers starting", "first entry written"])
+def test_ctrl_c_with_workers_is_one_line_and_exit_130(tmp_path, when):
+    """SIGINT to the whole process group (what a terminal's Ctrl-C does): the workers must not print
+    their own KeyboardInterrupt tracebacks, the pool no InvalidStateError; one line, exit 130, soon."""
+    need_ffmpeg()
+    split, root = _split_of_counter_videos(tmp_path, 6)
+    cache = tmp_path / "cache"
+    cmd = [sys.executable, "-m", "tvgbench.cli.main", "data", "preprocess", str(split), "--video-root", str(root),
+           "--cache", str(cache), "--workers", "2", "--quiet", "--resize", "torch"]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    ready = (lambda: (cache / "cache.json").exists()) if when == "workers starting" else (
+        lambda: bool(list(cache.glob("*/*.t1v"))))
+    deadline = time.time() + 120
+    while time.time() < deadline and not ready() and proc.poll() is None:
+        time.sleep(0.02)
+    assert proc.poll() is None, proc.communicate()
+    time.sleep(0.3 if when == "workers starting" else 0.0)  # workers are spawning / importing torch now
+    os.killpg(proc.pid, signal.SIGINT)
+    t0 = time.time()
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines() == ["error: interrupted"], err
+    assert time.time() - t0 < 10
+    report = json.loads((cache / REPORT).read_text())
+    assert report["interrupted"] is True
+    assert all(cache_mod.read_entry(p) is not None for p in cache.glob("*/*.t1v"))
 
 
 @pytest.mark.slow

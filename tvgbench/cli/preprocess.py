@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import click
 
@@ -44,11 +45,12 @@ def preprocess(split_dir, video_root, cache_dir, split_name, workers, decoder, r
     \b
     Finished entries are skipped, so an interrupted run resumes where it stopped. Videos that are
     missing, empty, truncated or undecodable are listed with the reason in
-    CACHE/preprocess_report.json and the run goes on. The harness and the trainer read the
-    cache through tvgbench.video.sample_for_record(..., cache_dir=CACHE); they hit it when they
-    use the same sampling settings (fps, frames, pixels, decoder, resize).
+    CACHE/preprocess_report.json and the run goes on; the exit code is then 3 (partial), as
+    `eval run`'s. The harness and the trainer read the cache through
+    tvgbench.video.sample_for_record(..., cache_dir=CACHE); they hit it when they use the same
+    sampling settings (fps, frames, pixels, decoder, resize).
     """
-    from tvgbench.video.preprocess import REPORT, preprocess as run_preprocess
+    from tvgbench.video.preprocess import preprocess as run_preprocess
 
     config = SamplingConfig(fps=fps, max_frames=max_frames, total_pixels=total_pixels, min_pixels=min_pixels,
                             max_pixels=max_pixels, decoder=decoder, resize=resize)
@@ -56,7 +58,17 @@ def preprocess(split_dir, video_root, cache_dir, split_name, workers, decoder, r
                             proxy_dir=proxy_dir, proxy_height=proxy_height, proxy_fps=proxy_fps, progress=not quiet)
     if as_json:
         click.echo(json.dumps(report, indent=2))
-        return
+    else:
+        _echo_report(report, cache_dir)
+    if report["failed_entries"]:
+        from tvgbench.cli.harness import EXIT_PARTIAL
+
+        sys.exit(EXIT_PARTIAL)  # as `eval run`: finished, but some records have no frames (the report says why)
+
+
+def _echo_report(report: dict, cache_dir) -> None:
+    from tvgbench.video.preprocess import REPORT
+
     click.echo(f"{report['records']} records -> {report['entries']} cache entries in {cache_dir}: "
                f"{report['cached_now']} new, {report['already_cached']} already cached, {report['failed_entries']} failed")
     if report["float32_bytes_equivalent"]:

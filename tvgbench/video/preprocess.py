@@ -7,7 +7,10 @@ and every video that fails is reported with its reason while the run goes on.
 from __future__ import annotations
 
 import os
+import signal
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -112,19 +115,44 @@ def _run(tasks, fn, workers: int, desc: str, progress: bool):
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
-                                 initializer=_init_worker) as pool:
-            futures = [pool.submit(fn, *t) for t in tasks]
-            try:
-                for f in as_completed(futures):
-                    yield f.result()
-                    bar.update()
-            except BaseException:
-                for f in futures:
-                    f.cancel()
-                raise
+        before = set(mp.active_children())
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_init_worker)
+        own_workers: set = set()
+        try:
+            with _sigint_ignored():  # the workers start on submit and inherit it: Ctrl-C reaches this process only
+                futures = [pool.submit(fn, *t) for t in tasks]
+            own_workers = set(mp.active_children()) - before
+            for f in as_completed(futures):
+                yield f.result()
+                bar.update()
+        except BaseException:
+            _stop_workers(pool, own_workers)
+            raise
+        finally:
+            pool.shutdown(wait=True)
     finally:
         bar.close()
+
+
+@contextmanager
+def _sigint_ignored():
+    """SIGINT ignored meanwhile (only the main thread may change it; an ignored signal survives exec)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
+
+
+def _stop_workers(pool, workers) -> None:
+    """Stop at once: drop the queued entries, end the running ones (entries appear atomically, so a
+    stopped worker leaves only a temp file, removed by a later run)."""
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in workers:
+        proc.terminate()
 
 
 def make_one_proxy(video: str, video_root: str, proxy_dir: str, height: int, fps: float) -> dict:
