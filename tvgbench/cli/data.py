@@ -36,7 +36,9 @@ def ingest_cmd(src, fmt, out_dir, split, end_tolerance, durations, as_json):
     if not result.samples:
         from tvgbench.core.errors import Timer1Error
 
-        raise Timer1Error(f"no valid records in {src} ({sum(result.report.rejected.values())} rejected)")
+        rejected = result.report.rejected
+        hint = f"; is --format {fmt} right?" if rejected and rejected.most_common(1)[0][0] == "malformed_record" else ""
+        raise Timer1Error(f"no valid records in {src} ({result.report.top_rejections()}){hint}")
     name = split or result.default_split
     report = result.report.to_dict()
     info = write_split(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import re
+import reprlib
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +22,8 @@ REJECT_BAD_DURATION = "non_positive_duration"
 REJECT_BAD_WINDOW = "bad_window"
 REJECT_DUPLICATE = "duplicate_record"
 REJECT_MALFORMED = "malformed_record"
+REJECT_INVALID_TEXT = "invalid_text"  # a lone UTF-16 surrogate: not writable as UTF-8
+REJECT_BAD_VIDEO_PATH = "bad_video_path"  # NUL or a control character: no file system opens it
 
 # Flags (the record is kept and the flag is stored in its ``flags`` column).
 FLAG_ZERO_LENGTH = "zero_length_span"
@@ -37,19 +41,59 @@ class Verdict:
     detail: str = ""
 
 
+def _float_or_inf(x: int | float) -> float:
+    try:
+        return float(x)
+    except OverflowError:  # an int past the float range: infinite as a time, rejected as non_finite_time
+        return math.inf if x > 0 else -math.inf
+
+
 def _as_float(x: Any) -> float | None:
     kind = type(x)
     if kind is float or kind is int:  # the common case first: ingestion calls this 200K times per 70K records
-        return float(x)
+        return _float_or_inf(x)
     if isinstance(x, bool) or x is None:
         return None
     if isinstance(x, (int, float)):
-        return float(x)
+        return _float_or_inf(x)
     if isinstance(x, str):
         try:
             return float(x.strip())
         except ValueError:
             return None
+    return None
+
+
+def _finite(value: Any) -> float | None:
+    x = _as_float(value)
+    return x if x is not None and math.isfinite(x) else None
+
+
+def _show(value: Any) -> str:
+    """A short repr for a rejection's detail: bounded in length and depth (a hostile value may be huge or deep)."""
+    shown = reprlib.Repr()
+    shown.maxlevel, shown.maxstring, shown.maxother = 3, 60, 60
+    return shown.repr(value)
+
+
+_CONTROL_CHAR = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _unencodable(value: Any) -> str | None:
+    """The first string inside ``value`` (str, list, tuple or dict) that UTF-8 cannot encode (a lone surrogate)."""
+    todo = [value]  # a stack, not recursion: a hostile record may nest deeper than Python recurses
+    while todo:
+        v = todo.pop()
+        if isinstance(v, str):
+            if not v.isascii():
+                try:
+                    v.encode("utf-8")
+                except UnicodeEncodeError:
+                    return v
+        elif isinstance(v, dict):
+            todo.extend(reversed([*v.keys(), *v.values()]))
+        elif isinstance(v, (list, tuple)):
+            todo.extend(reversed(v))
     return None
 
 
@@ -69,19 +113,37 @@ def check_record(
         return Verdict(None, REJECT_EMPTY_QUERY, "query is empty")
     if not isinstance(video, str) or not video:
         return Verdict(None, REJECT_MALFORMED, "video is missing")
+    if not isinstance(source, str) or not source:
+        return Verdict(None, REJECT_MALFORMED, f"source must be a name, got {_show(source)}")
+    if _CONTROL_CHAR.search(video):
+        return Verdict(None, REJECT_BAD_VIDEO_PATH, f"video path {_show(video)} holds a NUL or control character")
+    bad = _unencodable([query, video, source, extra])
+    if bad is not None:
+        return Verdict(None, REJECT_INVALID_TEXT, f"{_show(bad)} holds a lone surrogate (not valid Unicode text)")
     if not isinstance(span, (list, tuple)) or len(span) != 2:
-        return Verdict(None, REJECT_MALFORMED, f"span must be [start, end], got {span!r}")
+        return Verdict(None, REJECT_MALFORMED, f"span must be [start, end], got {_show(span)}")
     nums = [_as_float(span[0]), _as_float(span[1]), _as_float(duration)]
     win = None
     if window is not None:
         if not isinstance(window, (list, tuple)) or len(window) != 2:
-            return Verdict(None, REJECT_BAD_WINDOW, f"window must be [start, end], got {window!r}")
+            return Verdict(None, REJECT_BAD_WINDOW, f"window must be [start, end], got {_show(window)}")
         win = (_as_float(window[0]), _as_float(window[1]))
         nums += list(win)
     if None in nums:
         return Verdict(None, REJECT_NON_NUMERIC, "a time is not a number")
     if not all(map(math.isfinite, nums)):
         return Verdict(None, REJECT_NON_FINITE, "a time is NaN or infinite")
+    # optional numbers a release may carry (TimeRFT's difficulty and model prediction): finite or absent
+    if extra.get("difficulty") is not None:
+        if _finite(extra["difficulty"]) is None:
+            return Verdict(None, REJECT_MALFORMED, f"difficulty must be a finite number, got {_show(extra['difficulty'])}")
+        extra["difficulty"] = _finite(extra["difficulty"])
+    if extra.get("pred") is not None:
+        pred = extra["pred"]
+        pair = [_finite(v) for v in pred] if isinstance(pred, (list, tuple)) and len(pred) == 2 else [None]
+        if None in pair:
+            return Verdict(None, REJECT_MALFORMED, f"pred must be two finite numbers, got {_show(pred)}")
+        extra["pred"] = tuple(pair)
     start, end, dur = nums[0], nums[1], nums[2]
     if dur <= 0:
         return Verdict(None, REJECT_BAD_DURATION, f"duration {dur} <= 0")
@@ -134,6 +196,15 @@ class IngestReport:
             self.flagged_records += 1
             for f in verdict.sample.flags:
                 self.flagged[f] += 1
+
+    def top_rejections(self, k: int = 3) -> str:
+        """The ``k`` commonest rejection reasons with counts and one example, as one line."""
+        top = self.rejected.most_common(k)
+        if not top:
+            return "none rejected"
+        more = len(self.rejected) - len(top)
+        text = ", ".join(f"{reason} {n}" for reason, n in top) + (f" and {more} more reasons" if more else "")
+        return f"{sum(self.rejected.values())} rejected: {text}; e.g. {self.examples[top[0][0]][0]}"
 
     def to_dict(self) -> dict[str, Any]:
         return {

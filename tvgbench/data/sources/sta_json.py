@@ -20,6 +20,9 @@ def read(path: Path, *, source: str, end_tolerance: float, video_ext: str = ".mp
             report.add(Verdict(None, "malformed_record", "entry is not an object"), f"video {vid}")
             continue
         stamps, sentences = entry.get("timestamps") or [], entry.get("sentences") or []
+        if not isinstance(stamps, list) or not isinstance(sentences, list):
+            report.add(Verdict(None, "malformed_record", "timestamps and sentences must be lists"), f"video {vid}")
+            continue
         if len(stamps) != len(sentences):
             report.add(Verdict(None, "malformed_record", "timestamps and sentences differ in length"),
                        f"video {vid}")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tvgbench.core.errors import Timer1Error
 from tvgbench.core.validate import IngestReport, Verdict, check_record
-from tvgbench.data.sources.base import Ingested, load_json
+from tvgbench.data.sources.base import Ingested, load_json, text_of
 
 # InternVid-VTime files carry their clip window in the name: <id>_HH:MM:SS:mmm_HH:MM:SS:mmm.mp4
 _TRIMMED_NAME = re.compile(r"_\d{2}:\d{2}:\d{2}:\d{3}_\d{2}:\d{2}:\d{2}:\d{3}\.\w+$")
@@ -23,10 +23,10 @@ def read(path: Path, *, end_tolerance: float) -> Ingested:
         if not isinstance(item, dict) or "timestamp" not in item or "video" not in item:
             report.add(Verdict(None, "malformed_record", "not a TimeRFT record"), f"item {i}")
             continue
-        qid = str(item.get("qid", ""))
+        qid = text_of(item.get("qid"))
         parts = qid.split("|")
         source = parts[1] if len(parts) >= 3 and parts[1] else "timerft"
-        video = Path(str(item["video"])).name
+        video = Path(text_of(item["video"])).name
         window = None
         if item.get("video_start") is not None or item.get("video_end") is not None:
             window = [item.get("video_start"), item.get("video_end")]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import reprlib
 from pathlib import Path
 
 from tvgbench.core.errors import Timer1Error
 from tvgbench.core.schema import QTYPES, compute_bins
 from tvgbench.core.validate import FLAG_BINS_DIFFER, IngestReport, Verdict, check_record
-from tvgbench.data.sources.base import Ingested, load_json
+from tvgbench.data.sources.base import Ingested, load_json, text_of
 
 
 def _timer1_qid(source_file: str, index: int) -> str:
@@ -34,23 +35,24 @@ def read(path: Path, *, end_tolerance: float) -> Ingested:
         if not isinstance(item, dict) or "answer" not in item or "path" not in item:
             report.add(Verdict(None, "malformed_record", "not a TVGBench record"), f"item {i}")
             continue
-        bins_rel = item.get("bins") or {}
+        bins_rel = item.get("bins") if isinstance(item.get("bins"), dict) else {}  # released bins: compared only
         source = item.get("dataset_name") or bins_rel.get("dataset") or "unknown"
         qtype = item.get("qsemtype")
+        known_qtype = isinstance(qtype, str) and qtype in QTYPES
         flags = []
         window = None
         if item.get("start") is not None or item.get("end") is not None:
             window = [item.get("start"), item.get("end")]
         v = check_record(
             source=source,
-            video=Path(str(item["path"])).name,
+            video=Path(text_of(item["path"])).name,
             query=item.get("question"),
             span=_parse_answer(item["answer"]),
             duration=item.get("duration"),
             window=window,
             end_tolerance=end_tolerance,
-            qtype=qtype if qtype in QTYPES else None,
-            source_id=_timer1_qid(str(item.get("source", "tvgbench")), i),
+            qtype=qtype if known_qtype else None,
+            source_id=_timer1_qid(text_of(item.get("source", "tvgbench"), "tvgbench"), i),
             flags=flags,
             meta={"released_bins": bins_rel, "released_path": item["path"]},
         )
@@ -60,8 +62,8 @@ def read(path: Path, *, end_tolerance: float) -> Ingested:
             if ours != theirs:
                 v.sample.flags.append(FLAG_BINS_DIFFER)
                 bin_diffs.append({"qid": v.sample.qid, "index": i, "released": theirs, "recomputed": ours})
-            if qtype not in QTYPES:
-                report.notes.append(f"item {i}: unknown query type {qtype!r} (kept with qtype null)")
+            if not known_qtype:
+                report.notes.append(f"item {i}: unknown query type {reprlib.repr(qtype)} (kept with qtype null)")
         report.add(v, f"item {i}")
         if v.sample is not None:
             samples.append(v.sample)
