@@ -169,3 +169,42 @@ def test_upstream_trainer_resume_still_loads_no_qwen_weights(tiny_model_dir, tmp
     model.save_pretrained(tmp_path / "ckpt")
     result = model.load_state_dict(load_file(tmp_path / "ckpt" / "model.safetensors"), strict=False)
     assert result.missing_keys and result.unexpected_keys, "upstream keys now match: drop the resume override"
+
+
+def _short_run(tiny_model_dir, synth_split, *extra):
+    return sets(*SHORT, f"model.path={tiny_model_dir}", f"data.split_dir={synth_split}", "data.limit=2", *extra)
+
+
+@pytest.mark.slow
+def test_resume_of_a_finished_run_trains_nothing_and_completes_final(tmp_path, tiny_model_dir, synth_split):
+    """A resume whose last checkpoint is at max_steps (a finished run, or one killed while writing final/)
+    never trains past max_steps: final/ stays as it was, or is rebuilt from that checkpoint."""
+    out = tmp_path / "run"
+    r = run_cli("train", "--recipe", "tiny-cpu", "-o", str(out), *_short_run(tiny_model_dir, synth_split, "trl.max_steps=1"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    weights = (out / "final" / "model.safetensors").read_bytes()
+    r = run_cli("train", "--recipe", "tiny-cpu", "-o", str(out), "--resume",
+                *_short_run(tiny_model_dir, synth_split, "trl.max_steps=1"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "nothing to train" in r.stderr and "checkpoint-1" in r.stderr
+    assert not (out / "checkpoint-2").exists()
+    assert (out / "final" / "model.safetensors").read_bytes() == weights
+    assert json.loads((out / "run.json").read_text())["steps"] == 1
+
+    shutil.rmtree(out / "final")  # killed between the last checkpoint and final/
+    r = run_cli("train", "--recipe", "tiny-cpu", "-o", str(out), "--resume",
+                *_short_run(tiny_model_dir, synth_split, "trl.max_steps=1"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert not (out / "checkpoint-2").exists()
+    final = out / "final"
+    assert (final / "model.safetensors").read_bytes() == weights
+    for name in ("config.json", "tokenizer.json", "preprocessor_config.json", "optimizer_state.pt"):
+        assert (final / name).is_file(), name
+    assert not (final / "trainer_state.json").exists() and not (final / "rng_state.pth").exists()
+
+    # asking for more steps than the checkpoint has still trains on from it
+    r = run_cli("train", "--recipe", "tiny-cpu", "-o", str(out), "--resume",
+                *_short_run(tiny_model_dir, synth_split, "trl.max_steps=2"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (out / "checkpoint-2").is_dir() and not (out / "checkpoint-3").exists()
+    assert json.loads((out / "run.json").read_text())["steps"] == 2

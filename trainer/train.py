@@ -138,6 +138,10 @@ def train_round(cfg: TrainConfig, *, model_path: str, ref_path: str | None, samp
     ``make_trainer`` builds the trainer from VideoGRPOTrainer's keyword arguments (default: that class;
     benchmarks pass a subclass or a partial with ``callbacks``, see :func:`run_training`).
     """
+    if resume is True:
+        resume = last_complete_checkpoint(out)
+    if resume and not steps_left(Path(resume), cfg.trl):
+        return finish_without_training(Path(resume), model_path, out, n_samples=len(samples))
     from datasets import Dataset
 
     from .video_grpo import VideoGRPOTrainer
@@ -164,13 +168,9 @@ def train_round(cfg: TrainConfig, *, model_path: str, ref_path: str | None, samp
 
         trainer.create_optimizer()
         trainer.optimizer.load_state_dict(torch.load(optimizer_state, map_location="cpu", weights_only=True))
-    if resume is True:
-        resume = last_complete_checkpoint(out)
     started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=resume or None)
-    final = out / "final"
-    staging = out / ".final.tmp"  # written whole, then swapped in: a kill never leaves half a model
-    shutil.rmtree(staging, ignore_errors=True)
+    final, staging = out / "final", _fresh_staging(out)
     trainer.save_model(str(staging))
     tok.save_pretrained(str(staging))
     copy_processor_files(model_path, staging)
@@ -178,11 +178,63 @@ def train_round(cfg: TrainConfig, *, model_path: str, ref_path: str | None, samp
         import torch
 
         torch.save(trainer.optimizer.state_dict(), staging / "optimizer_state.pt")
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(staging, final)
+    _swap_in(staging, final)
     _write_log(trainer.state.log_history, out / "train_log.jsonl")
     return {"final": str(final), "steps": trainer.state.global_step, "train_seconds": time.perf_counter() - started,
             "metrics": result.metrics, "n_samples": len(samples), "resumed_from": resume or None}
+
+
+def _fresh_staging(out: Path) -> Path:
+    staging = out / ".final.tmp"  # written whole, then swapped in: a kill never leaves half a model
+    shutil.rmtree(staging, ignore_errors=True)
+    return staging
+
+
+def _swap_in(staging: Path, final: Path) -> None:
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(staging, final)
+
+
+# -- resuming a run that has nothing left to train ------------------------------------------------
+CHECKPOINT_ONLY_FILES = ("optimizer.pt", "scheduler.pt", "rng_state.pth", "trainer_state.json")
+
+
+def steps_left(checkpoint: Path, trl: dict[str, Any]) -> bool:
+    """Whether resuming from ``checkpoint`` has steps to train: the run it belongs to had not reached
+    its last step, or the config now asks for more (a larger ``max_steps`` or ``num_train_epochs``).
+    HF's Trainer would otherwise train one step past max_steps and replace final/."""
+    state = json.loads((checkpoint / "trainer_state.json").read_text())
+    done = state["global_step"]
+    wanted_steps = trl.get("max_steps", -1) or -1
+    if wanted_steps > 0:
+        return wanted_steps > done
+    if trl.get("num_train_epochs", state["num_train_epochs"]) > state["num_train_epochs"]:
+        return True
+    return done < state["max_steps"]
+
+
+def finish_without_training(checkpoint: Path, model_path: str, out: Path, n_samples: int) -> dict[str, Any]:
+    """The result of a resume at the last step: final/ as it is, or rebuilt from the checkpoint when a
+    kill came between the last checkpoint and final/ (the weights are the same: HF saves both at that step)."""
+    import sys
+
+    state = json.loads((checkpoint / "trainer_state.json").read_text())
+    final = out / "final"
+    rebuilt = not final.is_dir()
+    if rebuilt:
+        staging = _fresh_staging(out)
+        shutil.copytree(checkpoint, staging, ignore=shutil.ignore_patterns(*CHECKPOINT_ONLY_FILES))
+        if (checkpoint / "optimizer.pt").is_file():  # what a round carries on with (sample_filter.reset_optimizer)
+            shutil.copy2(checkpoint / "optimizer.pt", staging / "optimizer_state.pt")
+        copy_processor_files(model_path, staging)
+        _swap_in(staging, final)
+    print(f"nothing to train: {checkpoint} is at step {state['global_step']}, the last one "
+          f"(raise trl.max_steps to train on); {'final/ rebuilt from it' if rebuilt else 'final/ kept'}",
+          file=sys.stderr)
+    if not (out / "train_log.jsonl").exists():
+        _write_log(state["log_history"], out / "train_log.jsonl")
+    return {"final": str(final), "steps": state["global_step"], "train_seconds": 0.0, "metrics": {},
+            "n_samples": n_samples, "resumed_from": str(checkpoint)}
 
 
 def last_complete_checkpoint(out: Path) -> str | None:
