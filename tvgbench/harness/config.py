@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 from tvgbench.core.errors import Timer1Error
 from tvgbench.core.parsing import VARIANTS
 from tvgbench.harness.backends.base import GenParams
+from tvgbench.harness.provenance import redact
 from tvgbench.models.prompts import LAYOUTS, Prompt, get_prompt, prompt_settings
 from tvgbench.video.config import SamplingConfig
 
@@ -217,7 +218,7 @@ class RunConfig(EvalConfig):
             "prefetch": self.prefetch,
             "split_content_hash": split.content_hash,
             "window_mode": split.window_mode,
-            "backend_options": self.backend_options,
+            "backend_options": redact(self.backend_options),
         }
 
 
@@ -248,7 +249,7 @@ class QARunConfig(EvalConfig):
             "batch_size": self.batch_size,
             "limit": self.limit,
             "workers": self.workers,
-            "backend_options": self.backend_options,
+            "backend_options": redact(self.backend_options),
         }
 
 

@@ -1,4 +1,5 @@
-"""What a run records about its environment: library versions and the model's weights hash."""
+"""What a run records about its environment (library versions, the model's weights hash), and what it
+never records (secrets: :func:`redact`)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -15,6 +17,47 @@ from platformdirs import user_cache_dir
 LIBRARIES = ("torch", "transformers", "tokenizers", "accelerate", "numpy", "decord", "av", "pillow", "pyarrow",
              "vllm", "timer1")
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf")
+REDACTED = "<redacted>"
+# words that make an option or query-parameter name hold a secret (api_key, x-api-key, access_token, sig...)
+_SECRET_WORDS = frozenset({"key", "apikey", "token", "secret", "password", "passwd", "pwd", "auth", "authorization",
+                           "credential", "credentials", "sig", "signature", "bearer"})
+_URL_USERINFO = re.compile(r"^(?P<scheme>[A-Za-z][\w+.-]*://)(?P<userinfo>[^/?#@]*@)")
+
+
+def is_secret_name(name: str) -> bool:
+    """``api_key`` is a secret; ``api_key_env`` (it names an environment variable) and ``tokenizer`` are not."""
+    words = re.split(r"[^a-z0-9]+", name.lower())
+    return words[-1:] != ["env"] and any(w in _SECRET_WORDS for w in words)
+
+
+def secret_query_names(query: str) -> list[str]:
+    """The names of a URL query string's parameters that hold a secret (``api_key``, ``token``, ``sig``...)."""
+    return [piece.split("=", 1)[0] for piece in query.split("&") if is_secret_name(piece.split("=", 1)[0])]
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its user name/password and secret query values replaced; unchanged when it holds none."""
+    out = _URL_USERINFO.sub(lambda m: m["scheme"] + REDACTED + "@", url, count=1)
+    base, sep, rest = out.partition("?")
+    if not sep:
+        return out
+    query, hash_sep, fragment = rest.partition("#")
+    pieces = [f"{p.split('=', 1)[0]}={REDACTED}" if is_secret_name(p.split("=", 1)[0]) else p for p in query.split("&")]
+    return base + "?" + "&".join(pieces) + hash_sep + fragment
+
+
+def redact(settings):
+    """A copy of a backend's recorded options or settings with secrets replaced: values under secret names,
+    and the credentials inside URLs. Settings without secrets come back equal (run.json stays byte-identical).
+
+    Only for backend options and settings: run settings have names such as ``sampling_key`` (a cache key)."""
+    if isinstance(settings, dict):
+        return {k: REDACTED if is_secret_name(str(k)) and v is not None else redact(v) for k, v in settings.items()}
+    if isinstance(settings, (list, tuple)):
+        return type(settings)(redact(v) for v in settings)
+    if isinstance(settings, str) and "://" in settings:
+        return redact_url(settings)
+    return settings
 
 
 def library_versions(extra: tuple[str, ...] = ()) -> dict[str, str | None]:

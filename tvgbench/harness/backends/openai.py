@@ -6,8 +6,9 @@ timer1's layout (system text; video before or after the prompt). Requests in a b
 concurrently over one SDK client (it is thread-safe). Transport and retries are the SDK's: it
 retries connection errors, timeouts, 408, 409, 429 and 5xx with exponential backoff and honours
 ``Retry-After``; ``max_retries`` is passed to it. The key is read from an environment variable, never
-from the command line, and is never written to run.json. The SDK is imported, and anything
-contacted, only when this backend is chosen.
+from the command line, and is never written to run.json; an ``--api-base`` holding credentials (a
+user name or password, an ``api_key=`` parameter) is refused, and its other query parameters are sent
+as query parameters. The SDK is imported, and anything contacted, only when this backend is chosen.
 """
 
 from __future__ import annotations
@@ -17,13 +18,16 @@ import io
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from PIL import Image
 
 from tvgbench.core.errors import Timer1Error
 from tvgbench.harness.backends.base import GenParams, Generation
+from tvgbench.harness.provenance import redact_url, secret_query_names
 
 TIMESTAMP_FORMAT = "{t:.1f}s"
+DEFAULT_API_BASE = "http://127.0.0.1:8000/v1"
 # What a keyless local vLLM server is given (the SDK refuses an empty key; vLLM's docs use this one).
 PLACEHOLDER_KEY = "EMPTY"
 
@@ -66,6 +70,24 @@ def to_openai_messages(messages: list[dict], sampled, assistant_prefix: str = ""
     return out
 
 
+def split_api_base(api_base: str) -> tuple[str, dict[str, str]]:
+    """``--api-base`` → (the base URL the SDK is given, the query parameters it sends with every request).
+
+    Credentials in the URL are refused: they would be written to run.json and sent instead of the key
+    (a user name/password becomes Basic auth, overriding ``--api-key-env``).
+    """
+    parts = urlsplit(str(api_base))
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise Timer1Error(f"--api-base must be an http(s) URL, got {redact_url(str(api_base))!r}")
+    secret = secret_query_names(parts.query)
+    if "@" in parts.netloc or secret:
+        what = "a user name or password" if "@" in parts.netloc else f"the query parameter {secret[0]!r}"
+        raise Timer1Error(f"--api-base {redact_url(api_base)} holds credentials ({what}); put the key in an "
+                          f"environment variable and name it with --api-key-env (default OPENAI_API_KEY)")
+    base = urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+    return base, dict(parse_qsl(parts.query, keep_blank_values=True))
+
+
 def build_body(model: str, messages: list[dict], params: GenParams, assistant_prefix: str = "") -> dict:
     """Keyword arguments for ``client.chat.completions.create``.
 
@@ -95,15 +117,14 @@ def build_body(model: str, messages: list[dict], params: GenParams, assistant_pr
 class OpenAIBackend:
     name = "openai"
 
-    def __init__(self, model: str, params: GenParams, *, api_base: str = "http://127.0.0.1:8000/v1",
+    def __init__(self, model: str, params: GenParams, *, api_base: str = DEFAULT_API_BASE,
                  api_key_env: str = "OPENAI_API_KEY", max_retries: int = 5, timeout_s: float = 600.0,
                  concurrency: int | None = None, jpeg_quality: int = 90, **_ignored):
         self.model = model
         self.params = params
-        self.api_base = api_base.rstrip("/")
-        self.url = self.api_base + "/chat/completions"
-        if not self.url.startswith(("http://", "https://")):
-            raise Timer1Error(f"--api-base must be an http(s) URL, got {api_base!r}")
+        self.api_base = api_base.rstrip("/")  # as given (recorded)
+        base, query = split_api_base(self.api_base)
+        self.url = base + "/chat/completions"  # in messages: no query string
         self.api_key_env = api_key_env
         self.max_retries = max_retries
         self.timeout_s = timeout_s
@@ -114,8 +135,9 @@ class OpenAIBackend:
         import openai  # only now: `timer1 --help` and the other backends never load the SDK
 
         self._openai = openai
-        self.client = openai.OpenAI(base_url=self.api_base, api_key=os.environ.get(api_key_env) or PLACEHOLDER_KEY,
-                                    max_retries=max_retries, timeout=timeout_s)
+        # the query string goes as parameters of every request (spliced into base_url it would end up in the path)
+        self.client = openai.OpenAI(base_url=base, default_query=query or None, max_retries=max_retries,
+                                    api_key=os.environ.get(api_key_env) or PLACEHOLDER_KEY, timeout=timeout_s)
 
     def prepare(self, messages: list[dict], assistant_prefix: str, sampled) -> dict:
         chat = to_openai_messages(messages, sampled, assistant_prefix, self.jpeg_quality)
@@ -175,7 +197,7 @@ class OpenAIBackend:
         return {
             "backend": self.name,
             "model": self.model,
-            "api_base": self.api_base,
+            "api_base": redact_url(self.api_base),
             "api_key_env": self.api_key_env,
             "weights_sha256": None,
             "video_as": f"JPEG frames (quality {self.jpeg_quality}), each preceded by its clip time as text "
