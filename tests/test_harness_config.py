@@ -138,7 +138,7 @@ def test_the_older_keyword_call_builds_the_same_config():
         config_from_call(RunConfig, positional, (new,), {"batch_size": 3})
 
 
-OWNED = ["tvgbench/harness/runner.py", "tvgbench/cli/harness.py", "tvgbench/harness/qa.py",
+OWNED = ["tvgbench/harness/runner.py", "tvgbench/harness/rundir.py", "tvgbench/cli/harness.py", "tvgbench/harness/qa.py",
          "tvgbench/harness/predict.py", "tvgbench/harness/provenance.py", "tvgbench/harness/merge.py",
          "tvgbench/harness/config.py", "tvgbench/cli/preprocess.py", "tvgbench/video/config.py", "leaderboard/quickstart.py"]
 

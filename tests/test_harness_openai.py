@@ -8,6 +8,7 @@ import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
 
 import pytest
 from click.testing import CliRunner
@@ -28,6 +29,7 @@ class Stub:
     def __init__(self, fail_every: int = 0, status: int = 503, retry_after: str | None = None, always: int = 0,
                  fail_first: int = 0, reply: dict | None = None):
         self.bodies, self.headers, self.calls, self.times, self.retry_counts = [], [], 0, [], []
+        self.paths = []  # the request targets, query string included
         self.fail_every, self.status, self.retry_after, self.always = fail_every, status, retry_after, always
         self.fail_first, self.reply = fail_first, reply
         self.lock = threading.Lock()
@@ -46,11 +48,12 @@ class Stub:
                     n = stub.calls
                     stub.times.append(time.monotonic())
                     stub.retry_counts.append(self.headers.get("x-stainless-retry-count"))
+                    stub.paths.append(self.path)
                     fail = stub.always or (stub.fail_every and n % stub.fail_every == 0) or n <= stub.fail_first
                     if not fail:
                         stub.bodies.append(body)
                         stub.headers.append(dict(self.headers))
-                if self.path != "/v1/chat/completions":
+                if urlsplit(self.path).path != "/v1/chat/completions":
                     self.send_response(404)
                     self.end_headers()
                     return
@@ -263,3 +266,107 @@ def test_gives_up_after_retries(tmp_path):
     with pytest.raises(Timer1Error, match=f"^http://127.0.0.1:{port}/v1/chat/completions failed after 2 attempts"):
         be.generate([HELLO])
     assert be.retries_used == 1
+
+
+# -- hardening (issue 13): failures are recorded, resumes are checked, secrets stay out of the records --
+
+def _run_args(split, base, out, *extra):
+    return ["eval", "run", "--split", str(split), "--model", "m", "--backend", "openai", "--api-base", base,
+            "--out", str(out), "--quiet", "--fps", "1", "--total-pixels", str(FAST["total_pixels"]),
+            "--max-pixels", str(FAST["max_pixels"]), "--min-pixels", str(FAST["min_pixels"]), "--bootstrap", "0", *extra]
+
+
+def test_a_run_that_fails_records_failed_and_the_reason(tmp_path, synth_split, serve):
+    out = tmp_path / "run"
+    res = CliRunner().invoke(cli, _run_args(synth_split, serve(Stub(always=400)), out, "--limit", "2"))
+    assert res.exit_code == 2, res.output
+    run = json.loads((out / "run.json").read_text())
+    assert run["status"] == "failed" and "answered HTTP 400" in run["error"]
+    assert res.output.strip() == f"error: {run['error']}"
+    assert run["failed_at"] >= run["started_at"]
+
+
+def test_an_interrupted_run_records_failed(tmp_path, synth_split, serve, monkeypatch):
+    from tvgbench.harness.backends.openai import OpenAIBackend
+    from tvgbench.harness.runner import run_eval
+
+    def interrupted(self, requests):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(OpenAIBackend, "generate", interrupted)
+    out = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        run_eval(synth_split, synth_split, "m", backend="openai", out_dir=out, limit=2, sampling=FAST, progress=False,
+                 backend_options={"api_base": serve(Stub())})
+    run = json.loads((out / "run.json").read_text())
+    assert run["status"] == "failed" and run["error"] == "interrupted"
+    assert not (out / ".timer1.lock").exists()
+
+
+def test_resume_refuses_duplicate_and_foreign_qids_before_running(tmp_path, synth_split, serve):
+    stub = Stub()
+    out = tmp_path / "run"
+    args = _run_args(synth_split, serve(stub), out, "--limit", "4", "--batch-size", "2")
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    pred = out / "predictions.jsonl"
+    lines = pred.read_text().splitlines(keepends=True)
+    first = json.loads(lines[0])["qid"]
+    calls = stub.calls
+
+    pred.write_text("".join(lines[:3] + [lines[0]]))  # the first query twice, the last one not yet done
+    res = CliRunner().invoke(cli, args + ["--resume"])
+    assert res.exit_code == 2, res.output
+    assert res.output.startswith(f"error: cannot resume {out}: {pred} line 4 repeats qid {first}"), res.output
+
+    foreign = {**json.loads(lines[0]), "qid": "qid-of-another-split"}
+    pred.write_text("".join(lines[:3]) + json.dumps(foreign) + "\n")
+    res = CliRunner().invoke(cli, args + ["--resume"])
+    assert res.exit_code == 2, res.output
+    assert res.output.startswith(f"error: cannot resume {out}: {pred} line 4 has qid qid-of-another-split"), res.output
+    assert "not one of this run's 4 queries" in res.output
+    assert stub.calls == calls  # refused before asking the model anything
+    assert pred.read_text().endswith(json.dumps(foreign) + "\n")  # and the file is left as it was
+
+
+@pytest.mark.parametrize("form", ["http://admin:hunter2@{host}/v1", "http://admin@{host}/v1",
+                                  "http://{host}/v1?api_key=hunter2", "http://{host}/v1?api-version=1&token=hunter2"])
+def test_credentials_in_the_api_base_are_refused_with_a_hint(tmp_path, synth_split, serve, form):
+    stub = Stub()
+    host = serve(stub).split("/")[2]
+    out = tmp_path / "run"
+    res = CliRunner().invoke(cli, _run_args(synth_split, form.format(host=host), out, "--limit", "1"))
+    assert res.exit_code == 2, res.output
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: --api-base") and "--api-key-env" in lines[0], res.output
+    assert "hunter2" not in res.output
+    assert stub.calls == 0 and not out.exists()
+
+
+def test_a_query_string_in_the_api_base_is_sent_as_query_parameters(tmp_path, synth_split, serve):
+    stub = Stub()
+    base = serve(stub) + "?api-version=2024-06-01"
+    out = tmp_path / "run"
+    res = CliRunner().invoke(cli, _run_args(synth_split, base, out, "--limit", "1"))
+    assert res.exit_code == 0, res.output
+    assert stub.paths == ["/v1/chat/completions?api-version=2024-06-01"]
+    run = json.loads((out / "run.json").read_text())
+    assert run["settings"]["backend_options"]["api_base"] == base and run["backend"]["api_base"] == base
+
+
+def test_secrets_are_redacted_wherever_settings_are_recorded(tmp_path, synth_split, serve, monkeypatch):
+    from tvgbench.harness.config import PredictConfig
+    from tvgbench.harness.predict import predict_one
+    from tvgbench.harness.runner import run_eval
+
+    monkeypatch.setenv("STUB_KEY", KEY)
+    base = serve(Stub())
+    options = {"api_base": base, "api_key_env": "STUB_KEY", "api_key": KEY}  # a key passed by mistake
+    out = tmp_path / "run"
+    run_eval(synth_split, synth_split, "m", backend="openai", out_dir=out, limit=1, sampling=FAST, progress=False,
+             bootstrap=0, backend_options=options)
+    recorded = (out / "run.json").read_text()
+    assert KEY not in recorded
+    assert json.loads(recorded)["settings"]["backend_options"] == {**options, "api_key": "<redacted>"}
+    video = sorted((synth_split / "videos").glob("*.mp4"))[0]
+    result = predict_one(PredictConfig(model="m", backend="openai", sampling=FAST, backend_options=options), video, "q")
+    assert KEY not in json.dumps(result)

@@ -10,7 +10,8 @@ import numpy as np
 from tvgbench.core.errors import Timer1Error
 from tvgbench.core.metrics import temporal_iou
 from tvgbench.core.parsing import parse_answer
-from tvgbench.harness.backends import make_backend
+from tvgbench.harness.backends import check_backend, make_backend
+from tvgbench.harness.provenance import redact
 from tvgbench.models.prompts import build_messages, prompt_settings
 from tvgbench.video import sample_video
 
@@ -26,6 +27,8 @@ def reasoning_of(text: str) -> str | None:
 def predict_one(config, video, query, *, window=None, gt=None, plot=None, backend_obj=None) -> dict:
     """Run one query with a :class:`tvgbench.harness.config.PredictConfig`; returns text, reasoning, parsed
     span, IoU (when ``gt``), video facts and settings."""
+    if backend_obj is None:  # first: a wrong --model costs no decoding and no torch import
+        check_backend(config.backend, config.model, config.backend_options)
     path = Path(video)
     if window is not None and not (0 <= window[0] < window[1]):
         raise Timer1Error(f"--window must be 0 <= S < E, got {window[0]} {window[1]}")
@@ -41,7 +44,7 @@ def predict_one(config, video, query, *, window=None, gt=None, plot=None, backen
         messages = build_messages(query, prompt_obj, layout)
         request = be.prepare(messages, prompt_obj.assistant_prefix, sampled)
         output = be.generate([request])[0]
-        settings = {**be.settings(), "prompt": prompt_settings(prompt_obj, layout), "parser": parser,
+        settings = {**redact(be.settings()), "prompt": prompt_settings(prompt_obj, layout), "parser": parser,
                     "sampling": sampling.__dict__.copy()}
     finally:
         if backend_obj is None:

@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 from tvgbench.core.errors import Timer1Error
 from tvgbench.core.parsing import parse_option_letter
 from tvgbench.core.report import write_json_atomic
+from tvgbench.harness.backends import check_backend
 from tvgbench.harness.config import QARunConfig, QA_DATASETS as DATASETS, QA_POSITIONAL, config_from_call
 from tvgbench.harness.jsonl import recover
 from tvgbench.harness.runner import (
@@ -287,10 +288,13 @@ def run_qa(*args, backend_obj=None, **fields) -> dict:
     """Evaluate a model on a video-QA set: ``run_qa(QARunConfig(...))``; writes predictions.jsonl, run.json
     and scores.json. The older call ``run_qa(dataset, root, model, **fields)`` builds the config."""
     config = config_from_call(QARunConfig, QA_POSITIONAL, args, fields).resolved()
+    if backend_obj is None:  # first: a wrong --model costs no reading and no torch import
+        check_backend(config.backend, config.model, config.backend_options)
     items = load_qa(config.dataset, config.root, config.subset)
     if config.limit:
         items = items[:config.limit]
-    with open_run_folder(config, config.settings(), backend_obj, len(items), record_resumes=False) as folder:
+    with open_run_folder(config, config.settings(), backend_obj, [it.qid for it in items],
+                         record_resumes=False) as folder:
         loop = folder.evaluate(qa_work_items(items, config.prompt, config.layout), config, finish=qa_finish,
                                assistant_prefix=config.prompt.assistant_prefix, desc=config.dataset)
         return _finish_qa_run(folder, config, items, loop)

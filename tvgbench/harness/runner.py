@@ -22,8 +22,6 @@ run.json's ``settings`` are its serialisation. TVG and QA runs share the run-fol
 
 from __future__ import annotations
 
-import fcntl
-import json
 import threading
 import time
 from collections.abc import Iterator
@@ -40,21 +38,19 @@ from tvgbench.core.errors import Timer1Error
 from tvgbench.core.parsing import parse_answer
 from tvgbench.core.report import write_json_atomic
 from tvgbench.core.splits import load_split
-from tvgbench.harness.backends import make_backend
+from tvgbench.harness.backends import check_backend, make_backend
 from tvgbench.harness.config import default_workers  # noqa: F401  (bench/bench_harness.py imports it from here)
-from tvgbench.harness.config import EvalConfig, RunConfig, TVG_POSITIONAL, config_from_call, fingerprint, shard_slice
+from tvgbench.harness.config import EvalConfig, RunConfig, TVG_POSITIONAL, config_from_call, shard_slice
 from tvgbench.harness.jsonl import DurableLog, recover
-from tvgbench.harness.provenance import library_versions
+from tvgbench.harness.provenance import library_versions, redact
+from tvgbench.harness.rundir import (  # noqa: F401  (RunLock, prepare_run_dir: imported from here too)
+    PREDICTIONS, RUN_JSON, SCORES, RunLock, check_backend_matches, check_videos_exist, failure_reason, prepare_run_dir,
+)
 from tvgbench.models.prompts import build_messages
 from tvgbench.video import VideoError, sample_video, should_crop
 from tvgbench.video.decode import decoder_threads, set_decoder_threads
 
-PREDICTIONS = "predictions.jsonl"
-RUN_JSON = "run.json"
-SCORES = "scores.json"
 RUN_FORMAT = 1
-# backend facts that must match for a resume (checked after the backend is loaded)
-_BACKEND_FINGERPRINT = ("backend", "weights_sha256", "dtype", "generation")
 
 
 @dataclass
@@ -310,66 +306,7 @@ def run_items(items: list[WorkItem], backend, config: EvalConfig, *, out_path: P
 
 
 # --------------------------------------------------------------------------------------------------
-# run directory bookkeeping
-
-
-class RunLock:
-    """An exclusive lock on a run folder (``.timer1.lock``), so two processes never append to one run.
-
-    It is a kernel ``flock``: a killed process (kill -9 included) releases it, so ``--resume`` works at once.
-    """
-
-    def __init__(self, out_dir: Path):
-        self.path = Path(out_dir) / ".timer1.lock"
-        self._f = None
-
-    def __enter__(self):
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise Timer1Error(f"cannot create run folder {self.path.parent}: {e.strerror}") from None
-        self._f = open(self.path, "a+")
-        try:
-            fcntl.flock(self._f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._f.close()
-            raise Timer1Error(f"another timer1 process is running in {self.path.parent}; wait for it or use another --out") from None
-        return self
-
-    def __exit__(self, *exc):
-        self._f.close()  # closing releases the lock
-
-
-def prepare_run_dir(out_dir: Path, settings: dict, *, resume: bool, overwrite: bool) -> tuple[set[str], dict]:
-    """Check/initialise ``out_dir``; returns the qids already done and the previous run.json (if any)."""
-    pred = out_dir / PREDICTIONS
-    run_json = out_dir / RUN_JSON
-    if pred.exists() and not resume:
-        if not overwrite:
-            raise Timer1Error(f"{out_dir} already holds a run; pass --resume to continue it or --overwrite to replace it")
-        for name in (PREDICTIONS, RUN_JSON, SCORES):
-            (out_dir / name).unlink(missing_ok=True)
-    previous: dict = {}
-    if resume and run_json.exists():
-        try:
-            previous = json.loads(run_json.read_text())
-        except ValueError:
-            raise Timer1Error(f"{run_json} is not valid JSON; cannot resume") from None
-        before, now = fingerprint(previous.get("settings", {})), fingerprint(settings)
-        diff = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
-        if diff:
-            shown = ", ".join(f"{k}: {before.get(k)!r} -> {now.get(k)!r}" for k in diff[:3])
-            raise Timer1Error(f"cannot resume {out_dir}: settings differ ({shown})")
-    done = {r["qid"] for r in recover(pred)} if resume else set()
-    return done, previous
-
-
-def check_backend_matches(previous: dict, now: dict, out: Path) -> None:
-    """A resumed run must use the same weights, dtype and generation settings as the lines already written."""
-    before = previous.get("backend") or {}
-    for key in _BACKEND_FINGERPRINT:
-        if key in before and before.get(key) != now.get(key):
-            raise Timer1Error(f"cannot resume {out}: backend {key} differs ({before.get(key)!r} -> {now.get(key)!r})")
+# run directory bookkeeping (the lock and the resume checks: tvgbench.harness.rundir)
 
 
 def tvg_items(samples, video_root: Path, window_mode: str, prompt, layout: str) -> list[WorkItem]:
@@ -435,25 +372,47 @@ def _now() -> str:
 
 
 @contextmanager
-def open_run_folder(config: EvalConfig, settings: dict, backend_obj, queries: int, *,
+def open_run_folder(config: EvalConfig, settings: dict, backend_obj, qids: list[str], *,
                     record_resumes: bool = True) -> Iterator[RunFolder]:
-    """Lock ``config.out_dir`` for the block, check it against ``settings``, load the backend, write run.json.
+    """Lock ``config.out_dir`` for the block, check it against ``settings`` (a resume: also its lines against
+    ``qids``, this run's queries), load the backend, write run.json.
 
-    ``record_resumes`` keeps the list of resumption times (``resumed_at``) in run.json (TVG runs do).
+    ``record_resumes`` keeps the list of resumption times (``resumed_at``) in run.json (TVG runs do). A block
+    that fails leaves run.json ``failed`` with the reason, never ``running``.
     """
     out = Path(config.out_dir)
     with RunLock(out):  # creates the folder
-        done, previous = prepare_run_dir(out, settings, resume=config.resume, overwrite=config.overwrite)
+        done, previous = prepare_run_dir(out, settings, resume=config.resume, overwrite=config.overwrite, qids=qids)
         be = backend_obj or load_backend(config)
-        check_backend_matches(previous, be.settings(), out)
+        try:
+            backend_settings = redact(be.settings())
+            check_backend_matches(previous, backend_settings, out)
+        except BaseException:
+            if backend_obj is None:
+                be.close()
+            raise
         run = {"format": RUN_FORMAT, "status": "running", "project_version": project_version(), "settings": settings,
-               "backend": be.settings(), "libraries": library_versions(),
+               "backend": backend_settings, "libraries": library_versions(),
                "started_at": previous.get("started_at") or _now()}
         if record_resumes:
             run["resumed_at"] = previous.get("resumed_at", []) + ([_now()] if previous else [])
-        run["queries"] = queries
+        run["queries"] = len(qids)
         _write_run_json(out, run)
-        yield RunFolder(out, run, done, be, owns_backend=backend_obj is None)
+        try:
+            yield RunFolder(out, run, done, be, owns_backend=backend_obj is None)
+        except GeneratorExit:
+            raise
+        except BaseException as e:  # Ctrl-C included
+            _record_failure(out, run, e)
+            raise
+
+
+def _record_failure(out: Path, run: dict, error: BaseException) -> None:
+    run.update(status="failed", error=failure_reason(error), failed_at=_now())
+    try:
+        _write_run_json(out, run)
+    except OSError:
+        pass  # the error being raised matters more than its record
 
 
 def run_eval(*args, backend_obj=None, **fields) -> dict:
@@ -466,6 +425,8 @@ def run_eval(*args, backend_obj=None, **fields) -> dict:
     ``backend_obj`` lets a caller pass an already-built backend (e.g. the trainer's in-memory policy).
     """
     config = config_from_call(RunConfig, TVG_POSITIONAL, args, fields).resolved()
+    if backend_obj is None:  # first: a wrong --model costs no decoding and no torch import
+        check_backend(config.backend, config.model, config.backend_options)
     video_root = Path(config.video_root)
     if not video_root.is_dir():
         raise Timer1Error(f"--video-root {video_root} is not a folder")
@@ -476,8 +437,11 @@ def run_eval(*args, backend_obj=None, **fields) -> dict:
         selected = selected[:config.limit]
     if not selected:
         raise Timer1Error(f"nothing to evaluate: shard {shard[0]}/{shard[1]} of {len(split)} queries is empty")
+    if config.cache_dir is None or not Path(config.cache_dir).is_dir():  # a frame cache serves absent videos
+        check_videos_exist([video_root / s.video for s in selected],
+                           hint=f"pass --video-root, the folder the split's video paths are relative to (now {video_root})")
 
-    with open_run_folder(config, config.settings(split), backend_obj, len(selected)) as folder:
+    with open_run_folder(config, config.settings(split), backend_obj, [s.qid for s in selected]) as folder:
         items = tvg_items(selected, video_root, split.window_mode, config.prompt, config.layout)
         loop = folder.evaluate(items, config, finish=tvg_finisher(config.parser),
                                assistant_prefix=config.prompt.assistant_prefix)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,6 +158,28 @@ def read_model_type(model_dir) -> str | None:
         return json.loads((Path(model_dir) / "config.json").read_text()).get("model_type")
     except (OSError, ValueError):
         raise Timer1Error(f"{model_dir} has no readable config.json") from None
+
+
+# "org/name" with the characters the Hub allows: what a Hub model id looks like
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
+
+
+def check_checkpoint(model, backend: str = "hf") -> str:
+    """The ``model_type`` of a local checkpoint folder, found without loading anything (no torch, no weights).
+
+    Runs first, so a wrong ``--model`` costs no decoding; each failure is one line saying what was looked for.
+    """
+    folder = Path(model)
+    if not folder.is_dir():
+        if _HUB_ID.fullmatch(str(model)):
+            raise Timer1Error(f"--model {model} looks like a Hugging Face Hub id, and there is no folder of that name "
+                              f"here; the {backend} backend loads local checkpoint folders only: download it first "
+                              f"(`hf download {model} --local-dir DIR`) and pass --model DIR")
+        raise Timer1Error(f"model folder not found: {folder.absolute()} (looked for {folder.absolute() / 'config.json'}; "
+                          f"the {backend} backend loads local checkpoints offline)")
+    model_type = read_model_type(folder)
+    adapter_class(model_type, str(model))  # an unsupported family is refused here too
+    return model_type
 
 
 def adapter_for(config, what: str = "") -> ModelAdapter:
