@@ -127,15 +127,21 @@ def _print_boards(bs, split_name) -> None:
 @click.option("--split", "split_name", default=None, help="Only this split name.")
 @click.option("--sort", default="R1@0.5", show_default=True, type=click.Choice(SORT_CHOICES), help="Initial ranking metric.")
 @click.option("--db", default=None, help=DB_HELP)
-def export_cmd(out_dir, split_name, sort, db):
-    """Write a static site: index.html with a sortable table and a page per submission with breakdown charts."""
+@click.option("--overwrite", is_flag=True,
+              help="Write beside files the export did not write (those are never touched).")
+def export_cmd(out_dir, split_name, sort, db, overwrite=False):
+    """Write a static site: index.html with a sortable table and a page per submission with breakdown charts.
+
+    The folder must be new or empty, or hold an earlier export (replaced); other files in it, such as
+    the database, need --overwrite and are never touched.
+    """
     from tqdm import tqdm
 
     from .html import export_site
     from .store import open_store
 
     with open_store(db) as store:
-        files = export_site(store, out_dir, sort=sort, split_name=split_name,
+        files = export_site(store, out_dir, sort=sort, split_name=split_name, overwrite=overwrite,
                             progress=lambda xs: tqdm(xs, desc="pages", unit="page", leave=False))
     click.echo(f"wrote {len(files)} files to {out_dir} (open {out_dir}/index.html)")
 
@@ -178,23 +184,28 @@ def withdraw_cmd(submission_id, reason, db):
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--db", default=None, help=DB_HELP)
 @click.option("--split", "split_dirs", multiple=True, type=click.Path(), help="Split folder accepting uploads (repeatable); none: read-only board.")
-@click.option("--token-file", default=None, type=click.Path(dir_okay=False), help="File holding the upload token; uploads then need it.")
+@click.option("--token-file", default=None, type=click.Path(dir_okay=False), help="File holding the upload token(s), one per line (one per uploader); uploads then need one.")
+@click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME", help="A host name this server answers to besides loopback and --host (repeatable), e.g. the public name of a deployment.")
 @click.option("--max-upload-mib", default=32.0, show_default=True, help="Largest upload accepted.")
 @click.option("--bootstrap", default=1000, show_default=True, help="Bootstrap resamples for the intervals of uploads.")
-def serve_cmd(host, port, db, split_dirs, token_file, max_upload_mib, bootstrap):
-    """Run the web app: the board, an upload form and a JSON API (POST /api/submissions, GET /api/leaderboard)."""
-    from .server import create_app, is_loopback, read_token
+def serve_cmd(host, port, db, split_dirs, token_file, allowed_hosts, max_upload_mib, bootstrap):
+    """Run the web app: the board, an upload form and a JSON API (POST /api/submissions, GET /api/leaderboard).
+
+    Requests whose Host is not loopback, --host or an --allowed-host are refused (DNS rebinding), and so
+    are uploads a page of another origin sends (CSRF)."""
+    from .guards import allowed_hostnames, is_loopback, read_tokens
+    from .server import create_app
     from .store import open_store
 
-    token = read_token(token_file) if token_file else None
-    if split_dirs and token is None and not is_loopback(host):
+    tokens = read_tokens(token_file) if token_file else None
+    if split_dirs and tokens is None and not is_loopback(host):
         raise Timer1Error(f"refusing anonymous uploads on non-loopback address {host}; give --token-file")
     import uvicorn
 
     store = open_store(db)
-    app = create_app(store, split_dirs=list(split_dirs), token=token, max_upload_bytes=_mib(max_upload_mib),
-                     bootstrap=bootstrap)
+    app = create_app(store, split_dirs=list(split_dirs), token=tokens, max_upload_bytes=_mib(max_upload_mib),
+                     bootstrap=bootstrap, allowed_hosts=allowed_hostnames(host, allowed_hosts))
     uploads = ("read-only, no uploads" if not split_dirs else
-               f"uploads to {', '.join(app.state.splits)}, {'token required' if token else 'no token'}")
+               f"uploads to {', '.join(app.state.splits)}, {'token required' if tokens else 'no token'}")
     click.echo(f"timer1 leaderboard on http://{host}:{port}/ ({uploads})")
     uvicorn.run(app, host=host, port=port, log_level="warning")

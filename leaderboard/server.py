@@ -16,25 +16,29 @@ configured, and are scored in a worker thread so the page stays responsive.
 
 from __future__ import annotations
 
-import hmac
-import ipaddress
 import logging
-from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import (
+    FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response,
+)
 from starlette.routing import Route
 
 from tvgbench.core.errors import Timer1Error
 
 from .api import boards_json, submission_json
+from .guards import (
+    HTTPProblem, UploadSlots, allowed_hostnames, bearer_token, check_host, check_same_origin, counted_receive,
+    is_loopback, matching_token, read_tokens, submitter_id,
+)
 from .html import STATIC_DIR, STATIC_FILES, render_index, render_submission
 from .ranking import DEFAULT_SORT, boards, check_sort
 from .service import submit
-from .validate import SplitIndex, one_line
+from .validate import SplitIndex
 
 log = logging.getLogger("timer1.leaderboard")
 FORM_OVERHEAD = 64 * 1024  # multipart boundaries and the small text fields around the file
@@ -48,29 +52,19 @@ SECURITY_HEADERS = [
 ]
 
 
-class HTTPProblem(Exception):
-    def __init__(self, status: int, message: str):
-        super().__init__(one_line(message))
-        self.status = status
+class _HostCheck:
+    """Pure ASGI middleware: answers only requests whose Host is one of ``allowed`` (DNS rebinding)."""
 
+    def __init__(self, app, allowed: frozenset[str]):
+        self.app, self.allowed = app, allowed
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def read_token(path: str) -> str:
-    try:
-        token = Path(path).read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as e:
-        raise Timer1Error(f"cannot read token file {path}: {getattr(e, 'strerror', None) or e}") from None
-    if len(token) < 8:
-        raise Timer1Error(f"token in {path} is shorter than 8 characters")
-    return token
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            try:
+                check_host(Headers(scope=scope).get("host", ""), self.allowed)
+            except HTTPProblem as e:
+                return await PlainTextResponse(str(e), status_code=e.status)(scope, receive, send)
+        return await self.app(scope, receive, send)
 
 
 class _SecurityHeaders:
@@ -104,9 +98,16 @@ class _SecurityHeaders:
             return await response(scope, receive, send_with_headers)
 
 
-def create_app(store, *, split_dirs: list[str] | None = None, token: str | None = None,
-               max_upload_bytes: int = 32 * 1024 * 1024, bootstrap: int = 1000):
-    """Build the Starlette app around ``store``; ``split_dirs`` are the splits that accept uploads."""
+def create_app(store, *, split_dirs: list[str] | None = None, token: str | list[str] | None = None,
+               max_upload_bytes: int = 32 * 1024 * 1024, bootstrap: int = 1000, allowed_hosts=None,
+               max_concurrent_uploads: int = 4):
+    """Build the Starlette app around ``store``; ``split_dirs`` are the splits that accept uploads.
+
+    ``token``: one upload token or several (one per uploader); ``allowed_hosts``: the Host names served
+    (default: the loopback names; see :func:`guards.allowed_hostnames`)."""
+    tokens = [token] if isinstance(token, str) else list(token or [])
+    slots = UploadSlots(max_concurrent_uploads)
+    too_large = f"upload is larger than the {max_upload_bytes / 2**20:g} MiB limit"
     splits: dict[str, tuple[str, SplitIndex]] = {}
     for d in split_dirs or []:
         idx = SplitIndex.from_dir(d)
@@ -117,7 +118,7 @@ def create_app(store, *, split_dirs: list[str] | None = None, token: str | None 
     def upload_info() -> dict | None:
         if not splits:
             return None
-        return {"splits": list(splits), "token_required": token is not None,
+        return {"splits": list(splits), "token_required": bool(tokens),
                 "max_mib": f"{max_upload_bytes / 2**20:g}"}
 
     def current_boards(request: Request):
@@ -128,49 +129,61 @@ def create_app(store, *, split_dirs: list[str] | None = None, token: str | None 
             raise HTTPProblem(400, str(e)) from None
         return boards(store.submissions(request.query_params.get("split") or None), sort)
 
-    async def read_upload(request: Request) -> tuple[dict[str, str], bytes, str | None]:
-        """The form fields and the file, refusing oversized bodies before parsing them."""
+    def check_request(request: Request) -> None:
+        """Everything decided from the headers alone, before one byte of the body is read."""
+        check_same_origin(request.headers)
         if not splits:
             raise HTTPProblem(403, "this board is read-only: the server was started without upload splits")
-        limit = max_upload_bytes + FORM_OVERHEAD
         declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limit:
-            raise HTTPProblem(413, f"upload is larger than the {max_upload_bytes / 2**20:g} MiB limit")
+        if declared and declared.isdigit() and int(declared) > max_upload_bytes + FORM_OVERHEAD:
+            raise HTTPProblem(413, too_large)
         if not request.headers.get("content-type", "").startswith("multipart/form-data"):
             raise HTTPProblem(415, "send multipart/form-data with fields file, model_name, split, meta")
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > limit:
-                raise HTTPProblem(413, f"upload is larger than the {max_upload_bytes / 2**20:g} MiB limit")
 
-        async def replay():
-            return {"type": "http.request", "body": bytes(body), "more_body": False}
+    def header_token(request: Request, *, form_may_carry_it: bool) -> str | None:
+        """The configured token the Authorization header names; 401 before the body when it is wrong."""
+        if not tokens:
+            return None
+        given = bearer_token(request.headers)
+        if given is None and form_may_carry_it:
+            return None  # the HTML form sends it as a field: checked once the (bounded) form is read
+        found = matching_token(given, tokens)
+        if found is None:
+            raise HTTPProblem(401, "a valid upload token is required (header Authorization: Bearer TOKEN)")
+        return found
 
+    async def read_upload(request: Request) -> tuple[dict[str, str], bytes, str | None]:
+        """The form fields and the file; the body streams through a byte counter into the form parser,
+        which spools the file to a temporary file, so an upload never sits in memory whole while read."""
+        receive = counted_receive(request.receive, max_upload_bytes + FORM_OVERHEAD, too_large)
         try:
-            form = await Request(request.scope, receive=replay).form(max_files=1, max_fields=10)
+            form = await Request(request.scope, receive=receive).form(max_files=1, max_fields=10)
+        except HTTPProblem:
+            raise
         except Exception as e:  # malformed multipart
             raise HTTPProblem(400, f"unreadable form data: {e}") from None
-        upload = form.get("file")
-        if upload is None or isinstance(upload, str):
-            raise HTTPProblem(400, "the form has no 'file' part")
-        data = await upload.read(max_upload_bytes + 1)
-        fields = {k: v for k, v in form.items() if isinstance(v, str)}
-        return fields, data, upload.filename
+        try:
+            upload = form.get("file")
+            if upload is None or isinstance(upload, str):
+                raise HTTPProblem(400, "the form has no 'file' part")
+            data = await upload.read(max_upload_bytes + 1)
+            fields = {k: v for k, v in form.items() if isinstance(v, str)}
+            return fields, data, upload.filename
+        finally:
+            await form.close()
 
-    def check_token(request: Request, fields: dict[str, str]) -> None:
-        if token is None:
-            return
-        given = fields.get("token", "")
-        auth = request.headers.get("authorization", "")
-        if auth.lower().startswith("bearer "):
-            given = auth[7:].strip()
-        if not hmac.compare_digest(given.encode(), token.encode()):
-            raise HTTPProblem(401, "a valid upload token is required")
+    async def handle_upload(request: Request, *, from_form: bool = False):
+        check_request(request)
+        with slots:
+            found = header_token(request, form_may_carry_it=from_form)
+            fields, data, filename = await read_upload(request)
+            if tokens and found is None:
+                found = matching_token(fields.get("token"), tokens)
+                if found is None:
+                    raise HTTPProblem(401, "a valid upload token is required")
+            return await store_upload(fields, data, filename, submitter_id(found))
 
-    async def handle_upload(request: Request):
-        fields, data, filename = await read_upload(request)
-        check_token(request, fields)
+    async def store_upload(fields: dict[str, str], data: bytes, filename: str | None, submitter: str):
         name = fields.get("split") or (next(iter(splits)) if len(splits) == 1 else "")
         if name not in splits:
             raise HTTPProblem(400, f"unknown split {name!r}; this server takes {', '.join(splits)}")
@@ -184,7 +197,7 @@ def create_app(store, *, split_dirs: list[str] | None = None, token: str | None 
             raise HTTPProblem(400, str(e)) from None
 
     def problem_json(e: HTTPProblem) -> JSONResponse:
-        return JSONResponse({"error": str(e)}, status_code=e.status)
+        return JSONResponse({"error": str(e)}, status_code=e.status, headers=e.headers)
 
     async def api_submit(request: Request):
         try:
@@ -196,7 +209,7 @@ def create_app(store, *, split_dirs: list[str] | None = None, token: str | None 
 
     async def form_submit(request: Request):
         try:
-            out = await handle_upload(request)
+            out = await handle_upload(request, from_form=True)
         except HTTPProblem as e:
             notice = {"kind": "error", "text": f"Not stored: {e}"}
             bs = boards(store.submissions(), DEFAULT_SORT)
@@ -256,7 +269,8 @@ def create_app(store, *, split_dirs: list[str] | None = None, token: str | None 
         Route("/submit", form_submit, methods=["POST"]),
         *(Route(f"/static/{name}", static_file(name)) for name in STATIC_FILES),
     ]
-    app = Starlette(routes=routes, middleware=[Middleware(_SecurityHeaders)])
+    hosts = allowed_hosts if isinstance(allowed_hosts, frozenset) else allowed_hostnames(extra=allowed_hosts or ())
+    app = Starlette(routes=routes, middleware=[Middleware(_SecurityHeaders), Middleware(_HostCheck, allowed=hosts)])
     app.state.splits = list(splits)
     app.state.store = store
     return app

@@ -190,3 +190,85 @@ def test_served_page_renders_sorts_uploads_and_is_inert(browser, served, tmp_pat
     assert "not in split" in browser.find_element("id", "notice").text
     assert len(browser.find_elements("css selector", "table.leaderboard tbody tr")) == before + 1
     assert_inert(browser)
+
+
+# ---- CSRF: a page of another origin posts to a tokenless loopback board (issue 13, item 10) ----------
+
+ATTACK_PAGE = """<!doctype html><html><body>
+<form id="f" method="post" action="BOARD/submit" enctype="multipart/form-data">
+<input name="model_name" value="csrf-form"><input name="split" value="test">
+<input type="file" name="file" id="file"></form>
+<script>
+const lines = LINES;
+const blob = new Blob([lines.join("\\n") + "\\n"], {type: "application/jsonl"});
+const body = new FormData();
+body.append("model_name", "csrf-fetch"); body.append("split", "test"); body.append("file", blob, "p.jsonl");
+const dt = new DataTransfer();
+dt.items.add(new File([lines.slice(0, 5).join("\\n") + "\\n"], "q.jsonl", {type: "application/jsonl"}));
+document.getElementById("file").files = dt.files;
+// the fetch first, then the form navigates this page to the board's answer
+fetch("BOARD/api/submissions", {method: "POST", mode: "no-cors", body})
+  .finally(() => { document.getElementById("f").submit(); });
+</script></body></html>"""
+
+
+def _serve_static(folder: Path):
+    import functools
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(folder))
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd
+
+
+@pytest.fixture
+def served_tokenless(tiny, tmp_path):
+    import uvicorn
+
+    from leaderboard.server import create_app
+
+    split_dir, idx = tiny
+    store = seed_store(tmp_path / "lb.db", split_dir, idx)
+    app = create_app(store, split_dirs=[str(split_dir)], bootstrap=50)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", idx, store
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_a_page_of_another_origin_cannot_plant_submissions(browser, served_tokenless, tmp_path):
+    import json as _json
+
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    url, idx, store = served_tokenless
+    before = store.count()
+    lines = [_json.dumps(r) for r in rows_for(idx, shift=0.25)]
+    site = tmp_path / "attacker"
+    site.mkdir()
+    (site / "index.html").write_text(ATTACK_PAGE.replace("BOARD", url).replace("LINES", _json.dumps(lines)))
+    httpd = _serve_static(site)
+    try:
+        browser.get(f"http://127.0.0.1:{httpd.server_address[1]}/index.html")  # another origin: another port
+        WebDriverWait(browser, 30).until(lambda d: d.current_url.startswith(url))  # the form was posted
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert store.count() == before, [s.model_name for s in store.submissions()]
+    # the board's own form still works from its own origin
+    browser.get(url + "/")
+    preds = tmp_path / "own.jsonl"
+    preds.write_text("\n".join(lines[:7]) + "\n")
+    browser.find_element("id", "upload-file").send_keys(str(preds))
+    browser.find_element("id", "upload-model").send_keys("own-origin")
+    browser.find_element("id", "upload-submit").click()
+    WebDriverWait(browser, 30).until(lambda d: "submitted=" in d.current_url)
+    assert store.count() == before + 1

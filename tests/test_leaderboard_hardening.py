@@ -3,8 +3,13 @@ CSRF / DNS rebinding, unauthenticated bodies, hidden ground truth, pretty names 
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import sqlite3
+import threading
+import time
+import tracemalloc
 import warnings
 from pathlib import Path
 
@@ -131,3 +136,142 @@ def test_internal_errors_keep_the_security_headers(caplog):
     assert "default-src 'none'" in r.headers["content-security-policy"]
     assert r.headers["x-content-type-options"] == "nosniff"
     assert "disk on fire" not in r.text
+
+
+# ---- item 10: CSRF and DNS rebinding --------------------------------------------------------------
+
+
+def upload_form(client, data: bytes, *, model="m", path="/api/submissions", headers=None, **extra):
+    return client.post(path, files={"file": ("preds.jsonl", data, "application/jsonl")},
+                       data={"model_name": model, "split": "test", **extra}, headers=headers or {},
+                       follow_redirects=False)
+
+
+def test_uploads_from_another_origin_are_refused(tiny, tmp_path):
+    split_dir, idx = tiny
+    store = open_store(tmp_path / "lb.sqlite3")
+    client = client_of(create_app(store, split_dirs=[str(split_dir)], bootstrap=20))
+    data = jsonl(rows_for(idx))
+    cross = [{"origin": "http://evil.example"}, {"origin": "null"}, {"origin": "http://127.0.0.1:9999"},
+             {"sec-fetch-site": "cross-site"}, {"sec-fetch-site": "same-site"},  # same-site: another port
+             {"origin": "http://evil.example", "sec-fetch-site": "same-origin"}]
+    for path in ("/api/submissions", "/submit"):
+        for headers in cross:
+            r = upload_form(client, data, path=path, headers=headers)
+            assert r.status_code == 403, (path, headers, r.status_code)
+            assert "refused" in r.text
+    assert store.count() == 0
+    # the board's own page, a fetch from its origin, and a non-browser client (no Origin) still upload
+    assert upload_form(client, data, path="/submit", headers={"origin": "http://127.0.0.1",
+                                                              "sec-fetch-site": "same-origin"}).status_code == 303
+    assert upload_form(client, jsonl(rows_for(idx, 5)), headers={"sec-fetch-site": "same-origin"}).status_code == 201
+    assert upload_form(client, jsonl(rows_for(idx, 4))).status_code == 201
+    assert store.count() == 3
+
+
+def test_requests_for_other_host_names_are_refused(tiny, tmp_path):
+    split_dir, idx = tiny
+    store = open_store(tmp_path / "lb.sqlite3")
+    app = create_app(store, split_dirs=[str(split_dir)], bootstrap=20)
+    for host in ("evil.example", "evil.example:8000", "127.0.0.1.evil.example", "testserver"):
+        client = client_of(app, host)
+        assert client.get("/").status_code == 400, host
+        r = upload_form(client, jsonl(rows_for(idx)), headers={"origin": f"http://{host}"})
+        assert r.status_code == 400 and "--allowed-host" in r.text and "nosniff" in r.headers["x-content-type-options"]
+    assert store.count() == 0
+    for host in ("127.0.0.1:8000", "localhost", "[::1]:8000", "LOCALHOST:1"):
+        assert client_of(app, host).get("/").status_code == 200, host
+    public = create_app(store, split_dirs=[str(split_dir)], bootstrap=20, allowed_hosts=["board.example.org"])
+    assert client_of(public, "board.example.org").get("/api/leaderboard").status_code == 200
+    assert client_of(public, "evil.example").get("/api/leaderboard").status_code == 400
+
+
+# ---- item 11: the token before the body, bounded uploads ------------------------------------------
+
+
+@contextlib.contextmanager
+def serving(app):
+    """The app under uvicorn on a free loopback port, in a thread."""
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def multipart_head(port: int, length: int, auth: str | None = None) -> bytes:
+    lines = ["POST /api/submissions HTTP/1.1", f"Host: 127.0.0.1:{port}",
+             "Content-Type: multipart/form-data; boundary=xx", f"Content-Length: {length}"]
+    if auth:
+        lines.append(f"Authorization: Bearer {auth}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + b'--xx\r\nContent-Disposition: form-data; name="file"; filename="a"\r\n\r\n'
+
+
+def test_a_wrong_token_is_refused_before_the_body_is_sent(tiny, tmp_path):
+    split_dir, _ = tiny
+    app = create_app(open_store(tmp_path / "lb.sqlite3"), split_dirs=[str(split_dir)], token="right-token-123")
+    with serving(app) as port:
+        for auth in (None, "wrong-token-456"):
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                sock.sendall(multipart_head(port, 30 * 2**20, auth))  # announces 30 MiB, sends none of it
+                answer = sock.recv(4096)
+            assert answer.startswith(b"HTTP/1.1 401"), answer[:80]
+
+
+def test_concurrent_uploads_are_capped(tiny, tmp_path):
+    import httpx
+
+    split_dir, idx = tiny
+    store = open_store(tmp_path / "lb.sqlite3")
+    app = create_app(store, split_dirs=[str(split_dir)], max_concurrent_uploads=1, bootstrap=20)
+    with serving(app) as port, socket.create_connection(("127.0.0.1", port), timeout=5) as slow:
+        slow.sendall(multipart_head(port, 2**20) + b"\n" * 1000)  # holds the only slot, body unfinished
+        files = {"file": ("p.jsonl", jsonl(rows_for(idx)), "application/jsonl")}
+        deadline = time.monotonic() + 5
+        while True:
+            r = httpx.post(f"http://127.0.0.1:{port}/api/submissions", files=files, data={"model_name": "m"})
+            if r.status_code == 503 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert r.status_code == 503 and r.headers["retry-after"] == "5", r.text
+        assert store.count() == 0
+    with serving(app) as port:  # the slot is free again once that upload ended
+        r = httpx.post(f"http://127.0.0.1:{port}/api/submissions", files=files, data={"model_name": "m"})
+        assert r.status_code == 201, r.text
+
+
+def test_an_upload_streams_to_disk_not_memory(tiny, tmp_path):
+    import httpx
+
+    split_dir, _ = tiny
+    limit = 16 * 2**20
+    app = create_app(open_store(tmp_path / "lb.sqlite3"), split_dirs=[str(split_dir)], max_upload_bytes=limit)
+    chunk = b"\n" * 2**16
+
+    def body():  # no Content-Length: the server only learns the size by reading
+        yield b'--xx\r\nContent-Disposition: form-data; name="file"; filename="a"\r\n\r\n'
+        for _ in range(limit // len(chunk) + 8):
+            yield chunk
+
+    with serving(app) as port:
+        tracemalloc.start()
+        try:
+            r = httpx.post(f"http://127.0.0.1:{port}/api/submissions", content=body(), timeout=60,
+                           headers={"content-type": "multipart/form-data; boundary=xx"})
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert r.status_code == 413
+    assert peak < limit / 4, f"{peak / 2**20:.1f} MiB held for a {limit / 2**20:.0f} MiB upload"

@@ -40,7 +40,7 @@ def client_for(gt_split, tmp_path):
         store = open_store(tmp_path / "lb.sqlite3")
         kw.setdefault("split_dirs", [str(gt_split)])
         app = create_app(store, bootstrap=50, **kw)
-        return TestClient(app), store
+        return TestClient(app, base_url="http://127.0.0.1"), store
 
     return make
 
