@@ -38,7 +38,7 @@ def train(recipe, overrides, output_dir, resume, dry_run, print_schema, list_rec
       timer1 train --recipe tiny-cpu --output-dir runs/tiny                # minutes on a CPU
       timer1 train --recipe timer1-posttrain -o runs/r1 \\
           --set data.split_dir=splits/timerft --set data.video_root=/data/timerft
-      accelerate launch --config_file trainer/launch/zero3.yaml -m trainer \\
+      accelerate launch --config_file trainer/launch/accelerate_zero3.yaml -m trainer \\
           --recipe timer1-posttrain -o runs/r1 --set data.split_dir=splits/timerft
       timer1 train --recipe tiny-cpu -o runs/tiny --resume                 # continue after a stop
     """

@@ -11,7 +11,7 @@ from tvgbench.cli.main import LazyGroup
 
 @click.group("data", cls=LazyGroup, entry_point_group="timer1.data")
 def data():
-    """Ingest, build, describe, publish and download TVG splits."""
+    """Ingest, synth, build, preprocess, publish and download TVG splits (and score their difficulty)."""
 
 
 @click.command("ingest")

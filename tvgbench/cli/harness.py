@@ -10,7 +10,7 @@ import click
 from tvgbench.core.parsing import VARIANTS
 from tvgbench.harness.backends.base import GenParams
 from tvgbench.harness.config import EvalConfig, ModelConfig, PredictConfig, QARunConfig, QA_DATASETS, RunConfig
-from tvgbench.models.prompts import LAYOUTS
+from tvgbench.models.prompts import LAYOUTS, PROMPT_HELP
 from tvgbench.video.config import RESIZE_MODES, SamplingConfig, field_default, field_help
 
 EXIT_PARTIAL = 3  # the run finished but some queries failed (bad videos): their lines say why
@@ -32,7 +32,7 @@ def _model_options(f):
         click.option("--model", required=True, help=field_help(ModelConfig, "model")),
         _field_option("--backend", ModelConfig, "backend", type=click.Choice(["hf", "vllm", "openai"])),
         # no default here: eval run / predict ask with "r1", eval qa with "mcq_r1" (the configs' defaults)
-        click.option("--prompt", default=None, help=field_help(ModelConfig, "prompt")),
+        click.option("--prompt", default=None, help=PROMPT_HELP),
         _field_option("--layout", ModelConfig, "layout", type=click.Choice(LAYOUTS)),
         _field_option("--max-new-tokens", GenParams, "max_new_tokens", type=click.IntRange(min=1)),
         _field_option("--temperature", GenParams, "temperature", type=float, help="0 = greedy."),
@@ -138,9 +138,10 @@ def run(split_dir, split_name, video_root, parser, shard, cache_dir, bootstrap, 
       timer1 data synth -o synth && timer1 model tiny -o tiny
       timer1 eval run --split synth --model tiny --out runs/tiny --max-new-tokens 64
     \b
-    Time-R1's own evaluation (scripts/test.sh), setting for setting:
-      --prompt nothink --layout timer1-eval --parser timer1-eval --resize torch
-      then: timer1 eval score RUN/predictions.jsonl --split SPLIT --compat timer1
+    Example, Time-R1's own evaluation (scripts/test.sh), setting for setting:
+      timer1 eval run --split SPLIT --model PATH --out RUN \\
+          --prompt nothink --layout timer1-eval --parser timer1-eval --resize torch
+      timer1 eval score RUN/predictions.jsonl --split SPLIT --compat timer1
     """
     from tvgbench.harness.runner import run_eval
 

@@ -87,7 +87,9 @@ def cli():
 
     \b
     Quick start (synthetic benchmark, CPU, offline):
-      timer1 data synth -o synth && timer1 eval score EXAMPLE.jsonl --split synth
+      timer1 quickstart -o timer1-quickstart     # the whole pipeline, down to a static leaderboard site
+      timer1 data synth -o synth && timer1 eval baseline --split synth --kind middle -o middle.jsonl
+      timer1 eval score middle.jsonl --split synth
     """
 
 

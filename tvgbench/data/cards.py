@@ -41,7 +41,7 @@ KNOWN_QUIRKS = {
         "Records dropped or flagged at ingestion (zero-length spans, ends past the video, stray whitespace) "
         "are counted in `timer1.json` under `report`; nothing is silently fixed.",
         "Hit rule: timer1's canonical scorer counts IoU >= threshold over every query (a missing answer is "
-        "IoU 0); Time-R1 used IoU > threshold over the answered queries (`timer1 eval score --mode timer1`).",
+        "IoU 0); Time-R1 used IoU > threshold over the answered queries (`timer1 eval score --compat timer1`).",
     ],
     "tvgbench": [
         "Query types of sources that do not release them are predicted by an offline classifier "

@@ -10,6 +10,7 @@ Grounding presets (``[EVENT]`` is replaced by the query):
   ``nothink``   ``r1`` text, and the assistant turn starts with an empty ``<think>\\n</think>\\n`` block:
                 what ``scripts/test.sh`` really runs (``--use_r1_thinking_prompt --use_nothink``)
   ``r1_nocot``  ``DEFAULT_TG_PROMPT['r1_nocot']``: the empty think block inside the user text
+  ``v1``        the ``r1`` text under its fine-tuning template's name (``QUESTION_TEMPLATE_TG_v1``)
   ``v2``, ``v3`` the fine-tuning templates (``QUESTION_TEMPLATE_TG_v2``/``_v3``)
   ``timezero``  TimeZero's template ("specific timestamps (xx.xx) or time ranges")
   ``demo``      ``demo.py``'s template (r1 with a leading and trailing newline)
@@ -92,6 +93,15 @@ _PRESETS: dict[str, tuple[str, str, str]] = {
 }
 # The bare template texts (used e.g. to train the tiny tokenizer on realistic text).
 PRESETS: dict[str, str] = {name: spec[0] for name, spec in _PRESETS.items()}
+
+
+def preset_names(task: str) -> tuple[str, ...]:
+    """The presets of one task (``tg`` grounding, ``mcq`` multiple choice), in table order."""
+    return tuple(name for name, spec in _PRESETS.items() if spec[2] == task)
+
+
+# --prompt's help, from the table so a new preset cannot be left out of it
+PROMPT_HELP = f"Preset ({', '.join(preset_names('tg'))}; for QA: {', '.join(preset_names('mcq'))}) or a prompt FILE."
 LAYOUTS = ("default", "timer1-eval", "timer1-train")
 
 
