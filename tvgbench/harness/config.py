@@ -22,7 +22,7 @@ from tvgbench.core.errors import Timer1Error
 from tvgbench.core.parsing import VARIANTS
 from tvgbench.harness.backends.base import GenParams
 from tvgbench.harness.provenance import redact
-from tvgbench.models.prompts import LAYOUTS, Prompt, get_prompt, prompt_settings
+from tvgbench.models.prompts import LAYOUTS, PROMPT_HELP, Prompt, get_prompt, prompt_settings
 from tvgbench.video.config import SamplingConfig
 
 # settings that may differ between a run and its resumption without changing any number
@@ -109,8 +109,7 @@ class ModelConfig:
 
     model: str | Path = field(metadata={"help": "Model folder (hf, vllm) or served model name (openai)."})
     backend: str = field(default="hf", metadata={"help": "Inference engine."})
-    prompt: str | Prompt = field(default="r1", metadata={
-        "help": "Preset (r1, default, nothink, r1_nocot, v2, v3, timezero, demo; mcq_* for QA) or a prompt FILE."})
+    prompt: str | Prompt = field(default="r1", metadata={"help": PROMPT_HELP})
     layout: str = field(default="default", metadata={"help": "Chat message layout (see tvgbench.models.prompts)."})
     parser: str = field(default="canonical", metadata={"help": "How raw text becomes the line's span."})
     sampling: SamplingConfig = field(default_factory=SamplingConfig)  # a dict is read as SamplingConfig(**dict)
