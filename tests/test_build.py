@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -226,3 +227,46 @@ def test_water_fill_is_as_even_as_supply_allows(supply, total):
     unsaturated = q < s
     if unsaturated.any():
         assert q.max() <= q[unsaturated].min() + 1
+
+
+@pytest.mark.parametrize("size", [11, 24, 50, 102, 180])
+def test_small_builds_scale_the_type_minimum_down_and_stay_balanced(size):
+    # 11 types x the default minimum of 20 exceed these sizes: the first types used to take every slot
+    res = build_balanced(synthetic_candidates(), BuildConfig(size=size, seed=1), classify=False)
+    rep = res.report
+    assert len(res.samples) == size and rep["min_per_type"] == size // 11 and rep["min_per_type_requested"] == 20
+    types = {t: sum(s.qtype == t for s in res.samples) for t in TYPES}
+    assert min(types.values()) >= size // 11 and rep["qtypes_below_minimum"] == {}, types
+    per_bin = np.bincount([s.bins["videolen"] for s in res.samples], minlength=N_DURATION_BINS)
+    assert per_bin.max() - per_bin.min() <= 1 and rep["duration_bins"]["max_abs_deviation_from_quota"] <= 1
+    # the reported cell quotas are the rows' cells
+    assert sum(n for row in rep["bin_source"].values() for n in row.values()) == size
+    for b, row in rep["bin_source"].items():
+        for src, n in row.items():
+            assert n == sum(s.bins["videolen"] == int(b) and s.source == src for s in res.samples)
+    from tvgbench.data.build import format_balance
+
+    assert f"--min-per-type 20 for every stocked type exceeds --size {size}: scaled down to {size // 11} per type" \
+        in format_balance(rep)
+
+
+def test_real_tvgbench_build_of_50_covers_every_type_and_centre_decile(tvgbench_split, tmp_path):
+    # the reported case: TVGBench as the only source, --size 50, the default --min-per-type 20
+    r = _cli(["data", "build", "tvgbench", "--source", f"{tvgbench_split}:split", "--size", "50", "--no-plots",
+              "-o", str(tmp_path / "b50")])
+    assert r.exit_code == 0, r.output
+    assert "scaled down to 4 per type" in r.output and "types below the minimum of 4: none" in r.output
+    bal = json.loads((tmp_path / "b50" / "timer1.json").read_text())["splits"]["test"]["report"]["balance"]
+    assert min(bal["qtypes"].values()) >= 4 and len(bal["qtypes"]) == 11, bal["qtypes"]
+    assert sorted(map(int, bal["qcenter"])) == list(range(10)) and min(bal["qcenter"].values()) >= 3, bal["qcenter"]
+    assert all(abs(n - 50 / 9) < 1 for n in bal["duration_bins"]["selected"].values())
+
+
+def test_real_tvgbench_small_builds_meet_the_scaled_minimum_at_every_size(tvgbench_split):
+    from tvgbench.core.splits import load_split
+
+    samples = load_split(tvgbench_split).samples
+    for size, seed in ((11, 0), (11, 2), (12, 1), (33, 0), (77, 3), (150, 4), (219, 5)):
+        rep = build_balanced([replace(s) for s in samples], BuildConfig(size=size, seed=seed), classify=False).report
+        assert min(rep["qtypes"].values()) >= size // 11 and rep["qtypes_below_minimum"] == {}, (size, rep["qtypes"])
+        assert rep["duration_bins"]["max_abs_deviation"] < 1, size

@@ -175,12 +175,76 @@ def _cell_quotas(pool: _Pool, size: int, rng: np.random.Generator,
     return bin_quota, cell_quota
 
 
-def _pick_in_cell(pool: _Pool, candidates: np.ndarray, taken_deciles: np.ndarray) -> int:
-    """The candidate from the least-filled query-centre decile of its cell, lowest rank first."""
+def _pick_in_cell(pool: _Pool, candidates: np.ndarray, taken_deciles: np.ndarray,
+                  overall: np.ndarray | None = None) -> int:
+    """The candidate from the least-filled query-centre decile of its cell, lowest rank first.
+
+    With ``overall`` (decile counts over the whole selection), ties in the cell go to the decile least
+    filled overall: in a small build a cell holds a query or two, so only the split can spread deciles.
+    """
     deciles = pool.qcenter[candidates]
-    fill = taken_deciles[deciles]
-    best = np.lexsort((pool.rank[candidates], fill))[0]
-    return int(candidates[best])
+    keys = (pool.rank[candidates],) + (() if overall is None else (overall[deciles],)) + (taken_deciles[deciles],)
+    return int(candidates[np.lexsort(keys)[0]])
+
+
+def scaled_minimum(size: int, min_per_type: int, type_supply: np.ndarray) -> int:
+    """The per-type minimum a build of ``size`` can hold: ``min_per_type``, or ``size // stocked types``
+    when the stocked types times the minimum exceed the size (else the rarest types take it all)."""
+    stocked = int(np.count_nonzero(type_supply))
+    return min_per_type if stocked * min_per_type <= size else size // stocked
+
+
+def _type_plan(pool: _Pool, cell_of: np.ndarray, cell_cap: np.ndarray, bin_quota: np.ndarray,
+               minimum: int) -> list[tuple[int, int, int]]:
+    """(type, cell, count) meeting every type's minimum within the capacities where any assignment can.
+
+    A maximum flow: source -> type (the minimum) -> cell (the type's supply there) -> bin (``cell_cap``)
+    -> sink (the bin's quota). The greedy pass of larger builds cannot backtrack, and at small sizes its
+    first types fill the cells that later types needed.
+    """
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import maximum_flow
+
+    n_types, n_cells, n_src = len(QTYPE_NAMES), len(cell_cap), len(pool.sources)
+    supply = np.zeros((n_types, n_cells), dtype=np.int64)
+    np.add.at(supply, (pool.qtype, cell_of), 1)
+    first_cell, first_bin = 1 + n_types, 1 + n_types + n_cells
+    sink = first_bin + N_DURATION_BINS
+    t_idx, c_idx = np.nonzero(supply)
+    cells, bins = np.arange(n_cells), np.arange(N_DURATION_BINS)
+    tail = np.concatenate([np.zeros(n_types, dtype=np.int64), 1 + t_idx, first_cell + cells, first_bin + bins])
+    head = np.concatenate([1 + np.arange(n_types), first_cell + c_idx, first_bin + cells // n_src,
+                           np.full(N_DURATION_BINS, sink)])
+    cap = np.concatenate([np.minimum(supply.sum(axis=1), minimum), supply[t_idx, c_idx], cell_cap, bin_quota])
+    graph = csr_matrix((cap.astype(np.int32), (tail, head)), shape=(sink + 1, sink + 1))
+    flow = maximum_flow(graph, 0, sink).flow.tocsr()
+    sent = np.asarray(flow[1 + t_idx, first_cell + c_idx]).ravel()
+    return [(int(t), int(c), int(n)) for t, c, n in zip(t_idx, c_idx, sent) if n > 0]
+
+
+def _small_build_plan(pool: _Pool, cell_of: np.ndarray, cell_quota: np.ndarray, bin_quota: np.ndarray,
+                      minimum: int, rng: np.random.Generator) -> tuple[list[tuple[int, int, int]], np.ndarray]:
+    """The type plan of a small build, and the cell quotas it keeps (flattened).
+
+    First within the cells' quotas; where that leaves a type short, the sources of each bin are chosen with
+    the types (the bins keep their quotas, the sources fill the rest as evenly as supply allows).
+    """
+    quota = cell_quota.ravel()
+    plan = _type_plan(pool, cell_of, quota, bin_quota, minimum)
+    type_supply = np.bincount(pool.qtype, minlength=len(QTYPE_NAMES))
+    if sum(n for _, _, n in plan) == int(np.minimum(type_supply, minimum).sum()):
+        return plan, quota.copy()
+    cell_supply = np.bincount(cell_of, minlength=len(quota))
+    plan = _type_plan(pool, cell_of, cell_supply, bin_quota, minimum)
+    planned = np.zeros(len(quota), dtype=np.int64)
+    for _, c, n in plan:
+        planned[c] += n
+    n_src = len(pool.sources)
+    per_bin = planned.reshape(N_DURATION_BINS, n_src)
+    free = (cell_supply - planned).reshape(N_DURATION_BINS, n_src)
+    rest = [water_fill(int(bin_quota[b] - per_bin[b].sum()), free[b], order=rng.permutation(n_src))
+            for b in range(N_DURATION_BINS)]
+    return plan, (per_bin + np.array(rest)).ravel()
 
 
 def select_balanced(samples: Sequence[Sample], keep: np.ndarray, config: BuildConfig) -> tuple[np.ndarray, dict]:
@@ -197,6 +261,10 @@ def select_balanced(samples: Sequence[Sample], keep: np.ndarray, config: BuildCo
     taken = np.zeros(len(pool.index), dtype=bool)
     deciles_taken = np.zeros((N_DURATION_BINS * n_src, QCENTER_BINS), dtype=np.int64)
     type_count = np.zeros(len(QTYPE_NAMES), dtype=np.int64)
+    type_supply = np.bincount(pool.qtype, minlength=len(QTYPE_NAMES))
+    minimum = scaled_minimum(config.size, config.min_per_type, type_supply)
+    small = minimum < config.min_per_type  # a small build: planned type minimums, split-wide decile spread
+    overall = deciles_taken.sum(axis=0) if small else None
 
     def take(j: int) -> None:
         taken[j] = True
@@ -204,18 +272,28 @@ def select_balanced(samples: Sequence[Sample], keep: np.ndarray, config: BuildCo
         remaining[c] -= 1
         deciles_taken[c, pool.qcenter[j]] += 1
         type_count[pool.qtype[j]] += 1
+        if overall is not None:
+            overall[pool.qcenter[j]] += 1
 
-    # 1. minimum per query type, rarest type first, each pick into the cell with the most quota left
-    type_supply = np.bincount(pool.qtype, minlength=len(QTYPE_NAMES))
-    for t in np.argsort(type_supply, kind="stable"):
-        while type_count[t] < config.min_per_type:
-            open_of_type = np.flatnonzero((pool.qtype == t) & ~taken & (remaining[cell_of] > 0))
-            if len(open_of_type) == 0:
-                break
-            cells = np.unique(cell_of[open_of_type])
-            cell = cells[np.lexsort((rng.random(len(cells)), -remaining[cells]))[0]]
-            in_cell = open_of_type[cell_of[open_of_type] == cell]
-            take(_pick_in_cell(pool, in_cell, deciles_taken[cell]))
+    # 1. minimum per query type: planned in a small build; else rarest type first, each pick into the
+    # cell with the most quota left
+    if small:
+        plan, remaining = _small_build_plan(pool, cell_of, cell_quota, bin_quota, minimum, rng)
+        cell_quota = remaining.reshape(cell_quota.shape).copy()  # the sources may have moved with the types
+        for t, cell, n in plan:
+            for _ in range(n):
+                in_cell = np.flatnonzero((pool.qtype == t) & ~taken & (cell_of == cell))
+                take(_pick_in_cell(pool, in_cell, deciles_taken[cell], overall))
+    else:
+        for t in np.argsort(type_supply, kind="stable"):
+            while type_count[t] < config.min_per_type:
+                open_of_type = np.flatnonzero((pool.qtype == t) & ~taken & (remaining[cell_of] > 0))
+                if len(open_of_type) == 0:
+                    break
+                cells = np.unique(cell_of[open_of_type])
+                cell = cells[np.lexsort((rng.random(len(cells)), -remaining[cells]))[0]]
+                in_cell = open_of_type[cell_of[open_of_type] == cell]
+                take(_pick_in_cell(pool, in_cell, deciles_taken[cell]))
 
     # 2. fill every cell to its quota, spreading over query-centre deciles
     order = np.lexsort((pool.rank, cell_of))
@@ -228,13 +306,14 @@ def select_balanced(samples: Sequence[Sample], keep: np.ndarray, config: BuildCo
         by_decile = [list(members[pool.qcenter[members] == d]) for d in range(QCENTER_BINS)]  # rank order kept
         while remaining[cell] > 0:
             open_d = [d for d in range(QCENTER_BINS) if by_decile[d]]
-            d = min(open_d, key=lambda k: (deciles_taken[cell, k], pool.rank[by_decile[k][0]]))
+            d = min(open_d, key=lambda k: (deciles_taken[cell, k], 0 if overall is None else overall[k],
+                                           pool.rank[by_decile[k][0]]))
             take(by_decile[d].pop(0))
 
     chosen = pool.index[taken]
     quotas = {"bin_quota": bin_quota.tolist(), "cell_quota": cell_quota.tolist(), "sources": pool.sources,
               "bin_supply": np.bincount(pool.bin, minlength=N_DURATION_BINS).tolist(),
-              "type_supply": dict(zip(QTYPE_NAMES, type_supply.tolist()))}
+              "type_supply": dict(zip(QTYPE_NAMES, type_supply.tolist())), "min_per_type": minimum}
     return chosen, quotas
 
 
@@ -254,8 +333,9 @@ def balance_report(selected: Sequence[Sample], quotas: dict, config: BuildConfig
         cell = cube.setdefault(str(s.bins["videolen"]), {}).setdefault(s.source, {})
         cell[QTYPES[s.qtype]] = cell.get(QTYPES[s.qtype], 0) + 1
     types = Counter(s.qtype for s in selected)
+    minimum = quotas["min_per_type"]
     type_short = {t: {"selected": types.get(t, 0), "supply": quotas["type_supply"][t]}
-                  for t in QTYPE_NAMES if types.get(t, 0) < config.min_per_type}
+                  for t in QTYPE_NAMES if types.get(t, 0) < minimum}
     return {
         "size": n,
         "candidates": candidates,
@@ -278,7 +358,9 @@ def balance_report(selected: Sequence[Sample], quotas: dict, config: BuildConfig
         "bin_source": {str(b): {src: int(q) for src, q in zip(quotas["sources"], row) if q}
                        for b, row in enumerate(quotas["cell_quota"])},
         "qtypes": {t: types.get(t, 0) for t in QTYPE_NAMES},
-        "min_per_type": config.min_per_type,
+        "min_per_type": minimum,
+        # only when scaled down (the stocked types times --min-per-type exceed --size): what was asked
+        **({"min_per_type_requested": config.min_per_type} if minimum != config.min_per_type else {}),
         "qtypes_below_minimum": type_short,
         "qcenter": {str(d): c for d, c in sorted(Counter(s.bins["qcenter"] for s in selected).items())},
         "bin_source_qtype": {b: {src: dict(sorted(t.items())) for src, t in sorted(v.items())}
@@ -385,6 +467,9 @@ def format_balance(report: dict[str, Any]) -> list[str]:
                     "; the split is smaller than --size instead (--no-redistribute)"))
     lines.append("query types: " + ", ".join(f"{QTYPES[t]} {n}" for t, n in report["qtypes"].items()))
     short = report["qtypes_below_minimum"]
+    if "min_per_type_requested" in report:
+        lines.append(f"--min-per-type {report['min_per_type_requested']} for every stocked type exceeds "
+                     f"--size {report['size']}: scaled down to {report['min_per_type']} per type")
     lines.append(f"types below the minimum of {report['min_per_type']}: "
                  + (", ".join(f"{QTYPES[t]} {v['selected']} (supply {v['supply']})" for t, v in short.items())
                     or "none"))
