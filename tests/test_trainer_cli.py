@@ -208,3 +208,43 @@ def test_resume_of_a_finished_run_trains_nothing_and_completes_final(tmp_path, t
     assert r.returncode == 0, r.stderr[-3000:]
     assert (out / "checkpoint-2").is_dir() and not (out / "checkpoint-3").exists()
     assert json.loads((out / "run.json").read_text())["steps"] == 2
+
+
+def _train_in_process(*args, env=None):
+    """``timer1 train ARGS`` in a fresh interpreter; prints the output, the exit code and whether torch loaded."""
+    code = ("import sys\nfrom click.testing import CliRunner\nfrom tvgbench.cli.main import cli\n"
+            f"r = CliRunner().invoke(cli, ['train', *{list(args)!r}])\n"
+            "print(r.output.strip()); print('exit', r.exit_code); print('torch loaded', 'torch' in sys.modules)")
+    full_env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", **(env or {})}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=full_env, timeout=120)
+    return r.stdout.strip().splitlines()
+
+
+@pytest.mark.parametrize("model", ["{tmp}/no-such-model", "{tmp}/empty-folder", "runs/x/final", "nobody-org/no-model"])
+def test_missing_model_is_found_before_anything_heavy(tmp_path, model):
+    """A missing folder, a folder without config.json or a Hub id in neither the cache nor (offline) the Hub:
+    one line naming what was looked for, before torch loads, and no output folder left behind."""
+    (tmp_path / "empty-folder").mkdir()
+    model = model.format(tmp=tmp_path)
+    out = tmp_path / "out"
+    lines = _train_in_process("--recipe", "tiny-cpu", "-o", str(out), "--set", f"model.path={model}",
+                              env={"HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "hub-cache")})
+    assert lines[-2:] == ["exit 2", "torch loaded False"], lines
+    assert len(lines) == 3 and lines[0].startswith("error: ") and model in lines[0] and "looked for" in lines[0]
+    assert "config.json" in lines[0]
+    assert not out.exists()
+
+
+def test_a_cached_hub_model_passes_the_model_check(tmp_path):
+    from trainer.model import check_model_source
+
+    snapshot = tmp_path / "models--some-org--some-model" / "snapshots" / ("a" * 40)
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text("{}")
+    (tmp_path / "models--some-org--some-model" / "refs").mkdir()
+    (tmp_path / "models--some-org--some-model" / "refs" / "main").write_text("a" * 40)
+    check_model_source("some-org/some-model", cache_dir=tmp_path, offline=True)  # no error
+    from tvgbench.core.errors import Timer1Error
+
+    with pytest.raises(Timer1Error, match="not in the Hugging Face cache"):
+        check_model_source("some-org/other-model", cache_dir=tmp_path, offline=True)

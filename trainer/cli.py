@@ -55,7 +55,8 @@ def train(recipe, overrides, output_dir, resume, dry_run, print_schema, list_rec
         return
     if recipe is None:
         raise Timer1Error(f"--recipe is required (built-in: {_recipe_list()})")
-    cfg = load_config(recipe, overrides)
+    # a training run checks its split and model before the trl checks load torch: a typo fails in a second
+    cfg = load_config(recipe, overrides, runnable=output_dir is not None and not dry_run)
     from .train import config_summary
 
     if dry_run:
@@ -66,9 +67,6 @@ def train(recipe, overrides, output_dir, resume, dry_run, print_schema, list_rec
         return
     if output_dir is None:
         raise Timer1Error("--output-dir is required")
-    from .config import require_runnable
-
-    require_runnable(cfg)
     click.echo(f"training {config_summary(cfg)} -> {output_dir}", err=True)
     from .train import run_training
 

@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
+from trainer.model import check_model_source
 from trainer.rewards import REWARDS
 from tvgbench.core.errors import Timer1Error
 from tvgbench.video.config import SamplingConfig
@@ -217,22 +218,26 @@ def _one_line_errors():
         raise Timer1Error(f"invalid training config{where}: {str(e.msg or e).splitlines()[0]}") from None
 
 
-def from_dict(data: dict[str, Any] | DictConfig, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
-    """A recipe mapping (``extends`` already resolved) + ``--set`` overrides → a checked :class:`TrainConfig`."""
+def from_dict(data: dict[str, Any] | DictConfig, overrides: list[str] | tuple[str, ...] = (),
+              runnable: bool = False) -> TrainConfig:
+    """A recipe mapping (``extends`` already resolved) + ``--set`` overrides → a checked :class:`TrainConfig`;
+    ``runnable`` adds :func:`require_runnable`, before the trl checks load TRL (and torch)."""
     with _one_line_errors():
         typed = merge_over(OmegaConf.structured(TrainConfig), OmegaConf.create(data))
         for item in overrides:
             key, over = parse_override(item)
             typed = merge_over(typed, over) if key in REPLACED_WHOLE else OmegaConf.merge(typed, over)
         cfg = OmegaConf.to_object(typed)
-    check_trl(cfg.trl)
     check_semantics(cfg)
+    if runnable:
+        require_runnable(cfg)
+    check_trl(cfg.trl)
     return cfg
 
 
-def load_config(recipe: str, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
+def load_config(recipe: str, overrides: list[str] | tuple[str, ...] = (), runnable: bool = False) -> TrainConfig:
     """Recipe (built-in name or YAML file) + ``--set`` overrides → a checked :class:`TrainConfig`."""
-    return from_dict(_load_recipe(recipe), overrides)
+    return from_dict(_load_recipe(recipe), overrides, runnable=runnable)
 
 
 # -- checks ----------------------------------------------------------------------------------------
@@ -302,3 +307,5 @@ def require_runnable(cfg: TrainConfig) -> None:
         raise Timer1Error("model.path is not set: pass --set model.path=DIR_OR_HUB_ID")
     if cfg.data.synthetic is None and not cfg.data.split_dir:
         raise Timer1Error("data.split_dir is not set: pass --set data.split_dir=SPLIT_FOLDER")
+    if cfg.model.path != "tiny":  # "tiny" is built into the output folder
+        check_model_source(cfg.model.path)

@@ -20,6 +20,37 @@ def freeze_vision(model, train_merger: bool = True) -> None:
         projector.requires_grad_(True)
 
 
+def check_model_source(path: str, cache_dir=None, offline: bool | None = None) -> None:
+    """Fail in one line, before anything heavy loads, when ``model.path`` names no model: a folder needs
+    a config.json; an ``ORG/NAME`` that is no folder must be in the Hugging Face cache or on the Hub."""
+    folder = Path(path).expanduser()
+    if folder.exists():
+        if not (folder / "config.json").is_file():
+            raise Timer1Error(f"model.path {path} is not a model folder (looked for {folder / 'config.json'})")
+        return
+    from huggingface_hub import constants, file_exists, try_to_load_from_cache
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(path)
+    except HFValidationError:
+        raise Timer1Error(f"model folder not found: {path} (looked for {folder / 'config.json'})") from None
+    looked = f"looked for the folder {folder}/config.json and {path} in the Hugging Face cache"
+    if isinstance(try_to_load_from_cache(path, "config.json", cache_dir=cache_dir), str):
+        return
+    if constants.HF_HUB_OFFLINE if offline is None else offline:
+        raise Timer1Error(f"model.path {path}: not a folder and not in the Hugging Face cache, and HF_HUB_OFFLINE "
+                          f"is set ({looked})")
+    try:
+        found = file_exists(path, "config.json")
+    except Exception as e:  # no network, a proxy, a timeout: say so instead of retrying for a minute
+        raise Timer1Error(f"model.path {path}: not a folder, not in the Hugging Face cache, and the Hub is "
+                          f"unreachable ({type(e).__name__}; {looked})") from None
+    if not found:
+        raise Timer1Error(f"model.path {path}: no such folder, and no model {path} on the Hub, or it is private "
+                          f"(log in with `hf auth login`) ({looked}, then on the Hub)")
+
+
 def load_policy(path: str, dtype: str = "float32", attn_implementation: str | None = None):
     """(model, tokenizer) from a local folder or Hub id; a clear one-line error when it cannot load."""
     import torch

@@ -16,6 +16,7 @@ import functools
 import json
 import os
 import shutil
+import sys
 import time
 from collections import OrderedDict
 from pathlib import Path
@@ -216,8 +217,6 @@ def steps_left(checkpoint: Path, trl: dict[str, Any]) -> bool:
 def finish_without_training(checkpoint: Path, model_path: str, out: Path, n_samples: int) -> dict[str, Any]:
     """The result of a resume at the last step: final/ as it is, or rebuilt from the checkpoint when a
     kill came between the last checkpoint and final/ (the weights are the same: HF saves both at that step)."""
-    import sys
-
     state = json.loads((checkpoint / "trainer_state.json").read_text())
     final = out / "final"
     rebuilt = not final.is_dir()
@@ -286,8 +285,6 @@ def run_training(cfg: TrainConfig, output_dir: str | os.PathLike, resume: bool |
     if not samples:
         raise Timer1Error(f"no training record has its video under {video_root} ({missing} missing)")
     if missing:
-        import sys
-
         print(f"warning: {missing} of {len(split.samples)} records have no video under {video_root}; "
               "training without them (counted in run.json)", file=sys.stderr)
     make_trainer = functools.partial(trainer_cls or VideoGRPOTrainer, **trainer_kwargs)
