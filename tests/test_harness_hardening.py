@@ -43,15 +43,18 @@ def _probe(setup: str, call: str) -> dict:
 
 
 @pytest.fixture
-def not_a_model(tmp_path):
+def not_a_model(tmp_path, tiny_model_dir):
     empty = tmp_path / "empty-folder"
     empty.mkdir()
+    unfinished = tmp_path / "half-downloaded"  # the config and tokenizer came, the weights did not
+    shutil.copytree(tiny_model_dir, unfinished, ignore=shutil.ignore_patterns("*.safetensors"))
     return {"missing": (str(tmp_path / "no-such-model"), ["model folder not found", "no-such-model", "config.json"]),
             "hub id": ("Qwen/Qwen2.5-VL-7B-Instruct", ["Qwen/Qwen2.5-VL-7B-Instruct", "Hub id", "local"]),
-            "no config": (str(empty), ["config.json", str(empty)])}
+            "no config": (str(empty), ["config.json", str(empty)]),
+            "no weights": (str(unfinished), ["no weights", "*.safetensors", str(unfinished)])}
 
 
-@pytest.mark.parametrize("kind", ["missing", "hub id", "no config"])
+@pytest.mark.parametrize("kind", ["missing", "hub id", "no config", "no weights"])
 def test_eval_run_checks_the_model_before_any_decode_or_heavy_import(tmp_path, synth_split, not_a_model, kind):
     model, expected = not_a_model[kind]
     out = tmp_path / "run"
@@ -89,6 +92,24 @@ def test_a_refused_run_leaves_no_lock_behind(tmp_path, synth_split, tiny_model_d
                                    "--out", str(out), *FAST])
     assert res.exit_code == 2 and "--resume" in res.output
     assert sorted(p.name for p in out.iterdir()) == ["predictions.jsonl"]
+
+
+def test_a_lock_left_by_a_killed_run_is_taken_over_and_removed(tmp_path):
+    import fcntl
+
+    from tvgbench.core.errors import Timer1Error
+    from tvgbench.harness.runner import RunLock
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / ".timer1.lock").write_text("")  # kill -9 leaves the file (the kernel released the flock)
+    with RunLock(out):
+        with pytest.raises(Timer1Error, match="another timer1 process"):
+            RunLock(out).__enter__()
+        with open(out / ".timer1.lock") as f:  # the file now is the one held
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    assert list(out.iterdir()) == []
 
 
 def test_missing_model_on_the_command_line_leaves_no_run_folder(tmp_path, synth_split):

@@ -14,9 +14,10 @@ from pathlib import Path
 
 from platformdirs import user_cache_dir
 
+from tvgbench.models.base import WEIGHT_SUFFIXES
+
 LIBRARIES = ("torch", "transformers", "tokenizers", "accelerate", "numpy", "decord", "av", "pillow", "pyarrow",
              "vllm", "timer1")
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf")
 REDACTED = "<redacted>"
 # words that make an option or query-parameter name hold a secret (api_key, x-api-key, access_token, sig...)
 _SECRET_WORDS = frozenset({"key", "apikey", "token", "secret", "password", "passwd", "pwd", "auth", "authorization",

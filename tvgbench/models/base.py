@@ -160,6 +160,7 @@ def read_model_type(model_dir) -> str | None:
         raise Timer1Error(f"{model_dir} has no readable config.json") from None
 
 
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf")  # a checkpoint folder holds at least one
 # "org/name" with the characters the Hub allows: what a Hub model id looks like
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
 
@@ -179,6 +180,9 @@ def check_checkpoint(model, backend: str = "hf") -> str:
                           f"the {backend} backend loads local checkpoints offline)")
     model_type = read_model_type(folder)
     adapter_class(model_type, str(model))  # an unsupported family is refused here too
+    if not any(p.name.endswith(WEIGHT_SUFFIXES) for p in folder.iterdir()):
+        raise Timer1Error(f"{folder} has a config.json but no weights (looked for "
+                          f"{', '.join('*' + s for s in WEIGHT_SUFFIXES)} files); was the download complete?")
     return model_type
 
 
