@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from .public import public_submission
 from .ranking import Board
 from .store import Submission
 
 
 def submission_json(s: Submission, *, full: bool = False) -> dict[str, Any]:
+    s = public_submission(s)
     out = {
         "id": s.id, "model_name": s.model_name, "meta": s.meta, "created_at": s.created_at,
         "split": {"name": s.split_name, "content_hash": s.split_hash}, "file_sha256": s.file_sha256,

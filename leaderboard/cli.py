@@ -188,7 +188,8 @@ def withdraw_cmd(submission_id, reason, db):
 @click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME", help="A host name this server answers to besides loopback and --host (repeatable), e.g. the public name of a deployment.")
 @click.option("--max-upload-mib", default=32.0, show_default=True, help="Largest upload accepted.")
 @click.option("--bootstrap", default=1000, show_default=True, help="Bootstrap resamples for the intervals of uploads.")
-def serve_cmd(host, port, db, split_dirs, token_file, allowed_hosts, max_upload_mib, bootstrap):
+@click.option("--uploads-per-day", default=5, show_default=True, type=click.IntRange(1), help="Submissions each token may store per day on a split whose ground truth is hidden.")
+def serve_cmd(host, port, db, split_dirs, token_file, allowed_hosts, max_upload_mib, bootstrap, uploads_per_day):
     """Run the web app: the board, an upload form and a JSON API (POST /api/submissions, GET /api/leaderboard).
 
     Requests whose Host is not loopback, --host or an --allowed-host are refused (DNS rebinding), and so
@@ -204,7 +205,8 @@ def serve_cmd(host, port, db, split_dirs, token_file, allowed_hosts, max_upload_
 
     store = open_store(db)
     app = create_app(store, split_dirs=list(split_dirs), token=tokens, max_upload_bytes=_mib(max_upload_mib),
-                     bootstrap=bootstrap, allowed_hosts=allowed_hostnames(host, allowed_hosts))
+                     bootstrap=bootstrap, allowed_hosts=allowed_hostnames(host, allowed_hosts),
+                     uploads_per_day=uploads_per_day)
     uploads = ("read-only, no uploads" if not split_dirs else
                f"uploads to {', '.join(app.state.splits)}, {'token required' if tokens else 'no token'}")
     click.echo(f"timer1 leaderboard on http://{host}:{port}/ ({uploads})")

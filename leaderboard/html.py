@@ -18,6 +18,7 @@ import jinja2
 from tvgbench import __version__
 from tvgbench.core.scoring import SCORER_VERSION
 
+from .public import public_submission
 from .ranking import Board, METRICS, boards as make_boards
 from .store import Store, Submission, utc_now
 
@@ -50,6 +51,7 @@ def render_index(boards: list[Board], *, base: str = "", upload: dict | None = N
 
 
 def render_submission(sub: Submission, *, base: str = "../") -> str:
+    sub = public_submission(sub)  # hidden ground truth: rounded scores, no breakdowns
     return environment().get_template("submission.html.jinja").render(
         s=sub, stale=sub.scorer_version != SCORER_VERSION, breakdowns=BREAKDOWNS, **_common(base))
 

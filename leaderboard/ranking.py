@@ -13,6 +13,7 @@ from datetime import datetime
 
 from tvgbench.core.errors import Timer1Error
 
+from .public import public_submission
 from .store import Submission
 
 METRICS = ("R1@0.3", "R1@0.5", "R1@0.7", "mIoU")
@@ -53,7 +54,7 @@ def boards(subs: list[Submission], sort: str = DEFAULT_SORT, scorer_version: str
         from tvgbench.core.scoring import SCORER_VERSION as scorer_version
     check_sort(sort)
     groups: dict[tuple[str, str], list[Submission]] = {}
-    for s in subs:
+    for s in map(public_submission, subs):  # hidden ground truth: ranked on what the board shows
         groups.setdefault((s.split_name, s.split_hash), []).append(s)
     out = []
     for (name, digest), members in groups.items():

@@ -36,8 +36,10 @@ from .guards import (
     is_loopback, matching_token, read_tokens, submitter_id,
 )
 from .html import STATIC_DIR, STATIC_FILES, render_index, render_submission
+from .public import UPLOADS_PER_DAY, Quota
 from .ranking import DEFAULT_SORT, boards, check_sort
 from .service import submit
+from .store import LimitReached
 from .validate import SplitIndex
 
 log = logging.getLogger("timer1.leaderboard")
@@ -100,11 +102,12 @@ class _SecurityHeaders:
 
 def create_app(store, *, split_dirs: list[str] | None = None, token: str | list[str] | None = None,
                max_upload_bytes: int = 32 * 1024 * 1024, bootstrap: int = 1000, allowed_hosts=None,
-               max_concurrent_uploads: int = 4):
+               max_concurrent_uploads: int = 4, uploads_per_day: int = UPLOADS_PER_DAY):
     """Build the Starlette app around ``store``; ``split_dirs`` are the splits that accept uploads.
 
     ``token``: one upload token or several (one per uploader); ``allowed_hosts``: the Host names served
-    (default: the loopback names; see :func:`guards.allowed_hostnames`)."""
+    (default: the loopback names; see :func:`guards.allowed_hostnames`); ``uploads_per_day``: per
+    uploader, on splits with hidden ground truth (see public.py)."""
     tokens = [token] if isinstance(token, str) else list(token or [])
     slots = UploadSlots(max_concurrent_uploads)
     too_large = f"upload is larger than the {max_upload_bytes / 2**20:g} MiB limit"
@@ -192,7 +195,10 @@ def create_app(store, *, split_dirs: list[str] | None = None, token: str | list[
         try:
             return await run_in_threadpool(
                 submit, store, data, split_dir, model_name=fields.get("model_name", ""), meta=meta,
-                file_name=filename, max_bytes=max_upload_bytes, bootstrap=bootstrap, split=idx)
+                file_name=filename, max_bytes=max_upload_bytes, bootstrap=bootstrap, split=idx,
+                quota=Quota(submitter, uploads_per_day))
+        except LimitReached as e:
+            raise HTTPProblem(429, str(e)) from None
         except Timer1Error as e:
             raise HTTPProblem(400, str(e)) from None
 

@@ -15,8 +15,9 @@ from tvgbench.core.errors import Timer1Error
 from tvgbench.core.predictions import read_predictions
 from tvgbench.core.scoring import SCORER_VERSION, score
 
+from .public import MIN_COVERAGE, Quota, public_result, public_submission
 from .ranking import rank_of
-from .store import Store, Submission
+from .store import Store, Submission, check_daily_limit, day_ago
 from .validate import (
     DEFAULT_MAX_BYTES, SplitIndex, SubmissionRejected, ValidSubmission, check_model_name, parse_meta, read_limited,
     validate_bytes,
@@ -43,13 +44,15 @@ class SubmitOutcome:
             "coverage": {"lines": s.lines, "matched": s.matched, "missing": s.missing,
                          "missing_examples": self.missing_examples},
             "rank": self.rank, "ranked_models": self.ranked_models, "withdrawn": s.withdrawn,
-            "canonical": s.canonical, "timer1": s.timer1,
+            "canonical": public_result(s.canonical), "timer1": public_result(s.timer1),
         }
 
 
-def _public(result: dict[str, Any]) -> dict[str, Any]:
+def _public(result: dict[str, Any], split: SplitIndex) -> dict[str, Any]:
     out = {k: v for k, v in result.items() if k not in _PRIVATE_RESULT_KEYS}
     out["split"] = {k: v for k, v in result["split"].items() if k != "path"}
+    if split.hidden:  # every public view of this result rounds it and drops the breakdowns (public.py)
+        out["split"]["hidden_ground_truth"] = True
     return out
 
 
@@ -75,17 +78,31 @@ def score_bytes(data: bytes, split_dir: str | os.PathLike, split: SplitIndex, *,
             raise Timer1Error(f"split {split.name!r} changed on disk ({on_disk[:19]}…, expected "
                               f"{split.content_hash[:19]}…); restart with the current split")
         r["split"]["content_hash"] = split.content_hash
-        results.append(_public(r))
+        results.append(_public(r, split))
     return results[0], results[1]
 
 
+def check_hidden_split(split: SplitIndex, valid: ValidSubmission, store: Store, quota: Quota | None) -> None:
+    """On a split with hidden ground truth: enough coverage to say nothing about single queries, and the
+    uploader's daily quota (checked again, atomically, when the row is added)."""
+    if not split.hidden:
+        return
+    if valid.matched < MIN_COVERAGE * split.n:
+        raise SubmissionRejected(
+            f"split {split.name!r} has hidden ground truth: a submission must answer at least {MIN_COVERAGE:.0%} "
+            f"of its {split.n} queries; this one answers {valid.matched}")
+    if quota is not None:
+        check_daily_limit(store.uploads_since(split.content_hash, quota.submitter, day_ago()), quota.per_day)
+
+
 def submit(store: Store, data: bytes, split_dir: str | os.PathLike, *, model_name: str, meta=None,
-           file_name: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES, bootstrap: int = 1000, seed: int = 0,
-           split: SplitIndex | None = None) -> SubmitOutcome:
+           file_name: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES, bootstrap: int = 1000,
+           split: SplitIndex | None = None, quota: Quota | None = None) -> SubmitOutcome:
     """Validate, score and store one submission; raises :class:`SubmissionRejected` (nothing stored).
 
     ``split`` is the split's index when the caller holds one already (the server, a rescore); otherwise
-    it is read from ``split_dir`` (its only split)."""
+    it is read from ``split_dir`` (its only split). ``quota``: the uploader, counted against the daily
+    limit of a split with hidden ground truth (the server passes it; the maintainer's CLI does not)."""
     model_name = check_model_name(model_name)
     meta = parse_meta(meta or ())
     if file_name is not None:
@@ -94,18 +111,21 @@ def submit(store: Store, data: bytes, split_dir: str | os.PathLike, *, model_nam
     valid: ValidSubmission = validate_bytes(data, split, max_bytes=max_bytes)
     earlier = store.find_file(split.content_hash, valid.sha256)
     if earlier is None:
-        canonical, timer1 = score_bytes(valid.data, split_dir, split, bootstrap=bootstrap, seed=seed)
+        check_hidden_split(split, valid, store, quota)
+        canonical, timer1 = score_bytes(valid.data, split_dir, split, bootstrap=bootstrap)
         sub = Submission(
             model_name=model_name, meta=meta, split_name=split.name, split_hash=split.content_hash,
             file_sha256=valid.sha256, file_name=file_name, file_bytes=len(valid.data), lines=valid.lines,
             matched=valid.matched, missing=valid.missing, scorer_version=SCORER_VERSION,
             canonical=canonical, timer1=timer1,
         )
-        sub, created = store.add(sub, valid.data)  # a racing identical upload may still win: add() decides
+        limited = quota is not None and split.hidden
+        sub, created = store.add(sub, valid.data, submitter=quota.submitter if quota else None,
+                                 daily_limit=quota.per_day if limited else None)  # add() decides races
     else:
         sub, created = earlier, False
     rank, ranked = rank_of(store.submissions(sub.split_name), sub)
-    return SubmitOutcome(sub, created, rank, ranked, valid.missing_examples)
+    return SubmitOutcome(public_submission(sub), created, rank, ranked, valid.missing_examples)
 
 
 def submit_file(store: Store, path: str | os.PathLike, split_dir: str | os.PathLike, **kw) -> SubmitOutcome:

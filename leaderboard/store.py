@@ -14,7 +14,7 @@ import threading
 import time
 import zlib
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote, unquote, urlparse
@@ -48,6 +48,20 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def day_ago() -> str:
+    return (datetime.now(timezone.utc) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class LimitReached(Timer1Error):
+    """An uploader used up its submissions for the day on a split with hidden ground truth."""
+
+
+def check_daily_limit(used: int, limit: int) -> None:
+    if used >= limit:
+        raise LimitReached(f"this uploader already stored {used} submissions on this split in the last 24 hours; "
+                           f"the limit is {limit} a day (its ground truth is hidden)")
+
+
 @dataclass
 class Submission:
     """One stored submission (predictions are fetched separately: they can be large)."""
@@ -76,8 +90,14 @@ class Submission:
 class Store(Protocol):
     """What the leaderboard needs from storage."""
 
-    def add(self, sub: Submission, predictions: bytes) -> tuple[Submission, bool]:
-        """Store ``sub`` in one transaction; returns (the stored row, True) or (the earlier identical file, False)."""
+    def add(self, sub: Submission, predictions: bytes, *, submitter: str | None = None,
+            daily_limit: int | None = None) -> tuple[Submission, bool]:
+        """Store ``sub`` in one transaction; returns (the stored row, True) or (the earlier identical file, False).
+
+        With ``submitter``, the upload is counted for it; with ``daily_limit`` too, :class:`LimitReached`
+        when it already stored that many on this split in the last 24 hours (checked in the same transaction)."""
+
+    def uploads_since(self, split_hash: str, submitter: str, since: str) -> int: ...
 
     def find_file(self, split_hash: str, file_sha256: str) -> Submission | None: ...
 
@@ -159,6 +179,13 @@ CREATE TABLE IF NOT EXISTS submissions (
 );
 CREATE INDEX IF NOT EXISTS submissions_split ON submissions (split_name, split_hash);
 CREATE TABLE IF NOT EXISTS store_info (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS uploads (
+    submission_id INTEGER NOT NULL,
+    submitter TEXT NOT NULL,
+    split_hash TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS uploads_by ON uploads (submitter, split_hash, created_at);
 """
 
 
@@ -272,11 +299,14 @@ class SQLiteStore:
         except (sqlite3.DatabaseError, ValueError, TypeError) as e:  # damaged pages or rows (orjson: ValueError)
             raise self._corrupt(e) from None
 
-    def add(self, sub: Submission, predictions: bytes) -> tuple[Submission, bool]:
+    def add(self, sub: Submission, predictions: bytes, *, submitter: str | None = None,
+            daily_limit: int | None = None) -> tuple[Submission, bool]:
         with self._transaction() as db:
             earlier = self._select("WHERE split_hash = ? AND file_sha256 = ?", (sub.split_hash, sub.file_sha256))
             if earlier:
                 return earlier[0], False
+            if submitter is not None and daily_limit is not None:
+                check_daily_limit(self.uploads_since(sub.split_hash, submitter, day_ago()), daily_limit)
             cur = db.execute(
                 f"INSERT INTO submissions ({', '.join(_COLUMNS[1:])}, predictions) VALUES ({', '.join('?' * len(_COLUMNS))})",
                 (sub.created_at, sub.model_name, _dumps(sub.meta),
@@ -285,7 +315,15 @@ class SQLiteStore:
                  None, zlib.compress(predictions, 6)),
             )
             sub.id = cur.lastrowid
+            if submitter is not None:
+                db.execute("INSERT INTO uploads VALUES (?, ?, ?, ?)", (sub.id, submitter, sub.split_hash, sub.created_at))
         return sub, True
+
+    def uploads_since(self, split_hash: str, submitter: str, since: str) -> int:
+        with self._lock:
+            return int(self._db.execute(
+                "SELECT COUNT(*) FROM uploads WHERE submitter = ? AND split_hash = ? AND created_at >= ?",
+                (submitter, split_hash, since)).fetchone()[0])
 
     def find_file(self, split_hash: str, file_sha256: str) -> Submission | None:
         found = self._select("WHERE split_hash = ? AND file_sha256 = ?", (split_hash, file_sha256))

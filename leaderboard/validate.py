@@ -101,6 +101,7 @@ class SplitIndex:
     n: int
     qids: tuple[str, ...]
     aliases: tuple[str | None, ...] = field(default=(), repr=False)
+    hidden: bool = False  # the sidecar marks its ground truth hidden: see leaderboard/public.py
 
     @cached_property
     def _keys(self):
@@ -124,11 +125,13 @@ class SplitIndex:
         table = read_split_table(d, name, columns=["qid", "source_id"])
         qids = table.column("qid").to_pylist()
         aliases = tuple(str(a) if a else None for a in table.column("source_id").to_pylist())
-        info = read_sidecar(d).get("splits", {}).get(name, {})
+        sidecar = read_sidecar(d)
+        info = sidecar.get("splits", {}).get(name, {})
         digest = info.get("content_hash")
         if not digest:  # a split written by other tools: hash the full rows like write_split does
             digest = content_hash(read_split_table(d, name).to_pylist())
-        return cls(name=name, content_hash=digest, n=len(qids), qids=tuple(qids), aliases=aliases)
+        hidden = info.get("hidden_ground_truth", sidecar.get("hidden_ground_truth", False)) is True
+        return cls(name=name, content_hash=digest, n=len(qids), qids=tuple(qids), aliases=aliases, hidden=hidden)
 
 
 # ---- the submission side ---------------------------------------------------------------------------

@@ -4,7 +4,9 @@ CSRF / DNS rebinding, unauthenticated bodies, hidden ground truth, pretty names 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import random
 import socket
 import sqlite3
 import threading
@@ -22,6 +24,8 @@ from leaderboard.store import open_store
 from leaderboard.validate import SplitIndex
 from test_leaderboard_validate import jsonl, make_tiny_split, rows_for
 from tvgbench.cli.main import cli
+from tvgbench.core.schema import QTYPES, Sample
+from tvgbench.core.splits import write_split
 
 HUGE_ID = "99999999999999999999999"  # > 2**63: SQLite cannot hold it
 
@@ -275,3 +279,123 @@ def test_an_upload_streams_to_disk_not_memory(tiny, tmp_path):
             tracemalloc.stop()
     assert r.status_code == 413
     assert peak < limit / 4, f"{peak / 2**20:.1f} MiB held for a {limit / 2**20:.0f} MiB upload"
+
+
+# ---- item 12: hidden ground truth does not leak ---------------------------------------------------
+
+PROBE_N = 200
+
+
+def mark_hidden(split_dir: Path) -> None:
+    sidecar = split_dir / "timer1.json"
+    info = json.loads(sidecar.read_text())
+    info["splits"]["test"]["hidden_ground_truth"] = True
+    sidecar.write_text(json.dumps(info, indent=2))
+
+
+@pytest.fixture(scope="module")
+def probe_splits(tmp_path_factory):
+    """The same 200 queries twice: one split public, one marked as having hidden ground truth."""
+    rng = random.Random(13)
+    samples = []
+    for i in range(PROBE_N):
+        duration = rng.choice([60.0, 90.0, 120.0, 150.0])
+        length = rng.uniform(0.15, 0.4) * duration
+        start = rng.uniform(0, duration - length)
+        samples.append(Sample(video=f"v{i % 40}.mp4", query=f"the person does thing {i}.", span=(start, start + length),
+                              duration=duration, source="charades", qtype=list(QTYPES)[i % len(QTYPES)]))
+    dirs = {}
+    for kind in ("open", "hidden"):
+        d = tmp_path_factory.mktemp(kind)
+        write_split(samples, d, "test")
+        if kind == "hidden":
+            mark_hidden(d)
+        dirs[kind] = d
+    truth = {SplitIndex.from_dir(dirs["open"]).qids[i]: s for i, s in enumerate(samples)}
+    return dirs, truth
+
+
+def probe_attack(post, qid: str, duration: float, pad: list[dict]) -> tuple[float, float] | None:
+    """Five submissions for one query, read back through the public mIoU (= IoU * 100 / N when every other
+    line is a miss): [0, D] gives the span's length; [0, x] bisects until x falls inside the span, where
+    the IoU solves for the start exactly."""
+    def iou(pred):
+        body = post(pad + [{"qid": qid, "pred": pred}])
+        return None if body is None else body["canonical"]["metrics"]["mIoU"] * PROBE_N / 100
+
+    full = iou([0.0, duration])
+    if full is None:
+        return None
+    length = full * duration
+    lo, hi = 0.0, duration
+    for _ in range(4):
+        x = (lo + hi) / 2
+        v = iou([0.0, x])
+        if v is None:
+            return None
+        if v < 1e-3:
+            lo = x  # the span starts after x
+        elif length and abs(v - length / x) < 1e-3:
+            hi = x  # the span ends before x
+        else:
+            start = (x - v * length) / (1 + v)
+            return start, start + length
+    return None
+
+
+def run_probes(client, truth, *, pad_others: bool, bearer=None) -> tuple[int, list[int]]:
+    statuses = []
+    qids = list(truth)
+
+    def post(rows):
+        r = client.post("/api/submissions", files={"file": ("p.jsonl", jsonl(rows), "application/jsonl")},
+                        data={"model_name": "probe"}, headers={"authorization": f"Bearer {bearer}"} if bearer else {})
+        statuses.append(r.status_code)
+        return r.json() if r.status_code in (200, 201) else None
+
+    recovered = 0
+    for qid in qids[:5]:
+        pad = [{"qid": q, "pred": None} for q in qids if q != qid] if pad_others else []
+        s = truth[qid]
+        guess = probe_attack(post, qid, s.duration, pad)
+        if guess and abs(guess[0] - s.span[0]) <= 0.25 and abs(guess[1] - s.span[1]) <= 0.25:
+            recovered += 1
+    return recovered, statuses
+
+
+def test_probing_recovers_spans_of_a_public_split(probe_splits, tmp_path):
+    dirs, truth = probe_splits
+    client = client_of(create_app(open_store(tmp_path / "lb.sqlite3"), split_dirs=[str(dirs["open"])], bootstrap=0))
+    recovered, statuses = run_probes(client, truth, pad_others=False)
+    assert recovered >= 4 and set(statuses) == {201}  # the attack of the issue, on a split that hides nothing
+
+
+def test_probing_no_longer_recovers_hidden_spans(probe_splits, tmp_path):
+    dirs, truth = probe_splits
+    tokens = ["attacker-token-1", "attacker-token-2"]
+    store = open_store(tmp_path / "lb.sqlite3")
+    client = client_of(create_app(store, split_dirs=[str(dirs["hidden"])], bootstrap=0, token=tokens))
+    # one-line submissions: refused for coverage, nothing stored, nothing learnt
+    recovered, statuses = run_probes(client, truth, pad_others=False, bearer=tokens[0])
+    assert recovered == 0 and set(statuses) == {400} and store.count() == 0
+    # padded to full coverage with misses: rounded scores, and 5 a day per token
+    recovered, statuses = run_probes(client, truth, pad_others=True, bearer=tokens[0])
+    assert recovered == 0
+    assert statuses[:5] == [201] * 5 and set(statuses[5:]) == {429}, statuses
+    assert store.count() == 5
+    rows = [{"qid": q, "pred": None} for q in truth]
+    rows[0]["pred"] = [1.0, 30.0]
+    r = client.post("/api/submissions", files={"file": ("p.jsonl", jsonl(rows), "application/jsonl")},
+                    data={"model_name": "other"}, headers={"authorization": f"Bearer {tokens[1]}"})
+    assert r.status_code == 201  # another token has its own quota
+    # every public view: one decimal, no per-group breakdowns
+    body = r.json()
+    views = [body["canonical"], body["timer1"], client.get("/api/submissions/6").json()["canonical"]]
+    views += [e for b in client.get("/api/leaderboard").json()["boards"] for e in b["entries"]]
+    for v in views:
+        assert all(round(x, 1) == x for x in v["metrics"].values()), v["metrics"]
+        assert not v.get("breakdowns")
+    page = client.get("/submissions/6.html").text
+    assert 'class="chart"' not in page
+    full = store.get(6).canonical  # the maintainers keep the full result
+    assert full["breakdowns"]["qtype"] and full["split"]["hidden_ground_truth"] is True
