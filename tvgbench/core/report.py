@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +12,26 @@ from rich.console import Console
 from rich.table import Table
 
 
+def open_temp_beside(path: Path) -> tuple[int, str]:
+    """A new temporary file next to ``path``, with the mode a plain open gives (0666 less the umask).
+
+    tempfile.mkstemp makes 0600 files, which would leave run.json and scores.json private while the
+    predictions beside them are readable.
+    """
+    for _ in range(100):
+        tmp = str(path.parent / f"{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {path}")
+
+
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     """Write a text file so that a killed process never leaves a half-written file behind."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=p.name + ".", suffix=".tmp")
+    fd, tmp = open_temp_beside(p)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)

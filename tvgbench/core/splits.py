@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from tvgbench.core.errors import Timer1Error
+from tvgbench.core.outdir import Owned, owned_files, safe_relative
 from tvgbench.core.report import write_text_atomic
 from tvgbench.core.schema import COLUMNS, Sample, arrow_schema, features_dict, features_yaml
 
@@ -151,8 +152,11 @@ def write_split(
         if old.name != Path(rel).name:
             old.unlink()
     tmp = out / (rel + ".tmp")
-    pq.write_table(table, tmp, compression="zstd", row_group_size=100_000)
-    os.replace(tmp, out / rel)
+    try:
+        pq.write_table(table, tmp, compression="zstd", row_group_size=100_000)
+        os.replace(tmp, out / rel)
+    finally:
+        tmp.unlink(missing_ok=True)
 
     info = SplitInfo(
         name=split, n=len(rows), content_hash=content_hash(rows), window_mode=window_mode, files=[rel],
@@ -175,6 +179,27 @@ def read_sidecar(split_dir: str | os.PathLike) -> dict[str, Any]:
         return {"format_version": FORMAT_VERSION, "splits": {}}
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise Timer1Error(f"{p} is not valid JSON: {e}") from None
+
+
+def split_ownership(split_dir: Path, split: str, extra: Iterable[str] = ()) -> Owned:
+    """What a split writer owns in an existing folder: the files of a timer1 split folder.
+
+    Only a folder whose ``timer1.json`` reads as a sidecar is one; its splits' parquet files, plots,
+    card and sidecar are owned (plus ``extra``, e.g. the synthetic videos). Writing split ``split``
+    again replaces it, which needs ``--overwrite``; adding another split does not.
+    """
+    try:
+        names = sorted(json.loads((split_dir / SIDECAR).read_text(encoding="utf-8"))["splits"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return Owned()
+    names = [n for n in names if isinstance(n, str) and safe_relative(n)]
+    candidates = [SIDECAR, "README.md", *extra]
+    for name in names:
+        candidates += [p.relative_to(split_dir).as_posix() for pattern in (f"data/{name}-*-of-*.parquet",
+                                                                           f"plots/{name}_*.png")
+                       for p in split_dir.glob(pattern)]
+    exists = split in names or any((split_dir / "data").glob(f"{split}-*-of-*.parquet"))
+    return Owned(owned_files(split_dir, candidates), replaces=f"split '{split}'" if exists else "", seed=True)
 
 
 def list_splits(split_dir: str | os.PathLike) -> list[str]:
