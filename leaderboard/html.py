@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 
 import jinja2
 
 from tvgbench import __version__
+from tvgbench.core.outdir import Owned, owned_files, staged_output
 from tvgbench.core.scoring import SCORER_VERSION
 
 from .public import public_submission
@@ -61,34 +61,45 @@ def _write(path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
-def export_site(store: Store, out_dir: str | os.PathLike, *, sort: str, split_name: str | None = None,
-                progress=None) -> list[Path]:
-    """Write index.html, submissions/<id>.html and static/ into ``out_dir``, replacing it in one step.
+SITE_MARKER = '<meta name="generator" content="timer1 '
 
-    The site is built in a sibling temporary folder and swapped in, so a killed export leaves either
-    the old site or the new one, never a mix.
-    """
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        from tvgbench.core.errors import Timer1Error
 
-        raise Timer1Error(f"{out} exists and is not a folder")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    subs = store.submissions(split_name)
-    work = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.building-"))
+def _generated_here(path: Path) -> bool:
     try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return SITE_MARKER in f.read(4096)
+    except OSError:
+        return False
+
+
+def site_ownership(out: Path) -> Owned:
+    """An earlier export in ``out`` (its index.html carries timer1's generator tag): its pages and assets."""
+    if not _generated_here(out / "index.html"):
+        return Owned()
+    pages = [p for p in (out / "submissions").glob("*.html") if p.stem.isdigit() and _generated_here(p)]
+    names = ["index.html", *(f"static/{n}" for n in STATIC_FILES),
+             *(p.relative_to(out).as_posix() for p in pages)]
+    # an earlier site is replaced without --overwrite: it is rebuilt from the database, nothing is lost
+    return Owned(owned_files(out, names), prune=True)
+
+
+def export_site(store: Store, out_dir: str | os.PathLike, *, sort: str, split_name: str | None = None,
+                progress=None, overwrite: bool = False) -> list[Path]:
+    """Write index.html, submissions/<id>.html and static/ into ``out_dir``.
+
+    The site is built in a sibling temporary folder and swapped in (:mod:`tvgbench.core.outdir`): a
+    killed export leaves the old site or the new one, and files the export did not write (a database,
+    a ``.git``) are never touched, and a folder holding any needs ``overwrite``.
+    """
+    out = Path(os.path.abspath(out_dir))
+    subs = store.submissions(split_name)
+    with staged_output(out_dir, overwrite=overwrite, command="timer1 leaderboard export",
+                       owned=site_ownership) as work:
         _write(work / "index.html", render_index(make_boards(subs, sort), base=""))
         for s in (progress(subs) if progress else subs):
             _write(work / "submissions" / f"{s.id}.html", render_submission(s, base="../"))
-        shutil.copytree(STATIC_DIR, work / "static", ignore=shutil.ignore_patterns("*.py", "__pycache__"))
-        old = None
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            os.replace(out, old)
-        os.replace(work, out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-    return sorted(p for p in out.rglob("*") if p.is_file())
+        (work / "static").mkdir()
+        for name in STATIC_FILES:
+            shutil.copyfile(STATIC_DIR / name, work / "static" / name)
+    written = site_ownership(out).files
+    return sorted(Path(out_dir) / rel for rel in written)

@@ -365,7 +365,8 @@ def test_export_replaces_the_site_in_one_step(tiny, store, tmp_path):
     site = tmp_path / "site"
     site.mkdir()
     (site / "stale.html").write_text("old")
-    files = export_site(store, site, sort="mIoU")
+    files = export_site(store, site, sort="mIoU", overwrite=True)
     assert {p.relative_to(site).as_posix() for p in files} == {
         "index.html", "submissions/1.html", "static/leaderboard.css", "static/leaderboard.js"}
+    assert (site / "stale.html").read_text() == "old"  # not the export's: never touched
     assert not list(tmp_path.glob(".site.*"))  # no build or backup folders left behind
