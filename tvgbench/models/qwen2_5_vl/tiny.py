@@ -19,18 +19,25 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
-import tempfile
 from pathlib import Path
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
+from tvgbench.core.outdir import Owned, make_readable, owned_files, staged_output
 from tvgbench.models.prompts import PRESETS
 from tvgbench.models.qwen2_5_vl.chat import (
     CHAT_TEMPLATE, END_OF_TEXT, IMAGE_PAD, IM_END, SPECIAL_TOKENS, VIDEO_PAD, VISION_END, VISION_START,
 )
 from tvgbench.models.qwen2_5_vl.inputs import CLIP_MEAN, CLIP_STD
 
+TINY_MARKER = "timer1_tiny.json"
+# what save_pretrained and this module write (plus files older transformers versions wrote)
+TINY_FILES = (
+    "config.json", "generation_config.json", "model.safetensors", "model.safetensors.index.json",
+    "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "vocab.json",
+    "merges.txt", "chat_template.jinja", "chat_template.json", "preprocessor_config.json",
+    "video_preprocessor_config.json", TINY_MARKER,
+)
 # Qwen2-VL pixel constants (shared by the image and the video processor config).
 PIXEL_MEAN, PIXEL_STD = list(CLIP_MEAN), list(CLIP_STD)
 PATCH_SIZE, TEMPORAL_PATCH_SIZE, MERGE_SIZE = 14, 2, 2
@@ -130,8 +137,22 @@ def _processor_configs() -> tuple[dict, dict]:
     return image, video
 
 
-def build_tiny_model(out_dir, seed: int = 0, hidden_size: int = 64, num_heads: int = 4) -> Path:
-    """Build, save and return a tiny random Qwen2.5-VL folder (replaces ``out_dir`` atomically)."""
+def tiny_ownership(out: Path) -> Owned:
+    """An earlier tiny model in ``out`` (its ``timer1_tiny.json`` says so): its files are replaced."""
+    if not (out / TINY_MARKER).is_file():
+        return Owned()
+    names = [*TINY_FILES, *(p.name for p in out.glob("model-*-of-*.safetensors"))]
+    return Owned(owned_files(out, names), prune=True)  # deterministic from its settings: nothing is lost
+
+
+def build_tiny_model(out_dir, seed: int = 0, hidden_size: int = 64, num_heads: int = 4, *,
+                     overwrite: bool = True) -> Path:
+    """Build, save and return a tiny random Qwen2.5-VL folder.
+
+    The model's files appear together or not at all (:mod:`tvgbench.core.outdir`); files in ``out_dir``
+    that are not an earlier tiny model's are never touched, and ``overwrite=False`` refuses a folder
+    holding any.
+    """
     import torch
     from transformers import Qwen2_5_VLForConditionalGeneration
 
@@ -145,26 +166,17 @@ def build_tiny_model(out_dir, seed: int = 0, hidden_size: int = 64, num_heads: i
     gen.pad_token_id = tok.pad_token_id
     gen.do_sample = False  # greedy unless a caller asks otherwise
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp"))
-    try:
+    with staged_output(out, overwrite=overwrite, command="timer1 model tiny", owned=tiny_ownership) as tmp:
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
         image_cfg, video_cfg = _processor_configs()
         (tmp / "preprocessor_config.json").write_text(json.dumps(image_cfg, indent=2) + "\n")
         (tmp / "video_preprocessor_config.json").write_text(json.dumps(video_cfg, indent=2) + "\n")
         (tmp / "chat_template.jinja").write_text(CHAT_TEMPLATE)
-        (tmp / "timer1_tiny.json").write_text(json.dumps(
+        (tmp / TINY_MARKER).write_text(json.dumps(
             {"seed": seed, "hidden_size": hidden_size, "num_heads": num_heads,
              "parameters": sum(p.numel() for p in model.parameters())}, indent=2) + "\n")
-        tmp.chmod(0o755)  # mkdtemp makes 0700 folders; the model is meant to be shared
         for f in tmp.iterdir():
-            f.chmod(0o644)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+            make_readable(f)  # safetensors writes 0600; the model is meant to be shared
     return out
 
