@@ -17,13 +17,17 @@ from tvgbench.core.errors import Timer1Error
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Output split folder: the scored samples with `difficulty` and `pred` set (a TimeRFT pool).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def difficulty(predictions, split_dir, split_name, out_dir, as_json):
+@click.option("--overwrite", is_flag=True,
+              help="Replace the split if OUT already holds it, or write beside files timer1 did not write "
+                   "(those are never touched).")
+def difficulty(predictions, split_dir, split_name, out_dir, as_json, overwrite):
     """Difficulty = 100 x IoU of a model's prediction per sample (higher = easier, as Time-R1).
 
     PREDICTIONS is a JSONL file with `qid` and `pred` (or raw `text`, parsed with Time-R1's
     difficulty-pass parser: the first two numbers). Samples without a line are left out.
     """
-    from tvgbench.core.splits import load_split, write_split
+    from tvgbench.core.outdir import staged_output
+    from tvgbench.core.splits import load_split, split_ownership, write_split
     from tvgbench.data.cards import write_build_card
 
     from .difficulty import DIFFICULTY_PARSER, score_difficulty
@@ -35,9 +39,11 @@ def difficulty(predictions, split_dir, split_name, out_dir, as_json):
                  "-o", out_dir)),
              "predictions": str(predictions), "split": str(split_dir), "split_content_hash": split.content_hash,
              "parser": DIFFICULTY_PARSER, "difficulty": "100 x IoU (tvgbench.core.metrics.temporal_iou_array)"}
-    info = write_split(result.samples, out_dir, split.name, window_mode=split.window_mode, build=build,
-                       report={"difficulty": result.stats})
-    write_build_card(out_dir, kind="generic", plots=False, pretty_name="timer1 difficulty-scored pool")
+    with staged_output(out_dir, overwrite=overwrite, command="timer1 data difficulty",
+                       owned=lambda d: split_ownership(d, split.name)) as staging:
+        info = write_split(result.samples, staging, split.name, window_mode=split.window_mode, build=build,
+                           report={"difficulty": result.stats})
+        write_build_card(staging, kind="generic", plots=False, pretty_name="timer1 difficulty-scored pool")
     if as_json:
         click.echo(json.dumps({"out": str(out_dir), "content_hash": info.content_hash, **result.stats}, indent=2))
         return
@@ -62,7 +68,10 @@ def difficulty(predictions, split_dir, split_name, out_dir, as_json):
 @click.option("--split", "split", default="train", show_default=True, help="Split name to write.")
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output split folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print the selection summary as JSON.")
-def build_timerft(pool_dir, pool_split, k, rule, center, sigma, seed, keep_all, split, out_dir, as_json):
+@click.option("--overwrite", is_flag=True,
+              help="Replace the split if OUT already holds it, or write beside files timer1 did not write "
+                   "(those are never touched).")
+def build_timerft(pool_dir, pool_split, k, rule, center, sigma, seed, keep_all, split, out_dir, as_json, overwrite):
     """Select a TimeRFT-style training set from a difficulty-scored pool.
 
     \b
@@ -77,7 +86,8 @@ def build_timerft(pool_dir, pool_split, k, rule, center, sigma, seed, keep_all, 
     """
     import numpy as np
 
-    from tvgbench.core.splits import load_split, write_split
+    from tvgbench.core.outdir import staged_output
+    from tvgbench.core.splits import load_split, split_ownership, write_split
     from tvgbench.data.cards import write_build_card
 
     from .selection import gaussian_select, iou_of, keep_0_07
@@ -115,9 +125,11 @@ def build_timerft(pool_dir, pool_split, k, rule, center, sigma, seed, keep_all, 
     command += ["--split", shlex.quote(split), "-o", shlex.quote(str(out_dir))]
     build = {"command": " ".join(command), "seed": seed if rule == "gaussian" else None,
              "pool": str(pool_dir), "pool_content_hash": pool.content_hash}
-    info = write_split(samples, out_dir, split, window_mode=pool.window_mode, build=build,
-                       report={"selection": selection})
-    write_build_card(out_dir, kind="timerft")
+    with staged_output(out_dir, overwrite=overwrite, command="timer1 data build timerft",
+                       owned=lambda d: split_ownership(d, split)) as staging:
+        info = write_split(samples, staging, split, window_mode=pool.window_mode, build=build,
+                           report={"selection": selection})
+        write_build_card(staging, kind="timerft")
     if as_json:
         click.echo(json.dumps({"out": str(out_dir), "content_hash": info.content_hash, **selection}, indent=2))
         return

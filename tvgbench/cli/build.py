@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import time
+from pathlib import Path
 
 import click
 
@@ -38,9 +40,12 @@ def build():
 @click.option("--no-plots", is_flag=True, help="Do not draw the balance plots.")
 @click.option("--json", "as_json", is_flag=True, help="Print the balance report as JSON.")
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output split folder.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace the split if OUT already holds it, or write beside files timer1 did not write "
+                   "(those are never touched).")
 def build_tvgbench(sources, size, seed, min_per_type, split, keep_flagged, keep_ambiguous, no_redistribute,
                    reclassify, license_,
-                   no_plots, as_json, out_dir):
+                   no_plots, as_json, out_dir, overwrite):
     """Select a TVGBench-style balanced benchmark from candidate queries.
 
     Uniform over the nine 20-second duration bins (videos of 180 s or more excluded), spread across
@@ -55,10 +60,15 @@ def build_tvgbench(sources, size, seed, min_per_type, split, keep_flagged, keep_
     """
     from tqdm import tqdm
 
-    from tvgbench.core.splits import write_split
+    from tvgbench.core.outdir import check_output_dir, staged_output
+    from tvgbench.core.splits import split_ownership, write_split
     from tvgbench.data.build import BuildConfig, build_balanced, format_balance, load_source, parse_source_spec
 
     started = time.perf_counter()
+    target = Path(os.path.abspath(out_dir))
+    # refuse before the build; the swap checks again what it would replace
+    check_output_dir(target, out_dir, split_ownership(target, split), overwrite=overwrite,
+                     command="timer1 data build tvgbench")
     specs = [parse_source_spec(s) for s in sources]
     loaded = [load_source(spec) for spec in tqdm(specs, desc="reading sources", unit="source",
                                                  disable=len(specs) < 2, leave=False)]
@@ -87,11 +97,13 @@ def build_tvgbench(sources, size, seed, min_per_type, split, keep_flagged, keep_
         "sources": [{"name": ls.spec.name, "path": ls.spec.path, "format": ls.fmt, "sha256": ls.sha256,
                      "records": len(ls.samples), "ingest": ls.report} for ls in loaded],
     }
-    info = write_split(result.samples, out_dir, split, window_mode=modes.pop(), build=build_info,
-                       report={"balance": result.report})
     from tvgbench.data.cards import write_build_card
 
-    write_build_card(out_dir, kind="tvgbench", license=license_, plots=not no_plots)
+    with staged_output(out_dir, overwrite=overwrite, command="timer1 data build tvgbench",
+                       owned=lambda d: split_ownership(d, split)) as staging:
+        info = write_split(result.samples, staging, split, window_mode=modes.pop(), build=build_info,
+                           report={"balance": result.report})
+        write_build_card(staging, kind="tvgbench", license=license_, plots=not no_plots)
     elapsed = time.perf_counter() - started
     if as_json:
         click.echo(json.dumps({"out": str(out_dir), "split": split, "content_hash": info.content_hash,

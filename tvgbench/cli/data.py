@@ -26,10 +26,17 @@ def data():
 @click.option("--durations", type=click.Path(dir_okay=False), default=None,
               help="charades-sta-txt only: the Charades_v1_*.csv with video lengths.")
 @click.option("--json", "as_json", is_flag=True, help="Print the ingestion summary as JSON.")
-def ingest_cmd(src, fmt, out_dir, split, end_tolerance, durations, as_json):
-    """Validate SRC and write it as a canonical split (parquet + data card) under OUT."""
+@click.option("--overwrite", is_flag=True,
+              help="Replace the split if OUT already holds it, or write beside files timer1 did not write "
+                   "(those are never touched).")
+def ingest_cmd(src, fmt, out_dir, split, end_tolerance, durations, as_json, overwrite):
+    """Validate SRC and write it as a canonical split (parquet + data card) under OUT.
+
+    OUT may already hold other splits (they are kept); a split of the same name needs --overwrite.
+    """
+    from tvgbench.core.outdir import staged_output
+    from tvgbench.core.splits import split_ownership, write_split
     from tvgbench.data.sources import ingest
-    from tvgbench.core.splits import write_split
 
     kwargs = {"durations": durations} if fmt == "charades-sta-txt" else {}
     result = ingest(fmt, src, end_tolerance=end_tolerance, **kwargs)
@@ -41,11 +48,13 @@ def ingest_cmd(src, fmt, out_dir, split, end_tolerance, durations, as_json):
         raise Timer1Error(f"no valid records in {src} ({result.report.top_rejections()}){hint}")
     name = split or result.default_split
     report = result.report.to_dict()
-    info = write_split(
-        result.samples, out_dir, name, window_mode=result.window_mode,
-        build={"command": "ingest", "format": fmt, "source_file": str(src), "end_tolerance": end_tolerance},
-        report={**report, **({"bin_differences": result.extra["bin_differences"]} if "bin_differences" in result.extra else {})},
-    )
+    with staged_output(out_dir, overwrite=overwrite, command="timer1 data ingest",
+                       owned=lambda d: split_ownership(d, name)) as staging:
+        info = write_split(
+            result.samples, staging, name, window_mode=result.window_mode,
+            build={"command": "ingest", "format": fmt, "source_file": str(src), "end_tolerance": end_tolerance},
+            report={**report, **({"bin_differences": result.extra["bin_differences"]} if "bin_differences" in result.extra else {})},
+        )
     if as_json:
         click.echo(json.dumps({"split": name, "out": out_dir, "content_hash": info.content_hash, **report}, indent=2))
         return

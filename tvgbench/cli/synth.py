@@ -7,7 +7,8 @@ import shutil
 import click
 
 from tvgbench.core.errors import Timer1Error
-from tvgbench.data.synth import MAX_DURATION_S, MIN_DURATION_S, make_synthetic
+from tvgbench.core.outdir import staged_output
+from tvgbench.data.synth import MAX_DURATION_S, MIN_DURATION_S, make_synthetic, synth_ownership
 
 
 @click.command("synth")
@@ -19,7 +20,10 @@ from tvgbench.data.synth import MAX_DURATION_S, MIN_DURATION_S, make_synthetic
 @click.option("--split", "split", default="test", show_default=True, help="Split name to write.")
 @click.option("--max-duration", default=MAX_DURATION_S, show_default=True, type=float,
               help=f"Longest video in seconds (at least {MIN_DURATION_S:g}).")
-def synth_cmd(out_dir, n_videos, seed, split, max_duration):
+@click.option("--overwrite", is_flag=True,
+              help="Replace the split if OUT already holds it, or write beside files timer1 did not write "
+                   "(those are never touched).")
+def synth_cmd(out_dir, n_videos, seed, split, max_duration, overwrite):
     """Render a synthetic grounding benchmark whose events happen at exactly known times.
 
     Writes OUT/data/<split>-*.parquet, OUT/README.md and OUT/videos/*.mp4; the records' `video` is
@@ -27,7 +31,9 @@ def synth_cmd(out_dir, n_videos, seed, split, max_duration):
     """
     if shutil.which("ffmpeg") is None:
         raise Timer1Error("ffmpeg is not on PATH (install it, e.g. apt-get install ffmpeg)")
-    res = make_synthetic(out_dir, n_videos, seed, split=split, max_duration=max_duration, progress=True)
+    with staged_output(out_dir, overwrite=overwrite, command="timer1 data synth",
+                       owned=lambda d: synth_ownership(d, split)) as staging:
+        res = make_synthetic(staging, n_videos, seed, split=split, max_duration=max_duration, progress=True)
     counts: dict[str, int] = {}
     for s in res.samples:
         counts[s.qtype] = counts.get(s.qtype, 0) + 1

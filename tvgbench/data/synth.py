@@ -33,7 +33,8 @@ import numpy as np
 
 from tvgbench.core.errors import Timer1Error
 from tvgbench.core.report import write_text_atomic
-from tvgbench.core.splits import read_sidecar, write_split
+from tvgbench.core.outdir import Owned
+from tvgbench.core.splits import read_sidecar, split_ownership, write_split
 from tvgbench.core.validate import check_record
 from tvgbench.data.cards import render_card
 
@@ -477,6 +478,12 @@ def _card_body(samples: list, n_videos: int, seed: int, split: str, content_hash
     ]
     lines += [f"| {k} | {n} | {ex} |" for k, (n, ex) in sorted(examples.items())]
     return "\n".join(lines) + "\n"
+
+
+def synth_ownership(out: Path, split: str) -> Owned:
+    """What `timer1 data synth` owns in an existing folder: a timer1 split folder and its rendered videos."""
+    return split_ownership(out, split, extra=(p.relative_to(out).as_posix()
+                                              for p in (out / "videos").glob(f"{SOURCE}_*.mp4")))
 
 
 def make_synthetic(out_dir: str | os.PathLike, n_videos: int = 8, seed: int = 0, *, split: str = "test",
