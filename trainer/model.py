@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from pathlib import Path
 
 from tvgbench.core.errors import Timer1Error
@@ -51,6 +53,20 @@ def check_model_source(path: str, cache_dir=None, offline: bool | None = None) -
                           f"(log in with `hf auth login`) ({looked}, then on the Hub)")
 
 
+def choose_attention(requested: str | None, *, cuda: bool, flash_attn_installed: bool) -> tuple[str | None, str | None]:
+    """(attention implementation to load, notice or None). FlashAttention-2 runs on CUDA only: on a CPU
+    the GPU recipes get SDPA (the same attention, computed differently) and a notice saying so."""
+    if requested != "flash_attention_2":
+        return requested, None
+    if not cuda:
+        return "sdpa", ("notice: model.attn_implementation=flash_attention_2 needs a CUDA GPU; using sdpa on this "
+                        "machine (set model.attn_implementation=sdpa to keep this quiet)")
+    if not flash_attn_installed:
+        raise Timer1Error("model.attn_implementation=flash_attention_2 needs the flash-attn package "
+                          "(pip install flash-attn), or pass --set model.attn_implementation=sdpa")
+    return requested, None
+
+
 def load_policy(path: str, dtype: str = "float32", attn_implementation: str | None = None):
     """(model, tokenizer) from a local folder or Hub id; a clear one-line error when it cannot load."""
     import torch
@@ -59,6 +75,11 @@ def load_policy(path: str, dtype: str = "float32", attn_implementation: str | No
     if dtype not in DTYPES:
         raise Timer1Error(f"model.dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     kwargs = {"dtype": dtype if dtype == "auto" else getattr(torch, dtype)}
+    has_flash_attn = importlib.util.find_spec("flash_attn") is not None
+    attn_implementation, notice = choose_attention(attn_implementation, cuda=torch.cuda.is_available(),
+                                                   flash_attn_installed=has_flash_attn)
+    if notice:
+        print(notice, file=sys.stderr)
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation
     try:

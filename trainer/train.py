@@ -118,7 +118,10 @@ def grpo_args(cfg: TrainConfig, out: Path, weights: list[float], **overrides):
     try:
         return GRPOConfig(**kwargs)
     except (ValueError, TypeError) as e:
-        raise Timer1Error(f"invalid trl settings: {str(e).splitlines()[0]}") from None
+        first = str(e).splitlines()[0]
+        if "bf16" in first and not kwargs.get("use_cpu"):  # the GPU recipes, run on a CPU
+            first += " On a CPU: --set trl.bf16=false --set trl.use_cpu=true"
+        raise Timer1Error(f"invalid trl settings: {first}") from None
 
 
 def copy_processor_files(model_path: str, dest: Path) -> None:
