@@ -106,9 +106,9 @@ def test_preprocess_reports_failures_and_resumes(dataset, tmp_path):
     # garbage and cut (they exist, so they get entries, which fail); absent and zero fail before that
     assert report["records"] == 10 and report["entries"] == 7 and report["cached_now"] == 5
     reasons = {f["video"]: f["reason"] for f in report["failures"]}
-    assert reasons == {"absent.mp4": "missing", "zero.mp4": "zero_bytes", "garbage.mkv": "undecodable",
+    assert reasons == {"absent.mp4": "missing", "zero.mp4": "zero_bytes", "garbage.mkv": "not_a_video",
                        "cut.mp4": "truncated"}
-    assert report["failures_by_reason"] == {"missing": 1, "truncated": 1, "undecodable": 1, "zero_bytes": 1}
+    assert report["failures_by_reason"] == {"missing": 1, "not_a_video": 1, "truncated": 1, "zero_bytes": 1}
     assert json.loads((cache / REPORT).read_text())["cached_now"] == 5
     assert report["bytes_written"] <= report["float32_bytes_equivalent"] / 4
     # resume: nothing new to do, failures still reported

@@ -169,7 +169,7 @@ def broken(tmp_path_factory):
 @pytest.mark.parametrize("name,reason", [
     ("absent.mp4", "missing"),
     ("zero.mp4", "zero_bytes"),
-    ("garbage.mp4", "undecodable"),
+    ("garbage.mp4", "not_a_video"),
     ("truncated_faststart.mp4", "truncated"),
     ("truncated_tail.mp4", "truncated"),
 ])
@@ -181,7 +181,7 @@ def test_broken_files_give_reasons(broken, name, reason, decoder):
     assert str(broken / name) in str(e.value)
 
 
-def test_window_past_end_is_truncated(broken):
+def test_window_past_end_is_window_outside_video(broken):
     with pytest.raises(VideoError) as e:
         sample_video(broken / "good.mp4", (10.0, 20.0))
-    assert e.value.reason == "truncated"
+    assert e.value.reason == "window_outside_video"

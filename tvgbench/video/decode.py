@@ -9,6 +9,7 @@ and the average fps come from the decoder that decodes (as in the reference, dec
 from __future__ import annotations
 
 import os
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,14 @@ _AVI_MAGIC = (b"RIFF", b"AVI ")
 _MKV_MAGIC = b"\x1a\x45\xdf\xa3"
 # Messages from FFmpeg that mean "the file stops early" rather than "this is not a video".
 _TRUNCATION_HINTS = ("moov atom not found", "truncat", "end of file", "partial file", "invalid nal", "premature")
+# First bytes of containers FFmpeg reads: such a file whose header cannot be read was cut short.
+_ISO_BOXES = (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip")
+_CONTAINER_STARTS = (b"RIFF", _MKV_MAGIC, b"OggS", b"FLV\x01", b"\x00\x00\x01\xba")
+# Frames above this many pixels never go through decord's get_batch, which holds several full-size RGB
+# frames per decoded frame (measured: 4.2-6.9 GB for 300 frames of 3840x3840, one frame per call): their
+# pixels come from PyAV's sequential decode (the same pixels, as with decoder="auto"), a frame at a time.
+LARGE_FRAME_PIXELS = 1920 * 1088
+CHUNK_BYTES = 64 << 20  # full-size RGB frames held at a time by the PyAV path (at most CHUNK frames)
 
 
 @dataclass(frozen=True)
@@ -45,6 +54,67 @@ def check_file(path: Path) -> None:
         raise VideoError(path, "missing", "not a regular file")
     if size == 0:
         raise VideoError(path, "zero_bytes")
+
+
+@dataclass(frozen=True)
+class VideoHeader:
+    """What the container header says, read by PyAV before any decoder touches the file."""
+
+    height: int
+    width: int
+    codec: str
+
+    @property
+    def pixels(self) -> int:
+        return self.height * self.width
+
+
+def read_header(path: Path, max_pixels: int) -> VideoHeader:
+    """The first stream's frame size and codec; refuses frames above ``max_pixels`` ("too_large").
+
+    PyAV reads it quietly (FFmpeg's logging is off there), so a file no decoder can use fails here with
+    its reason instead of through decord, which prints FFmpeg's and its own messages on stderr.
+    """
+    container = _open_av(path)
+    try:
+        ctx = container.streams.video[0].codec_context
+        header = VideoHeader(int(ctx.height or 0), int(ctx.width or 0), ctx.name or "")
+    finally:
+        container.close()
+    if not header.pixels:
+        raise VideoError(path, "undecodable", "no frame size in the stream header")
+    if header.pixels > max_pixels:
+        raise VideoError(path, "too_large", f"{header.width}x{header.height} frames are above max_source_pixels="
+                                            f"{max_pixels}")
+    return header
+
+
+def _looks_like_container(path: Path) -> bool:
+    with open(path, "rb") as f:
+        head = f.read(12)
+    return head[4:8] in _ISO_BOXES or head.startswith(_CONTAINER_STARTS)
+
+
+def _open_failure(path: Path) -> VideoError:
+    """av.open failed: a known container cut short is "truncated", anything else "not_a_video"."""
+    if _looks_like_container(path):
+        return VideoError(path, "truncated", "it starts as a video container but its header cannot be read")
+    return VideoError(path, "not_a_video", "FFmpeg finds no video container in it")
+
+
+# decord's "[10:26:53] /github/workspace/src/video/video_reader.cc:486: " prefix and PyAV's "[Errno N] ":
+# where a message was raised, not what went wrong
+_DECODER_PREFIX = re.compile(r"^\[\d\d:\d\d:\d\d\] \S+:\d+: (Error: |ERROR |Check failed: )?|\[Errno -?\d+\] ")
+_AVERROR_INVALIDDATA = "1094995529"
+
+
+def _first_line(err: BaseException) -> str:
+    """The first line of a decoder's message, without where it came from (a reason's detail)."""
+    text = str(err).strip()
+    if not text:
+        return type(err).__name__
+    line = _DECODER_PREFIX.sub("", text.splitlines()[0]).replace(f"with {_AVERROR_INVALIDDATA}", "on invalid data")
+    return line[:200]
 
 
 def container_kind(path: Path) -> str:
@@ -77,7 +147,7 @@ def codec_name(path: Path) -> str:
 def _classify(path: Path, err: BaseException, default: str = "undecodable") -> VideoError:
     """FFmpeg's message -> a reason. ``default="truncated"`` for failures after the header was read:
     a file whose header opens but whose frames do not is almost always cut short."""
-    msg = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+    msg = _first_line(err)
     reason = "truncated" if any(h in msg.lower() for h in _TRUNCATION_HINTS) else default
     return VideoError(path, reason, msg)
 
@@ -104,6 +174,7 @@ def decoder_threads() -> int:
 def _decord_reader(path: Path, width: int = -1, height: int = -1):
     import decord
 
+    decord.logging.set_level(decord.logging.QUIET)  # its FFmpeg's messages; failures are raised as reasons
     try:
         return decord.VideoReader(str(path), width=width, height=height, num_threads=decoder_threads())
     except Exception as e:  # decord raises RuntimeError/DECORDError/AssertionError with FFmpeg's text
@@ -119,12 +190,10 @@ def _diagnose_open_failure(path: Path, err: BaseException) -> VideoError:
     import av
 
     try:
-        with av.open(str(path)) as container:
-            if container.streams.video:
-                return _classify(path, err, default="truncated")
-    except Exception as av_err:
-        return _classify(path, av_err)
-    return _classify(path, err)
+        _open_av(path).close()
+    except VideoError as header_err:
+        return header_err
+    return _classify(path, err, default="truncated")
 
 
 def probe_decord(path: Path, reader=None) -> VideoProbe:
@@ -222,10 +291,11 @@ def _open_av(path: Path):
     try:
         container = av.open(str(path))
     except Exception as e:  # av.error.InvalidDataError and friends
-        raise _classify(path, e) from None
+        raise _open_failure(path) from None
     if not container.streams.video:
+        kinds = sorted({s.type for s in container.streams}) or ["none"]
         container.close()
-        raise VideoError(path, "undecodable", "no video stream")
+        raise VideoError(path, "no_video_stream", f"streams: {', '.join(kinds)}")
     return container
 
 
@@ -249,8 +319,15 @@ def probe_pyav(path: Path) -> VideoProbe:
     return VideoProbe(count, float(rate), int(height), int(width), "pyav")
 
 
+def frames_per_chunk(height: int, width: int, chunk: int = CHUNK) -> int:
+    """``chunk`` frames, fewer when they would pass :data:`CHUNK_BYTES` (one at least): memory follows bytes."""
+    return max(1, min(chunk, CHUNK_BYTES // max(1, height * width * 3)))
+
+
 def iter_pyav(path: Path, indices, *, chunk: int = CHUNK):
-    """Decode sequentially and yield the full-resolution frames at ``indices`` (duplicates allowed)."""
+    """Decode sequentially and yield the full-resolution frames at ``indices`` (duplicates allowed),
+    at most :func:`frames_per_chunk` frames at a time (each frame is resized on its own, so the chunk
+    size never changes a pixel)."""
     wanted = list(indices)
     positions: dict[int, int] = {}
     for idx in wanted:
@@ -262,6 +339,7 @@ def iter_pyav(path: Path, indices, *, chunk: int = CHUNK):
     try:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        chunk = frames_per_chunk(stream.codec_context.height, stream.codec_context.width, chunk)
         for i, frame in enumerate(container.decode(stream)):
             if i in positions:
                 arr = frame.to_ndarray(format="rgb24")

@@ -34,8 +34,7 @@ def _plan(path: Path, probe: decode.VideoProbe, window, cfg: SamplingConfig) -> 
     try:
         return plan_sampling(probe.total_frames, probe.fps, probe.height, probe.width, window, cfg)
     except ValueError as e:
-        # a window past the last frame means the file is shorter than its annotation says
-        reason = "truncated" if window is not None and "outside the video" in str(e) else "undecodable"
+        reason = "window_outside_video" if window is not None and "outside the video" in str(e) else "undecodable"
         raise VideoError(path, reason, str(e)) from None
 
 
@@ -74,9 +73,16 @@ def decode_with_fallback(path: Path, window, cfg: SamplingConfig, *, iter_decord
     """
     iter_decord = iter_decord or decode.iter_decord
     iter_sequential = iter_sequential or decode.iter_decord_sequential
+    header = decode.read_header(path, cfg.max_source_pixels)  # bad files fail here, quietly, with their reason
     if cfg.decoder == "pyav":
         frames, plan = _pyav(path, window, cfg)
         return frames, plan, {"decoder": "pyav"}
+
+    if header.pixels > decode.LARGE_FRAME_PIXELS:
+        # decord's frame count and fps, PyAV's pixels a frame at a time: decord would hold full-size frames
+        plan = _plan(path, decode.probe_decord_counts(path), window, cfg)
+        frames = _decode_resized(decode.iter_pyav(path, plan.indices), plan, cfg, path)
+        return frames, plan, {"decoder": cfg.decoder, "pixels_from": "pyav", "large_frames": True}
 
     if cfg.decoder == "auto":
         plan = _plan(path, decode.probe_decord_counts(path), window, cfg)
