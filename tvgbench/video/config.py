@@ -17,14 +17,15 @@ from tvgbench.core.errors import Timer1Error
 MAX_ASPECT_RATIO = 200  # smart_resize refuses anything more elongated (as the reference does)
 DECODERS = ("decord", "pyav", "auto")
 RESIZE_MODES = ("fast", "torch")
+_NOT_IN_OUTPUT_KEY = ("check_determinism", "max_source_pixels")  # settings that never change a frame
 
 
 @dataclass(frozen=True)
 class SamplingConfig:
     """How a video becomes frames. Defaults are Time-R1's (fps 2, 3584·28·28 total pixels, 16·28·28 min).
 
-    ``resize="fast"`` lets the decoder scale (within 1.0 mean abs of torch's bicubic antialias, tested);
-    ``resize="torch"`` decodes full frames and resizes exactly as the reference does.
+    ``resize="fast"`` resizes with torch's uint8 kernel (within 1.0 mean abs of torch's float bicubic
+    antialias, tested); ``resize="torch"`` resizes exactly as the reference does.
     ``check_determinism="auto"`` decodes AVI/MKV files, and codecs other than h264/vp9, a second time
     front to back with decord and uses PyAV when the two decodes disagree.
     ``decoder="auto"`` plans on decord's frame count and fps (as the reference does) but takes the
@@ -45,9 +46,13 @@ class SamplingConfig:
     max_pixels: int = field(default=768 * 28 * 28, metadata={"help": "Per-frame pixel cap."})
     decoder: str = field(default="decord", metadata={"help": "Video decoder."})
     resize: str = field(default="fast", metadata={
-        "help": "fast: the decoder scales (within 1.0 mean abs of the reference); "
+        "help": "fast: torch's uint8 kernel (within 1.0 mean abs of the reference); "
                 "torch: full frames + torch bicubic antialias (Time-R1 exact)."})
     check_determinism: str = "auto"  # "auto" (AVI/MKV only) | "always" | "never"
+    # frames larger than this are refused ("too_large") before anything is decoded: decoding holds a few
+    # source frames at a time, so this bounds a decode's memory whatever file a record points to
+    max_source_pixels: int = field(default=8192 * 8192, metadata={
+        "help": "Refuse videos whose frames have more pixels than this (reason too_large)."})
 
     def __post_init__(self) -> None:
         if self.decoder not in DECODERS:
@@ -56,6 +61,8 @@ class SamplingConfig:
             raise Timer1Error(f"resize must be one of {RESIZE_MODES}, got {self.resize!r}")
         if self.check_determinism not in ("auto", "always", "never"):
             raise Timer1Error(f"check_determinism must be auto, always or never, got {self.check_determinism!r}")
+        if self.max_source_pixels < 1:
+            raise Timer1Error(f"max_source_pixels must be positive, got {self.max_source_pixels}")
         if self.fps <= 0 or self.min_frames < 1 or self.max_frames < self.min_frames:
             raise Timer1Error(f"invalid frame sampling settings: fps={self.fps}, frames=[{self.min_frames}, {self.max_frames}]")
 
@@ -63,9 +70,10 @@ class SamplingConfig:
         """A short hash of the settings that change the output (cache keys, run records).
 
         "auto" and "decord" define the same output (decord's frame count, fps and frames; "auto" only
-        reads those frames faster), so they share cache entries.
+        reads those frames faster), so they share cache entries. ``max_source_pixels`` only refuses
+        videos, it never changes a frame.
         """
-        keyed = {k: v for k, v in asdict(self).items() if k != "check_determinism"}
+        keyed = {k: v for k, v in asdict(self).items() if k not in _NOT_IN_OUTPUT_KEY}
         if keyed["decoder"] == "auto":
             keyed["decoder"] = "decord"
         blob = json.dumps(keyed, sort_keys=True, separators=(",", ":")).encode()
