@@ -168,3 +168,19 @@ def test_resume_accepts_the_same_model_spelled_differently(tmp_path, synth_split
     (other / "config.json").write_text(json.dumps(config))
     res = CliRunner().invoke(cli, common + ["--model", str(other), "--resume"])
     assert res.exit_code == 2 and "cannot resume" in res.output and "model" in res.output, res.output
+
+
+def test_merge_accepts_shards_of_one_checkpoint_spelled_differently(tmp_path, synth_split, tiny_model_dir,
+                                                                    monkeypatch):
+    common = ["eval", "run", "--split", str(synth_split), "--shard", "{}/2", "--limit", "1", *FAST]
+    res = CliRunner().invoke(cli, [a.format(0) for a in common] + ["--model", str(tiny_model_dir),
+                                                                   "--out", str(tmp_path / "s0")])
+    assert res.exit_code == 0, res.output
+    monkeypatch.chdir(tiny_model_dir.parent)
+    res = CliRunner().invoke(cli, [a.format(1) for a in common] + ["--model", tiny_model_dir.name,
+                                                                   "--out", str(tmp_path / "s1")])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(cli, ["eval", "merge", str(tmp_path / "s0"), str(tmp_path / "s1"), "-o",
+                                   str(tmp_path / "merged"), "--bootstrap", "0"])
+    assert res.exit_code == 0, res.output
+    assert len(recover(tmp_path / "merged" / "predictions.jsonl", truncate=False)) == 2

@@ -21,6 +21,13 @@ def _load_run(d: Path) -> dict:
         raise Timer1Error(f"{d / RUN_JSON} is not valid JSON") from None
 
 
+def _same_weights(a: dict, b: dict) -> bool:
+    """Both runs' backends recorded the same weights and config hashes (local checkpoints only)."""
+    first, second = a.get("backend") or {}, b.get("backend") or {}
+    return bool(first.get("weights_sha256")) and all(first.get(k) == second.get(k)
+                                                       for k in ("weights_sha256", "config_sha256"))
+
+
 def merge_runs(shard_dirs, out_dir, *, allow_missing: bool = False, bootstrap: int = 1000) -> dict:
     """Check the shards belong together, concatenate their lines in shard order, score the whole split."""
     dirs = [Path(d) for d in shard_dirs]
@@ -29,6 +36,8 @@ def merge_runs(shard_dirs, out_dir, *, allow_missing: bool = False, bootstrap: i
     for d, r in zip(dirs[1:], runs[1:]):
         other = {k: v for k, v in fingerprint(r["settings"]).items() if k != "shard"}
         diff = sorted(k for k in set(base) | set(other) if base.get(k) != other.get(k))
+        if "model" in diff and _same_weights(runs[0], r):
+            diff.remove("model")  # one checkpoint, its path spelled differently (relative vs absolute)
         if diff:
             raise Timer1Error(f"{d} was run with different settings from {dirs[0]} ({', '.join(diff[:4])})")
     shards = [tuple(r["settings"]["shard"]) for r in runs]
