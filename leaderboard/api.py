@@ -28,7 +28,7 @@ def submission_json(s: Submission, *, full: bool = False) -> dict[str, Any]:
 def boards_json(bs: list[Board]) -> list[dict[str, Any]]:
     return [
         {
-            "split": {"name": b.split_name, "content_hash": b.split_hash},
+            "split": {"name": b.split_name, "content_hash": b.split_hash, "pretty_name": b.pretty_name},
             "sort": b.sort,
             "entries": [{"rank": e.rank, "model_submissions": e.model_submissions, **submission_json(e.submission)}
                         for e in b.entries],

@@ -105,7 +105,7 @@ def _print_boards(bs, split_name) -> None:
         console.print("no submissions" + (f" on split {escape(repr(split_name))}" if split_name else ""))
         return
     for b in bs:
-        t = Table(title=f"split {escape(b.split_name)} ({b.split_hash[:19]}…), ranked by {b.sort}")
+        t = Table(title=f"{escape(b.pretty_name)} · split {escape(b.split_name)} ({b.split_hash[:19]}…), ranked by {b.sort}")
         for col in ("#", "model", *SORT_CHOICES, "coverage", "submitted", "id"):
             t.add_column(col, justify="right" if col not in ("model", "submitted") else "left", no_wrap=col != "model")
         for e in b.entries:

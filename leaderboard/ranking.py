@@ -36,6 +36,16 @@ class Board:
     stale: list[Submission] = field(default_factory=list)  # scored by another scorer version
     withdrawn: list[Submission] = field(default_factory=list)  # removed by the maintainer, kept for the record
 
+    @property
+    def pretty_name(self) -> str:
+        """The dataset's name as its newest submission recorded it (older rows have none: the split name)."""
+        members = sorted([e.submission for e in self.entries] + self.stale + self.withdrawn, key=lambda s: s.id or 0)
+        for s in reversed(members):
+            name = s.canonical.get("split", {}).get("pretty_name")
+            if name:
+                return name
+        return self.split_name
+
 
 def _order_key(sort: str):
     # best first; ties broken by mIoU, then by who got there first

@@ -17,6 +17,7 @@ configured, and are scored in a worker thread so the page stays responsive.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -100,6 +101,20 @@ class _SecurityHeaders:
             return await response(scope, receive, send_with_headers)
 
 
+def upload_splits(split_dirs: list[str]) -> dict[str, tuple[str, SplitIndex]]:
+    """Upload key → (folder, index). The key is the split name; splits sharing a name (two datasets'
+    "test") are told apart by their folder: "tvgbench/test", "synth/test"."""
+    found = [(str(d), SplitIndex.from_dir(d)) for d in split_dirs]
+    names = [idx.name for _, idx in found]
+    out: dict[str, tuple[str, SplitIndex]] = {}
+    for d, idx in found:
+        key = idx.name if names.count(idx.name) == 1 else f"{Path(d).resolve().name}/{idx.name}"
+        if key in out:
+            raise Timer1Error(f"two upload splits are both {key!r} (same split name in folders of the same name)")
+        out[key] = (d, idx)
+    return out
+
+
 def create_app(store, *, split_dirs: list[str] | None = None, token: str | list[str] | None = None,
                max_upload_bytes: int = 32 * 1024 * 1024, bootstrap: int = 1000, allowed_hosts=None,
                max_concurrent_uploads: int = 4, uploads_per_day: int = UPLOADS_PER_DAY):
@@ -111,17 +126,13 @@ def create_app(store, *, split_dirs: list[str] | None = None, token: str | list[
     tokens = [token] if isinstance(token, str) else list(token or [])
     slots = UploadSlots(max_concurrent_uploads)
     too_large = f"upload is larger than the {max_upload_bytes / 2**20:g} MiB limit"
-    splits: dict[str, tuple[str, SplitIndex]] = {}
-    for d in split_dirs or []:
-        idx = SplitIndex.from_dir(d)
-        if idx.name in splits:
-            raise Timer1Error(f"two upload splits are both named {idx.name!r}")
-        splits[idx.name] = (str(d), idx)
+    splits = upload_splits(split_dirs or [])
 
     def upload_info() -> dict | None:
         if not splits:
             return None
-        return {"splits": list(splits), "token_required": bool(tokens),
+        return {"splits": [{"key": k, "label": f"{idx.pretty_name} · {idx.name}"} for k, (_, idx) in splits.items()],
+                "token_required": bool(tokens),
                 "max_mib": f"{max_upload_bytes / 2**20:g}"}
 
     def current_boards(request: Request):

@@ -51,6 +51,8 @@ class SubmitOutcome:
 def _public(result: dict[str, Any], split: SplitIndex) -> dict[str, Any]:
     out = {k: v for k, v in result.items() if k not in _PRIVATE_RESULT_KEYS}
     out["split"] = {k: v for k, v in result["split"].items() if k != "path"}
+    if split.pretty_name:
+        out["split"]["pretty_name"] = split.pretty_name
     if split.hidden:  # every public view of this result rounds it and drops the breakdowns (public.py)
         out["split"]["hidden_ground_truth"] = True
     return out

@@ -23,6 +23,7 @@ from pathlib import Path
 import fastjsonschema
 import numpy as np
 import pyarrow as pa
+import yaml
 from jsonschema import Draft7Validator
 from jsonschema.exceptions import relevance
 
@@ -92,6 +93,22 @@ def _row_is_valid():
 # ---- the split side: which ids exist ---------------------------------------------------------------
 
 
+def card_pretty_name(split_dir: str | os.PathLike) -> str | None:
+    """``pretty_name`` from the YAML header of the split's dataset card (README.md), if it has one."""
+    try:
+        text = (Path(split_dir) / "README.md").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not text.startswith("---\n") or "\n---" not in text[4:]:
+        return None
+    try:
+        meta = yaml.safe_load(text[4:text.index("\n---", 4)])
+    except yaml.YAMLError:
+        return None
+    name = meta.get("pretty_name") if isinstance(meta, dict) else None
+    return name.strip() if isinstance(name, str) and name.strip() else None
+
+
 @dataclass(frozen=True)
 class SplitIndex:
     """What validation needs from a split: its identity, its qids and their Time-R1 aliases (``source_id``)."""
@@ -102,6 +119,7 @@ class SplitIndex:
     qids: tuple[str, ...]
     aliases: tuple[str | None, ...] = field(default=(), repr=False)
     hidden: bool = False  # the sidecar marks its ground truth hidden: see leaderboard/public.py
+    pretty_name: str | None = None  # the dataset's name on the board (card or sidecar), beside the split name
 
     @cached_property
     def _keys(self):
@@ -131,7 +149,9 @@ class SplitIndex:
         if not digest:  # a split written by other tools: hash the full rows like write_split does
             digest = content_hash(read_split_table(d, name).to_pylist())
         hidden = info.get("hidden_ground_truth", sidecar.get("hidden_ground_truth", False)) is True
-        return cls(name=name, content_hash=digest, n=len(qids), qids=tuple(qids), aliases=aliases, hidden=hidden)
+        pretty = info.get("pretty_name") or sidecar.get("pretty_name") or card_pretty_name(d) or Path(d).resolve().name
+        return cls(name=name, content_hash=digest, n=len(qids), qids=tuple(qids), aliases=aliases, hidden=hidden,
+                   pretty_name=one_line(str(pretty), MAX_MODEL_NAME))
 
 
 # ---- the submission side ---------------------------------------------------------------------------

@@ -399,3 +399,46 @@ def test_probing_no_longer_recovers_hidden_spans(probe_splits, tmp_path):
     assert 'class="chart"' not in page
     full = store.get(6).canonical  # the maintainers keep the full result
     assert full["breakdowns"]["qtype"] and full["split"]["hidden_ground_truth"] is True
+
+
+# ---- item 26: the dataset's name on the board; two splits both named "test" -------------------------
+
+
+def named_split(folder: Path, pretty: str) -> Path:
+    d = make_tiny_split(folder)
+    card = d / "README.md"
+    lines = card.read_text().splitlines(keepends=True)
+    card.write_text("".join(f"pretty_name: {pretty}\n" if ln.startswith("pretty_name:") else ln for ln in lines))
+    return d
+
+
+def test_board_shows_pretty_names_and_serves_two_splits_named_test(tmp_path):
+    alpha = named_split(tmp_path / "alpha", "Alpha Grounding Bench")
+    beta = make_tiny_split(tmp_path / "beta", n=10)
+    (beta / "README.md").write_text("no card header here\n")  # no pretty name: the folder's name is shown
+    info = json.loads((beta / "timer1.json").read_text())
+    info["splits"]["test"]["pretty_name"] = "Beta Set (sidecar)"
+    (beta / "timer1.json").write_text(json.dumps(info))
+    assert SplitIndex.from_dir(alpha).pretty_name == "Alpha Grounding Bench"
+    assert SplitIndex.from_dir(beta).pretty_name == "Beta Set (sidecar)"
+    db = tmp_path / "lb.sqlite3"
+    store = open_store(db)
+    app = create_app(store, split_dirs=[str(alpha), str(beta)], bootstrap=20)
+    assert app.state.splits == ["alpha/test", "beta/test"]
+    client = client_of(app)
+    for key, d in (("alpha/test", alpha), ("beta/test", beta)):
+        r = upload_form(client, jsonl(rows_for(SplitIndex.from_dir(d))), split=key)
+        assert r.status_code == 201, r.text
+    r = upload_form(client, jsonl(rows_for(SplitIndex.from_dir(beta))), split="test")
+    assert r.status_code == 400 and "alpha/test" in r.json()["error"]  # ambiguous: the keys are listed
+    boards = client.get("/api/leaderboard").json()["boards"]
+    assert sorted(b["split"]["pretty_name"] for b in boards) == ["Alpha Grounding Bench", "Beta Set (sidecar)"]
+    assert {b["split"]["name"] for b in boards} == {"test"}
+    page = client.get("/").text
+    assert "Alpha Grounding Bench</span> · split <code>test</code>" in page and "Beta Set (sidecar)</span>" in page
+    assert '<option value="beta/test">Beta Set (sidecar) · test</option>' in page
+    assert "Alpha Grounding Bench" in client.get("/submissions/1.html").text
+    store.close()
+    shown = lb("show", "--db", db)
+    assert shown.exit_code == 0 and "Alpha Grounding Bench · split test" in shown.output
+    assert "Beta Set (sidecar) · split test" in shown.output
