@@ -52,6 +52,18 @@ def test_cli_settings_are_byte_identical_to_the_keyword_era_run_json(monkeypatch
     assert json.dumps(seen["config"].resolved().settings(SPLIT), indent=2) == _golden("cli_tvg")
 
 
+def test_a_later_sampling_field_is_recorded_only_when_it_is_not_the_default():
+    """max_source_pixels came after the golden runs: at its default run.json (and a resume's check) is as
+    before; another value is recorded, so a resume with a different one is refused."""
+    from tvgbench.harness.config import fingerprint
+
+    default = RunConfig("/golden/synth", model="/golden/tiny", sampling=FAST).resolved().settings(SPLIT)
+    bounded = RunConfig("/golden/synth", model="/golden/tiny", sampling={**FAST, "max_source_pixels": 1 << 20})
+    bounded = bounded.resolved().settings(SPLIT)
+    assert "max_source_pixels" not in default["sampling"] and bounded["sampling"]["max_source_pixels"] == 1 << 20
+    assert "sampling.max_source_pixels" in set(fingerprint(bounded)) - set(fingerprint(default))
+
+
 def test_qa_settings_are_byte_identical_to_the_keyword_era_run_json():
     config = QARunConfig("mvbench", "/golden/mvbench", model="/golden/tiny", sampling=FAST, gen={"max_new_tokens": 12},
                          backend_options={"device": "cpu", "dtype": "auto", "threads": 1}, workers=0)

@@ -96,6 +96,17 @@ def fingerprint(settings: dict) -> dict:
     return _flatten({k: v for k, v in settings.items() if k not in NOT_FINGERPRINTED})
 
 
+# sampling fields added after runs were first recorded: left out of run.json at their defaults, so
+# earlier runs stay byte-identical and resumable (a non-default value is recorded, and must match)
+_RECORDED_UNLESS_DEFAULT = ("max_source_pixels",)
+
+
+def sampling_record(sampling: SamplingConfig) -> dict[str, Any]:
+    """run.json's ``sampling``: every field, except later ones still at their defaults."""
+    record, default = asdict(sampling), asdict(SamplingConfig())
+    return {k: v for k, v in record.items() if k not in _RECORDED_UNLESS_DEFAULT or v != default.get(k)}
+
+
 def _set(config, name: str, value) -> None:
     object.__setattr__(config, name, value)  # normalising a frozen dataclass in __post_init__
 
@@ -136,7 +147,7 @@ class ModelConfig:
             "backend": self.backend,
             "prompt": prompt_settings(self.prompt_preset(), self.layout),
             "parser": self.parser,
-            "sampling": asdict(self.sampling),
+            "sampling": sampling_record(self.sampling),
             "sampling_key": self.sampling.output_key(),
             "generation": self.gen.to_dict(),
         }
