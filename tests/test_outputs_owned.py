@@ -234,6 +234,40 @@ def one_video_synth(tmp_path):
     return out
 
 
+def test_a_synth_that_fails_mid_render_leaves_no_folder(tmp_path, monkeypatch):
+    import tvgbench.data.synth as synth
+
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg binary not on PATH (apt-get install ffmpeg)")
+    real_encode, calls = synth.encode_video, []
+
+    def encode_then_fail(plan, path):  # the first video lands, the second fails
+        calls.append(path)
+        if len(calls) > 1:
+            raise RuntimeError("ffmpeg failed on the second video")
+        real_encode(plan, path)
+
+    monkeypatch.setattr(synth, "encode_video", encode_then_fail)
+    out = tmp_path / "synth"
+    res = run("data", "synth", "--videos", "2", "--max-duration", "10", "-o", out)
+    assert res.exit_code == 1 and "second video" in res.output
+    assert not out.exists()
+    assert leftovers(tmp_path) == []
+
+
+def test_a_killed_runs_staging_folder_is_cleaned_by_the_next_run(tmp_path):
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f".split.timer1-{dead.pid}-0000abcd"  # what kill -9 mid-build leaves
+    (stale / "data").mkdir(parents=True)
+    res = run("data", "ingest", write_records(tmp_path / "a.json"), "--format", "charades-sta", "-o", tmp_path / "split")
+    assert res.exit_code == 0, res.output
+    assert leftovers(tmp_path) == []
+
+
 def test_every_split_writer_refuses_to_replace_without_overwrite(one_video_synth, tmp_path):
     synth = one_video_synth
     assert refused(run("data", "synth", "--videos", "1", "--max-duration", "20", "-o", synth), "split 'test'")

@@ -31,7 +31,9 @@ class Owned:
 
     files: frozenset[str] = frozenset()  # relative paths an earlier run of this kind wrote
     replaces: str = ""  # what the user would lose (e.g. "split 'test'"); needs --overwrite
-    seed: bool = False  # link the owned files into the staging folder: the command reads and merges them
+    # hard-link the owned files into the staging folder: the command reads and merges them (so it must
+    # replace files, as the atomic writers do, never edit them in place)
+    seed: bool = False
     prune: bool = False  # owned files this run does not write again are removed (a whole site, a model)
 
 
@@ -92,8 +94,27 @@ def _ident(path: Path) -> tuple[int, int]:
     return st.st_dev, st.st_ino
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _remove_dead_staging(parent: Path, prefix: str) -> None:
+    """Staging folders of killed runs (kill -9 leaves them): named by this rule, their process gone."""
+    for p in parent.glob(f"{prefix}*"):
+        pid = p.name[len(prefix):].split("-")[0]
+        if p.is_dir() and not p.is_symlink() and pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            shutil.rmtree(p, ignore_errors=True)
+
+
 def _make_staging(parent: Path, prefix: str) -> Path:
     # os.mkdir, not mkdtemp: the umask applies (mkdtemp makes 0700, and this folder may become the output)
+    _remove_dead_staging(parent, prefix)
     for _ in range(100):
         path = parent / f"{prefix}{os.getpid()}-{secrets.token_hex(4)}"
         try:
