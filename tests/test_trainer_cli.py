@@ -171,6 +171,10 @@ def test_upstream_trainer_resume_still_loads_no_qwen_weights(tiny_model_dir, tmp
     assert result.missing_keys and result.unexpected_keys, "upstream keys now match: drop the resume override"
 
 
+def run_json_hash(out: Path) -> str:
+    return json.loads((out / "run.json").read_text())["split_hash"]
+
+
 def _short_run(tiny_model_dir, synth_split, *extra):
     return sets(*SHORT, f"model.path={tiny_model_dir}", f"data.split_dir={synth_split}", "data.limit=2", *extra)
 
@@ -183,6 +187,12 @@ def test_resume_of_a_finished_run_trains_nothing_and_completes_final(tmp_path, t
     r = run_cli("train", "--recipe", "tiny-cpu", "-o", str(out), *_short_run(tiny_model_dir, synth_split, "trl.max_steps=1"))
     assert r.returncode == 0, r.stderr[-3000:]
     weights = (out / "final" / "model.safetensors").read_bytes()
+    from huggingface_hub import ModelCard
+
+    for readme in (out / "final" / "README.md", out / "README.md"):  # timer1's card, not TRL's default one
+        card = ModelCard.load(readme)
+        assert "timer1" in card.data.tags and "huggingface.co/None" not in card.text and "licence" not in str(card)
+        assert run_json_hash(out) in card.text and "timer1 eval run" in card.text
     r = run_cli("train", "--recipe", "tiny-cpu", "-o", str(out), "--resume",
                 *_short_run(tiny_model_dir, synth_split, "trl.max_steps=1"))
     assert r.returncode == 0, r.stderr[-3000:]

@@ -34,6 +34,7 @@ from tvgbench.video import sample_for_record
 
 from .config import TrainConfig, require_runnable, sampling_config
 from .model import freeze_vision, load_policy, lora_config
+from .model_card import write_model_card
 from .rewards import resolve_rewards
 from .sample_filter import run_rounds
 
@@ -309,7 +310,17 @@ def run_training(cfg: TrainConfig, output_dir: str | os.PathLike, resume: bool |
         run.update(result)
     run["wall_seconds"] = time.perf_counter() - started
     write_json_atomic(out / "run.json", run)
+    write_cards(cfg, run, out)
     return run
+
+
+def write_cards(cfg: TrainConfig, run: dict[str, Any], out: Path) -> None:
+    """timer1's model card in final/ and in the run folder, over TRL's default one there."""
+    final = Path(run["final"])
+    log_path = final.parent / "train_log.jsonl"  # the last round's log when sample filtering
+    log = [json.loads(line) for line in log_path.read_text().splitlines()] if log_path.is_file() else []
+    for readme in (final / "README.md", out / "README.md"):
+        write_model_card(readme, cfg, run, log)
 
 
 def config_summary(cfg: TrainConfig) -> str:
