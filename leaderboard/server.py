@@ -10,8 +10,10 @@ Routes
     GET  /static/...                 the page's CSS and JS
 
 Ground truth is never served: no route reads a split file, and results carry no per-query data and no
-server paths. Uploads are capped in bytes before they are parsed, need the token when one is
-configured, and are scored in a worker thread so the page stays responsive.
+server paths. Requests must name a Host this server answers to, and uploads must come from its own
+origin (guards.py). Uploads are capped in bytes while they stream, need the token when one is
+configured (the header's is checked before the body is read), take one of a few upload slots, and are
+scored in a worker thread so the page stays responsive.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from tvgbench.core.errors import Timer1Error
 from .api import boards_json, submission_json
 from .guards import (
     HTTPProblem, UploadSlots, allowed_hostnames, bearer_token, check_host, check_same_origin, counted_receive,
-    is_loopback, matching_token, read_tokens, submitter_id,
+    matching_token, submitter_id,
 )
 from .html import STATIC_DIR, STATIC_FILES, render_index, render_submission
 from .public import UPLOADS_PER_DAY, Quota

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from leaderboard.server import create_app, is_loopback
+from leaderboard.guards import is_loopback
+from leaderboard.server import create_app
 from leaderboard.store import open_store
 from leaderboard.validate import SplitIndex
 from test_leaderboard_validate import jsonl
