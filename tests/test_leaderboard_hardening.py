@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+import re
 import socket
 import sqlite3
 import threading
@@ -396,6 +397,9 @@ def test_probing_no_longer_recovers_hidden_spans(probe_splits, tmp_path):
         assert not v.get("breakdowns")
     page = client.get("/submissions/6.html").text
     assert 'class="chart"' not in page
+    for html in (page, client.get("/").text):
+        shown = re.findall(r'class="num">(\d+\.\d+)', html)
+        assert shown and all(len(x.split(".")[1]) == 1 for x in shown), shown
     full = store.get(6).canonical  # the maintainers keep the full result
     assert full["breakdowns"]["qtype"] and full["split"]["hidden_ground_truth"] is True
 
