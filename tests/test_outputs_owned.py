@@ -316,3 +316,19 @@ def test_atomic_writers_give_files_the_umask_mode(tmp_path, mask, mode):
     assert oct((tmp_path / "run.json").stat().st_mode & 0o777) == oct(mode)
     assert oct((tmp_path / "scores.txt").stat().st_mode & 0o777) == oct(mode)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.json", "scores.txt"]
+
+
+def test_files_reached_through_a_link_are_never_owned(tmp_path):
+    # an earlier site whose submissions/ links to the user's own folder: re-exporting an empty board
+    # prunes the old pages, but never through the link
+    db = make_db(tmp_path / "lb.sqlite")
+    site = tmp_path / "site"
+    assert run("leaderboard", "export", "--html", site, "--db", db).exit_code == 0
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    index = (site / "index.html").read_text()
+    (theirs / "1.html").write_text(index)  # looks like one of the export's pages
+    (site / "submissions").symlink_to(theirs)
+    res = run("leaderboard", "export", "--html", site, "--db", db, "--overwrite")
+    assert res.exit_code == 0, res.output
+    assert (theirs / "1.html").read_text() == index

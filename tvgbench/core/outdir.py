@@ -65,9 +65,10 @@ def safe_relative(rel: str) -> bool:
 
 
 def owned_files(target: Path, candidates) -> frozenset[str]:
-    """The candidates that are safe relative paths and exist as files (not links) in ``target``."""
+    """The candidates that are plain files in ``target`` itself (no link on the way leads elsewhere)."""
+    real = Path(os.path.realpath(target))
     return frozenset(r for r in candidates if safe_relative(r) and (target / r).is_file()
-                     and not (target / r).is_symlink())
+                     and Path(os.path.realpath(target / r)) == real / r)
 
 
 def _files_under(root: Path) -> Iterator[str]:
