@@ -25,9 +25,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -161,8 +161,29 @@ class _BatchJoin:
             self.result.set_exception(e)
 
 
+PREFETCH_BYTES = 256 << 20  # prepared requests held ahead of the batch being asked for
+
+
+def payload_bytes(obj) -> int:
+    """Bytes of the arrays, tensors and strings a request holds (in dicts, lists and dataclasses)."""
+    nbytes = getattr(obj, "nbytes", None)  # numpy arrays and torch tensors
+    if isinstance(nbytes, int):
+        return nbytes
+    if isinstance(obj, (bytes, str)):
+        return len(obj)
+    if isinstance(obj, dict):
+        return sum(payload_bytes(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(payload_bytes(v) for v in obj)
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return sum(payload_bytes(getattr(obj, f.name)) for f in fields(obj))
+    return 0
+
+
 class Prefetcher:
-    """Prepares ``batches``' items with a thread pool, at most ``depth`` items ahead of the consumer.
+    """Prepares ``batches``' items with a thread pool, at most ``depth`` items ahead of the consumer
+    and, past the batch asked for, at most ``max_bytes`` of prepared requests ahead (memory follows
+    bytes, not items: one item of a long or large video can hold as much as many short ones).
 
     ``batches`` lists, in the order they will be asked for, the item indices of each batch (on resume,
     finished batches are left out, so nothing is decoded for them); without it every item is its own
@@ -172,8 +193,12 @@ class Prefetcher:
     """
 
     def __init__(self, items: list[WorkItem], fn: Callable[[WorkItem], Prepared], workers: int, depth: int,
-                 batches: list[list[int]] | None = None, collate: Callable[[list[Prepared]], Any] | None = None):
+                 batches: list[list[int]] | None = None, collate: Callable[[list[Prepared]], Any] | None = None,
+                 max_bytes: int = PREFETCH_BYTES):
         self.items, self.fn, self.collate = items, fn, collate
+        self.max_bytes = max_bytes
+        self.largest_item = 0  # bytes of the largest request prepared so far: the estimate for one in flight
+        self.measured = False
         batches = [[i] for i in range(len(items))] if batches is None else [list(b) for b in batches]
         self.order = [i for b in batches for i in b]
         self.position = {index: k for k, index in enumerate(self.order)}
@@ -186,9 +211,28 @@ class Prefetcher:
         self.joins: dict[int, _BatchJoin] = {}  # keyed by the batch's last index
         self.next_submit = 0  # position in ``order``
 
+    def _bytes_ahead(self) -> int:
+        """Bytes held by submitted, unconsumed items: finished ones measured, running ones estimated."""
+        held = running = 0
+        for f in self.futures.values():
+            if not f.done():
+                running += 1
+            elif not f.cancelled() and f.exception() is None:
+                size = payload_bytes(f.result().request)
+                self.largest_item = max(self.largest_item, size)
+                held += size
+        return held + running * self.largest_item
+
     def _submit_ahead(self, last_index: int) -> None:
+        must = self.position[last_index] + 1  # the batch asked for is always submitted
         limit = self.position[last_index] + self.depth
         while self.next_submit < len(self.order) and self.next_submit < limit:
+            if self.next_submit >= must:
+                if not self.measured:  # the size of one request first, so the queue is bounded from the start
+                    wait(list(self.futures.values()), return_when=FIRST_COMPLETED)
+                    self.measured = True
+                if self._bytes_ahead() >= self.max_bytes:
+                    break
             ahead = self.order[self.next_submit]
             self.futures[ahead] = self.pool.submit(self.fn, self.items[ahead])
             self.next_submit += 1

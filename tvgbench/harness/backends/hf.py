@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tvgbench.core.errors import Timer1Error
@@ -30,8 +30,9 @@ class HFRequest:
 
 @dataclass
 class HFBatch:
-    tensors: dict  # generate()'s keyword arguments
+    tensors: dict  # the padded prompts (input_ids, attention_mask)
     size: int
+    videos: list[dict] = field(default_factory=list)  # each request's video tensors, pixels still uint8
 
     def __len__(self) -> int:
         return self.size
@@ -98,7 +99,8 @@ class HFBackend:
 
     # -- prepare (runs in the prefetch pool) ---------------------------------------------------------
     def prepare(self, messages: list[dict], assistant_prefix: str, sampled) -> HFRequest:
-        video = self.adapter.video_inputs(sampled)
+        # uint8 patches: the prefetch queue holds a quarter of float32's bytes; video_kwargs normalises them
+        video = self.adapter.video_inputs(sampled, normalize=False)
         with self._tok_lock:  # fast tokenizers can raise "Already borrowed" when called from several threads
             text = self.adapter.expand_prompt(render_prompt(self.tokenizer, messages, assistant_prefix), video)
             ids = self.tokenizer(text, add_special_tokens=False).input_ids
@@ -106,11 +108,18 @@ class HFBackend:
 
     # -- collate (runs in the prefetch pool when it can) ---------------------------------------------
     def collate(self, requests: list[HFRequest]) -> HFBatch:
-        """The model's inputs for a batch: left-padded prompts and every video's patches concatenated."""
-        return HFBatch(self._batch_tensors(requests), len(requests))
+        """A batch's left-padded prompts; its videos stay uint8 until :meth:`generate` (a batch collated
+        ahead in the pool would otherwise hold its float32 pixels while it waits)."""
+        return HFBatch(self._prompt_tensors(requests), len(requests), [r.video for r in requests])
 
     # -- generate -------------------------------------------------------------------------------------
-    def _batch_tensors(self, requests: list[HFRequest]) -> dict:
+    def _model_inputs(self, batch: HFBatch) -> dict:
+        """generate()'s keyword arguments: the prompts and the batch's pixels, concatenated and normalised."""
+        ids = batch.tensors["input_ids"]
+        pixel_dtype = next(self.adapter.vision_parts(self.model)[0].parameters()).dtype
+        return {**batch.tensors, **self.adapter.video_kwargs(batch.videos, ids, pixel_dtype)}
+
+    def _prompt_tensors(self, requests: list[HFRequest]) -> dict:
         import torch
 
         width = max(len(r.input_ids) for r in requests)
@@ -119,10 +128,7 @@ class HFBackend:
         for i, r in enumerate(requests):  # left padding: every prompt ends where generation starts
             ids[i, width - len(r.input_ids):] = torch.tensor(r.input_ids, dtype=torch.long)
             mask[i, width - len(r.input_ids):] = 1
-        ids = ids.to(self.device)
-        pixel_dtype = next(self.adapter.vision_parts(self.model)[0].parameters()).dtype
-        return {"input_ids": ids, "attention_mask": mask.to(self.device),
-                **self.adapter.video_kwargs([r.video for r in requests], ids, pixel_dtype)}
+        return {"input_ids": ids.to(self.device), "attention_mask": mask.to(self.device)}
 
     def generation_config(self):
         from transformers import GenerationConfig
@@ -140,7 +146,7 @@ class HFBackend:
 
         if not requests:
             return []
-        batch = (requests if isinstance(requests, HFBatch) else self.collate(requests)).tensors
+        batch = self._model_inputs(requests if isinstance(requests, HFBatch) else self.collate(requests))
         with self._lock, torch.inference_mode():
             if not self.params.greedy:
                 torch.manual_seed(self.params.seed)

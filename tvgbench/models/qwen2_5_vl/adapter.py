@@ -14,7 +14,8 @@ from tvgbench.core.errors import Timer1Error
 from tvgbench.models.base import ModelAdapter, register
 from tvgbench.models.qwen2_5_vl import compat
 from tvgbench.models.qwen2_5_vl.chat import TOKENS
-from tvgbench.models.qwen2_5_vl.inputs import expand_pad_ids, expand_video_pads, qwen_video_inputs, video_token_count
+from tvgbench.models.qwen2_5_vl.inputs import (expand_pad_ids, expand_video_pads, normalize_video_pixels,
+                                               qwen_video_inputs, video_token_count)
 from tvgbench.models.qwen2_5_vl.tiny import build_tiny_model
 from tvgbench.models.qwen2_5_vl.vllm_inputs import build_vllm_request
 
@@ -64,9 +65,9 @@ class Qwen25VLAdapter(ModelAdapter):
             "patch_embed": f"linear ({compat.__name__})",
         }
 
-    def video_inputs(self, sampled) -> dict:
+    def video_inputs(self, sampled, normalize: bool = True) -> dict:
         return qwen_video_inputs(sampled, patch_size=self.patch_size, temporal_patch_size=self.temporal_patch_size,
-                                 merge_size=self.merge_size)
+                                 merge_size=self.merge_size, normalize=normalize)
 
     def num_video_tokens(self, num_frames: int, height: int, width: int) -> int:
         return video_token_count(num_frames, height, width, patch_size=self.patch_size,
@@ -83,8 +84,11 @@ class Qwen25VLAdapter(ModelAdapter):
 
         device = input_ids.device
         return {
-            "pixel_values_videos": torch.cat([v["pixel_values_videos"] for v in videos]).to(device, dtype),
+            "pixel_values_videos": pixels.to(device, dtype),
             "video_grid_thw": torch.cat([v["video_grid_thw"] for v in videos]).to(device),
+        pixels = torch.cat([v["pixel_values_videos"] for v in videos])
+        if pixels.dtype == torch.uint8:  # kept uint8 until here (video_inputs(normalize=False))
+            pixels = normalize_video_pixels(pixels)
             "second_per_grid_ts": torch.cat([v["second_per_grid_ts"] for v in videos]).to(device),
             "mm_token_type_ids": (input_ids == self.video_token_id).long() * VIDEO_TOKEN_TYPE,
         }

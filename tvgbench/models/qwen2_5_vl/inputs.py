@@ -30,8 +30,14 @@ def qwen_video_inputs(
     merge_size: int = 2,
     image_mean=CLIP_MEAN,
     image_std=CLIP_STD,
+    normalize: bool = True,
 ) -> dict:
-    """``pixel_values_videos`` (N, 3·tps·ps·ps) float32, ``video_grid_thw`` (1, 3), ``second_per_grid_ts`` (1,)."""
+    """``pixel_values_videos`` (N, 3·tps·ps·ps) float32, ``video_grid_thw`` (1, 3), ``second_per_grid_ts`` (1,).
+
+    ``normalize=False`` keeps ``pixel_values_videos`` uint8 (the same patches, a quarter of the bytes):
+    a prefetch queue holds those, and :func:`normalize_video_pixels` (the model's collate) gives the
+    float32 values ``normalize=True`` gives, exactly.
+    """
     import torch
 
     frames = np.ascontiguousarray(sampled.frames)
@@ -57,18 +63,29 @@ def qwen_video_inputs(
     # (t, h-block, w-block, h-in-block, w-in-block, C, tps, ps, ps): the order the vision tower expects.
     # The reordering copy is done on uint8 (a quarter of the bytes); normalising afterwards gives the
     # same float32 values, since it is elementwise.
-    patches = patches.permute(0, 3, 6, 4, 7, 2, 1, 5, 8).reshape(grid_t * grid_h * grid_w, channels, -1)
-    # transformers fuses rescale(1/255) into the normalisation: (x - mean·255) / (std·255)
-    mean = (torch.tensor(image_mean) * 255.0).view(1, -1, 1)
-    std = (torch.tensor(image_std) * 255.0).view(1, -1, 1)
-    pixel_values = patches.to(torch.float32).sub_(mean).div_(std)
-    pixel_values = pixel_values.view(grid_t * grid_h * grid_w, channels * temporal_patch_size * patch_size * patch_size)
+    patches = patches.permute(0, 3, 6, 4, 7, 2, 1, 5, 8).reshape(grid_t * grid_h * grid_w, -1)
+    pixel_values = normalize_video_pixels(patches, image_mean, image_std) if normalize else patches
     return {
         "pixel_values_videos": pixel_values,
         "video_grid_thw": torch.tensor([[grid_t, grid_h, grid_w]], dtype=torch.long),
         "second_per_grid_ts": torch.tensor([temporal_patch_size / sampled.sample_fps], dtype=torch.float32),
         "num_video_tokens": int(grid_t * grid_h * grid_w // (merge_size**2)),
     }
+
+
+def normalize_video_pixels(patches, image_mean=CLIP_MEAN, image_std=CLIP_STD):
+    """uint8 patches (N, C·tps·ps·ps) -> float32 normalised, as transformers computes them.
+
+    transformers fuses rescale(1/255) into the normalisation: (x - mean·255) / (std·255), per channel
+    (each patch row holds its channels one after the other).
+    """
+    import torch
+
+    channels = len(image_mean)
+    rows = patches.shape[0]
+    mean = (torch.tensor(image_mean) * 255.0).view(1, -1, 1)
+    std = (torch.tensor(image_std) * 255.0).view(1, -1, 1)
+    return patches.reshape(rows, channels, -1).to(torch.float32).sub_(mean).div_(std).view(rows, -1)
 
 
 def video_token_count(num_frames: int, height: int, width: int, *, patch_size: int = 14,
