@@ -49,7 +49,9 @@ def not_a_model(tmp_path, tiny_model_dir):
     unfinished = tmp_path / "half-downloaded"  # the config and tokenizer came, the weights did not
     shutil.copytree(tiny_model_dir, unfinished, ignore=shutil.ignore_patterns("*.safetensors"))
     return {"missing": (str(tmp_path / "no-such-model"), ["model folder not found", "no-such-model", "config.json"]),
-            "hub id": ("Qwen/Qwen2.5-VL-7B-Instruct", ["Qwen/Qwen2.5-VL-7B-Instruct", "Hub id", "local"]),
+            # offline and not in the HF cache: what to run on a networked machine (tests/test_hub_models.py)
+            "hub id": ("Qwen/Qwen2.5-VL-7B-Instruct", ["Qwen/Qwen2.5-VL-7B-Instruct", "offline",
+                                                       "hf download Qwen/Qwen2.5-VL-7B-Instruct"]),
             "no config": (str(empty), ["config.json", str(empty)]),
             "no weights": (str(unfinished), ["no weights", "*.safetensors", str(unfinished)])}
 

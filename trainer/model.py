@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tvgbench.core.errors import Timer1Error
 from tvgbench.models import adapter_class, adapter_for
+from tvgbench.models.hub import parse_hub_spec, resolve_model
 
 # LoRA on the language model only; the vision tower's linear layers share some of these names
 LORA_TARGET_REGEX = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
@@ -24,33 +25,19 @@ def freeze_vision(model, train_merger: bool = True) -> None:
 
 def check_model_source(path: str, cache_dir=None, offline: bool | None = None) -> None:
     """Fail in one line, before anything heavy loads, when ``model.path`` names no model: a folder needs
-    a config.json; an ``ORG/NAME`` that is no folder must be in the Hugging Face cache or on the Hub."""
+    a config.json; an ``ORG/NAME[@REVISION]`` that is no folder is resolved through the Hugging Face cache
+    (downloaded when online: :func:`tvgbench.models.hub.resolve_model`, as ``eval run`` and ``predict`` do)."""
     folder = Path(path).expanduser()
     if folder.exists():
         if not (folder / "config.json").is_file():
             raise Timer1Error(f"model.path {path} is not a model folder (looked for {folder / 'config.json'})")
         return
-    from huggingface_hub import constants, file_exists, try_to_load_from_cache
-    from huggingface_hub.utils import HFValidationError, validate_repo_id
-
-    try:
-        validate_repo_id(path)
-    except HFValidationError:
-        raise Timer1Error(f"model folder not found: {path} (looked for {folder / 'config.json'})") from None
-    looked = f"looked for the folder {folder}/config.json and {path} in the Hugging Face cache"
-    if isinstance(try_to_load_from_cache(path, "config.json", cache_dir=cache_dir), str):
-        return
-    if constants.HF_HUB_OFFLINE if offline is None else offline:
-        raise Timer1Error(f"model.path {path}: not a folder and not in the Hugging Face cache, and HF_HUB_OFFLINE "
-                          f"is set ({looked})")
-    try:
-        found = file_exists(path, "config.json")
-    except Exception as e:  # no network, a proxy, a timeout: say so instead of retrying for a minute
-        raise Timer1Error(f"model.path {path}: not a folder, not in the Hugging Face cache, and the Hub is "
-                          f"unreachable ({type(e).__name__}; {looked})") from None
-    if not found:
-        raise Timer1Error(f"model.path {path}: no such folder, and no model {path} on the Hub, or it is private "
-                          f"(log in with `hf auth login`) ({looked}, then on the Hub)")
+    if parse_hub_spec(path) is None:
+        raise Timer1Error(f"model folder not found: {path} (looked for {folder / 'config.json'})")
+    snapshot = Path(resolve_model(path, what="model.path", cache_dir=cache_dir, offline=offline).path)
+    if not (snapshot / "config.json").is_file():
+        raise Timer1Error(f"model.path {path}: its snapshot {snapshot} has no config.json (looked for "
+                          f"{snapshot / 'config.json'}); is it a model repository?")
 
 
 def choose_attention(requested: str | None, *, cuda: bool, flash_attn_installed: bool) -> tuple[str | None, str | None]:
@@ -82,6 +69,7 @@ def load_policy(path: str, dtype: str = "float32", attn_implementation: str | No
         print(notice, file=sys.stderr)
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation
+    path = resolve_model(path, what="model.path").path  # a Hub id: its snapshot folder in the HF cache
     try:
         model_type = AutoConfig.from_pretrained(path).model_type
         tok = AutoTokenizer.from_pretrained(path)

@@ -10,8 +10,9 @@ import numpy as np
 from tvgbench.core.errors import Timer1Error
 from tvgbench.core.metrics import temporal_iou
 from tvgbench.core.parsing import parse_answer
-from tvgbench.harness.backends import check_backend, make_backend
-from tvgbench.harness.provenance import redact
+from tvgbench.harness.backends import LOCAL_CHECKPOINT, check_backend, make_backend
+from tvgbench.harness.provenance import family_record, prompt_record, redact
+from tvgbench.models.hub import resolve_model
 from tvgbench.models.prompts import build_messages, prompt_settings
 from tvgbench.video import sample_video
 
@@ -39,13 +40,17 @@ def predict_one(config, video, query, *, window=None, gt=None, plot=None, backen
     sampled = sample_video(path, window, crop=True, config=sampling)
     meta = sampled.meta
     clip = (meta["end_frame"] - meta["start_frame"]) / meta["video_fps"] if window else meta["total_frames"] / meta["video_fps"]
-    be = backend_obj or make_backend(config.backend, str(config.model), config.gen, **config.backend_options)
+    # a Hub id loads from its snapshot folder (fetched by the model check above)
+    source = resolve_model(config.model) if config.backend in LOCAL_CHECKPOINT else None
+    be = backend_obj or make_backend(config.backend, source.path if source else str(config.model), config.gen,
+                                     **config.backend_options)
     try:
         messages = build_messages(query, prompt_obj, layout)
         request = be.prepare(messages, prompt_obj.assistant_prefix, sampled)
         output = be.generate([request])[0]
         settings = {**redact(be.settings()), "prompt": prompt_settings(prompt_obj, layout), "parser": parser,
-                    "sampling": sampling.__dict__.copy()}
+                    "sampling": sampling.__dict__.copy(), "family": family_record(be),
+                    "model_source": source.record() if source else None, "prompt_text": prompt_record(be, request)}
     finally:
         if backend_obj is None:
             be.close()

@@ -137,3 +137,50 @@ def model_identity(backend_name: str, model_path: str) -> dict:
         "weights_sha256": weights_hash(model_path),
         "config_sha256": config_hash(model_path),
     }
+
+
+def family_record(backend) -> dict | None:
+    """run.json's record of the model family a backend serves and how it tells the model time (None: unknown,
+    e.g. a served model behind an API)."""
+    adapter = getattr(backend, "adapter", None)
+    if adapter is None:
+        return None
+    return {"family": adapter.family, "model_type": adapter.model_type, "time_encoding": adapter.time_encoding}
+
+
+def _openai_text(body: dict) -> str:
+    """The text of an OpenAI chat request, each image written as ``<image>`` where it was sent."""
+    parts = []
+    for message in body.get("messages", []):
+        content = message.get("content")
+        pieces = [content] if isinstance(content, str) else [
+            c.get("text", "") if c.get("type") == "text" else "<image>" for c in content or []]
+        parts.append(f"[{message.get('role')}] " + "".join(pieces))
+    return "\n".join(parts)
+
+
+def prompt_text(backend, request) -> tuple[str, str] | None:
+    """(the exact text a backend's prepared request asks, what form it is in), or None when it cannot say.
+
+    hf: the prompt's token ids decoded (video placeholders expanded, timestamps included); vllm: the ids sent,
+    whose one video placeholder vLLM expands itself; openai: the messages' text with ``<image>`` per frame."""
+    tokenizer = getattr(backend, "tokenizer", None)
+    ids = getattr(request, "input_ids", None)
+    if ids is None and isinstance(getattr(request, "prompt", None), dict):
+        ids = request.prompt.get("prompt_token_ids")
+    if tokenizer is not None and ids is not None:
+        text = tokenizer.decode(list(ids), skip_special_tokens=False, clean_up_tokenization_spaces=False)
+        form = "model input" if hasattr(request, "input_ids") else "sent to vLLM (it expands the video placeholder)"
+        return text, form
+    if isinstance(request, dict) and "messages" in request:
+        return _openai_text(request), "chat messages (<image>: a frame)"
+    return None
+
+
+def prompt_record(backend, request) -> dict | None:
+    """run.json's record of one query's prompt: its exact text, what form it is in, and its sha256."""
+    found = prompt_text(backend, request)
+    if found is None:
+        return None
+    text, form = found
+    return {"text": text, "form": form, "sha256": hashlib.sha256(text.encode()).hexdigest()}

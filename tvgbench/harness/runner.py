@@ -38,14 +38,15 @@ from tvgbench.core.errors import Timer1Error
 from tvgbench.core.parsing import parse_answer
 from tvgbench.core.report import write_json_atomic
 from tvgbench.core.splits import load_split
-from tvgbench.harness.backends import check_backend, make_backend
+from tvgbench.harness.backends import LOCAL_CHECKPOINT, check_backend, make_backend
 from tvgbench.harness.config import default_workers  # noqa: F401  (bench/bench_harness.py imports it from here)
 from tvgbench.harness.config import EvalConfig, RunConfig, TVG_POSITIONAL, config_from_call, shard_slice
 from tvgbench.harness.jsonl import DurableLog, recover
-from tvgbench.harness.provenance import library_versions, redact
+from tvgbench.harness.provenance import family_record, library_versions, prompt_record, redact
 from tvgbench.harness.rundir import (  # noqa: F401  (RunLock, prepare_run_dir: imported from here too)
     PREDICTIONS, RUN_JSON, SCORES, RunLock, check_backend_matches, check_videos_exist, failure_reason, prepare_run_dir,
 )
+from tvgbench.models.hub import resolve_model
 from tvgbench.models.prompts import build_messages
 from tvgbench.video import VideoError, sample_video, should_crop
 from tvgbench.video.decode import decoder_threads, set_decoder_threads
@@ -82,7 +83,10 @@ def load_backend(config: EvalConfig):
     options = dict(config.backend_options)
     if config.backend == "hf":
         options.setdefault("reserve_cores", config.workers)
-    return make_backend(config.backend, str(config.model), config.gen, **options)
+    model = str(config.model)
+    if config.backend in LOCAL_CHECKPOINT:  # a Hub id loads from its snapshot folder (fetched by the model check)
+        model = resolve_model(model).path
+    return make_backend(config.backend, model, config.gen, **options)
 
 
 def fixed_batches(n_items: int, batch_size: int) -> list[range]:
@@ -405,10 +409,31 @@ class RunFolder:
         """Run the loop over ``items``, then free the backend (before scoring) if it was loaded here."""
         try:
             return run_items(items, self.backend, config, out_path=self.out / PREDICTIONS, done=self.done,
-                             finish=finish, assistant_prefix=assistant_prefix, desc=desc)
+                             finish=self._recording_first_prompt(finish), assistant_prefix=assistant_prefix, desc=desc)
         finally:
             if self.owns_backend:
                 self.backend.close()
+
+    def _recording_first_prompt(self, finish):
+        """``finish``, recording in run.json the exact prompt of the run's first decoded query (kept on resume)."""
+        def finish_and_record(item: WorkItem, prepared: Prepared, output) -> dict:
+            if "first_prompt" not in self.run and prepared.error is None:
+                record = prompt_record(self.backend, prepared.request)
+                if record is not None:
+                    self.run["first_prompt"] = {"qid": item.qid, **record}
+            return finish(item, prepared, output)
+
+        return finish_and_record
+
+
+def model_records(config: EvalConfig, backend, previous: dict) -> dict:
+    """run.json's top-level records beside ``settings`` (which tests/golden pins): the model family and its
+    time encoding, the Hub snapshot a Hub id resolved to, and (on a resume) the first prompt already recorded."""
+    hub = resolve_model(config.model).record() if config.backend in LOCAL_CHECKPOINT else None
+    records = {"family": family_record(backend), "model_source": hub}
+    if previous.get("first_prompt"):
+        records["first_prompt"] = previous["first_prompt"]
+    return records
 
 
 def _now() -> str:
@@ -437,7 +462,7 @@ def open_run_folder(config: EvalConfig, settings: dict, backend_obj, qids: list[
             raise
         run = {"format": RUN_FORMAT, "status": "running", "project_version": project_version(), "settings": settings,
                "backend": backend_settings, "libraries": library_versions(),
-               "started_at": previous.get("started_at") or _now()}
+               "started_at": previous.get("started_at") or _now(), **model_records(config, be, previous)}
         if record_resumes:
             run["resumed_at"] = previous.get("resumed_at", []) + ([_now()] if previous else [])
         run["queries"] = len(qids)

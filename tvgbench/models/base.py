@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import importlib
 import json
-import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 from tvgbench.core.errors import Timer1Error
+from tvgbench.models.hub import resolve_model
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,11 @@ class ModelAdapter(ABC):
     tokens: ClassVar[ChatTokens]
     video_keys: ClassVar[tuple[str, ...]]  # per-video tensors of ``video_inputs`` that every forward pass needs
     video_token_id: int  # the id of ``tokens.video_pad``, from the config (set by the family's __init__)
+    # what `timer1 model families` (and the README's family table) says about the family; run.json records
+    # time_encoding. The defaults are the least a new family offers until it says more.
+    time_encoding: ClassVar[str] = "unspecified"  # how the model learns when a frame happened
+    backends: ClassVar[tuple[str, ...]] = ("hf",)  # harness backends that serve it (hf, vllm, openai)
+    trainer: ClassVar[tuple[str, ...]] = ()  # timer1 train paradigms that run it (grpo, ...)
 
     def __init__(self, config):
         """``config``: the checkpoint's transformers config (or anything with the same attributes)."""
@@ -141,6 +146,31 @@ def model_types() -> tuple[str, ...]:
     return tuple(FAMILIES)
 
 
+TABLE_BACKENDS = ("hf", "vllm", "openai")  # the harness's backends (tvgbench.harness.backends.BACKENDS)
+
+
+def family_rows() -> list[dict]:
+    """One row per family, from its adapter's class attributes (model types of one family share a row)."""
+    rows: dict[str, dict] = {}
+    for model_type, (family, _) in FAMILIES.items():
+        cls = adapter_class(model_type)
+        row = rows.setdefault(family, {"family": family, "model_types": [], "time_encoding": cls.time_encoding,
+                                       "backends": list(cls.backends), "trainer": list(cls.trainer)})
+        row["model_types"].append(model_type)
+    return list(rows.values())
+
+
+def family_table(rows: list[dict]) -> str:
+    """:func:`family_rows` as the markdown table ``timer1 model families`` prints and the README holds."""
+    head = ["family", "model types", "time encoding", *TABLE_BACKENDS, "trainer"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [r["family"], ", ".join(f"`{t}`" for t in r["model_types"]), r["time_encoding"],
+                 *("yes" if b in r["backends"] else "no" for b in TABLE_BACKENDS), ", ".join(r["trainer"]) or "no"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def adapter_class(model_type: str | None, what: str = "") -> type[ModelAdapter]:
     """The registered adapter class; ``what`` names the checkpoint in the error (e.g. its folder)."""
     if model_type in FAMILIES and model_type not in _REGISTRY:
@@ -161,23 +191,19 @@ def read_model_type(model_dir) -> str | None:
 
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf")  # a checkpoint folder holds at least one
-# "org/name" with the characters the Hub allows: what a Hub model id looks like
-_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
 
 
 def check_checkpoint(model, backend: str = "hf") -> str:
-    """The ``model_type`` of a local checkpoint folder, found without loading anything (no torch, no weights).
+    """The ``model_type`` of a local checkpoint folder or a Hub id (``ORG/NAME[@REVISION]``, resolved through
+    the Hugging Face cache: :func:`tvgbench.models.hub.resolve_model`), found without loading anything (no
+    torch, no weights).
 
     Runs first, so a wrong ``--model`` costs no decoding; each failure is one line saying what was looked for.
     """
-    folder = Path(model)
+    folder = Path(resolve_model(model).path)
     if not folder.is_dir():
-        if _HUB_ID.fullmatch(str(model)):
-            raise Timer1Error(f"--model {model} looks like a Hugging Face Hub id, and there is no folder of that name "
-                              f"here; the {backend} backend loads local checkpoint folders only: download it first "
-                              f"(`hf download {model} --local-dir DIR`) and pass --model DIR")
         raise Timer1Error(f"model folder not found: {folder.absolute()} (looked for {folder.absolute() / 'config.json'}; "
-                          f"the {backend} backend loads local checkpoints offline)")
+                          f"the {backend} backend loads a local checkpoint folder or a Hub id ORG/NAME[@REVISION])")
     model_type = read_model_type(folder)
     adapter_class(model_type, str(model))  # an unsupported family is refused here too
     if not any(p.name.endswith(WEIGHT_SUFFIXES) for p in folder.iterdir()):

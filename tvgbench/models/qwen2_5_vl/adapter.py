@@ -28,6 +28,9 @@ class Qwen25VLAdapter(ModelAdapter):
     family = "Qwen2.5-VL"
     tokens = TOKENS
     video_keys = ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts")
+    time_encoding = "absolute time in M-RoPE positions (second_per_grid_ts)"
+    backends = ("hf", "vllm", "openai")
+    trainer = ("grpo",)
 
     def __init__(self, config):
         super().__init__(config)
@@ -83,12 +86,12 @@ class Qwen25VLAdapter(ModelAdapter):
         import torch
 
         device = input_ids.device
-        return {
-            "pixel_values_videos": pixels.to(device, dtype),
-            "video_grid_thw": torch.cat([v["video_grid_thw"] for v in videos]).to(device),
         pixels = torch.cat([v["pixel_values_videos"] for v in videos])
         if pixels.dtype == torch.uint8:  # kept uint8 until here (video_inputs(normalize=False))
             pixels = normalize_video_pixels(pixels)
+        return {
+            "pixel_values_videos": pixels.to(device, dtype),
+            "video_grid_thw": torch.cat([v["video_grid_thw"] for v in videos]).to(device),
             "second_per_grid_ts": torch.cat([v["second_per_grid_ts"] for v in videos]).to(device),
             "mm_token_type_ids": (input_ids == self.video_token_id).long() * VIDEO_TOKEN_TYPE,
         }

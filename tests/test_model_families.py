@@ -1,0 +1,72 @@
+"""``timer1 model families``, ``model tiny --family`` and ``quickstart --family``: built from the FAMILIES
+registry and the adapters' class attributes, so a new family appears everywhere once it registers; the
+README's family table is the command's output."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from tvgbench.cli.main import cli
+from tvgbench.harness.backends import BACKENDS
+from tvgbench.models.base import FAMILIES, TABLE_BACKENDS, adapter_class, family_rows
+
+REPO = Path(__file__).resolve().parents[1]
+README_TABLE = re.compile(r"<!-- timer1 model families -->\n(.*?)\n<!-- /timer1 model families -->", re.DOTALL)
+
+
+def test_families_json_is_one_row_per_family_from_the_adapters():
+    r = CliRunner().invoke(cli, ["model", "families", "--json"])
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.output)
+    assert sorted(t for row in rows for t in row["model_types"]) == sorted(FAMILIES)  # every model type, once
+    for row in rows:
+        for model_type in row["model_types"]:
+            cls = adapter_class(model_type)
+            assert (cls.family, cls.time_encoding, list(cls.backends), list(cls.trainer)) == (
+                row["family"], row["time_encoding"], row["backends"], row["trainer"])
+            assert set(cls.backends) <= set(BACKENDS)
+    qwen = next(row for row in rows if row["family"] == "Qwen2.5-VL")
+    assert qwen["backends"] == ["hf", "vllm", "openai"] and qwen["trainer"] == ["grpo"]
+    assert "second_per_grid_ts" in qwen["time_encoding"]
+
+
+def test_the_table_columns_are_the_harness_backends_and_one_row_per_family():
+    assert TABLE_BACKENDS == BACKENDS
+    table = CliRunner().invoke(cli, ["model", "families"]).output.strip().splitlines()
+    assert table[0] == "| family | model types | time encoding | hf | vllm | openai | trainer |"
+    assert len(table) == 2 + len(family_rows())
+    assert any(line.startswith("| Qwen2.5-VL | `qwen2_5_vl` |") and line.endswith("| yes | yes | yes | grpo |")
+               for line in table)
+
+
+def test_readme_family_table_is_the_command_output():
+    found = README_TABLE.search((REPO / "README.md").read_text())
+    assert found, "README.md lost its <!-- timer1 model families --> table"
+    table = CliRunner().invoke(cli, ["model", "families"]).output.strip()
+    assert found.group(1).strip() == table, (
+        "README.md's family table is stale: replace it with the output of `timer1 model families`")
+
+
+def test_tiny_and_quickstart_offer_every_registered_family():
+    for command in (["model", "tiny"], ["quickstart"]):
+        help_text = CliRunner().invoke(cli, [*command, "--help"]).output
+        assert all(t in help_text for t in FAMILIES), help_text
+    r = subprocess.run([sys.executable, "-c", "import sys; sys.argv[0] = 'timer1'; from tvgbench.cli.main import main; "
+                        "main()", "model", "tiny", "--family", "llava", "-o", "x"],
+                       capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert r.returncode != 0 and r.stderr.startswith("error: ") and "qwen2_5_vl" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_model_tiny_family_builds_that_family(tmp_path):
+    out = tmp_path / "tiny"
+    r = CliRunner().invoke(cli, ["model", "tiny", "--family", "qwen2_5_vl", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "tiny Qwen2.5-VL: " in r.output
+    assert json.loads((out / "config.json").read_text())["model_type"] == "qwen2_5_vl"
