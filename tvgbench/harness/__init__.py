@@ -13,7 +13,7 @@ functions that need them; importing this package loads nothing.
   ``text``         raw model output (null when the video failed)
   ``pred``         [start, end] seconds in clip time from the run's parser, or null (unparseable/failed)
   ``parse_flags``  parser flags (``reversed``, ``clipped``, ``fallback``) or ``["unparsed"]``
-  ``error``        null, or {"reason": missing|zero_bytes|truncated|undecodable, "message"}: a miss
+  ``error``        null, or {"reason": one of tvgbench.video.errors.REASONS, "message"}: a miss
   ``n_tokens``, ``finish_reason``  generated tokens and why generation stopped (stop|length)
   ``video``        {n_frames, sample_fps, frame_size [H, W], video_tokens, clip_s}
   ``timing``       {decode_s, generate_s (batch time / batch size), batch_size}
