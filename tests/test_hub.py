@@ -415,3 +415,23 @@ def test_publish_uploads_the_plots_the_card_embeds(synth_split, tmp_path):
     out = tmp_path / "downloaded"
     hub.download("me/synth", from_dir=remote, out=out, videos=False, progress=False)
     assert all((out / p).read_bytes() == (carded / p).read_bytes() for p in embedded)
+
+
+def test_download_never_replaces_files_timer1_did_not_write(synth_split, tmp_path):
+    """`data download -o DIR` into a user's folder: their README.md, plots and parquet files stay as they were."""
+    api = FakeHfApi(tmp_path / "hub")
+    hub.publish(synth_split, "me/synth", api=api, stage_dir=tmp_path / "stage", progress=False)
+    out = tmp_path / "project"
+    (out / "data").mkdir(parents=True)
+    (out / "README.md").write_text("my project\n")
+    (out / "data" / "mine.parquet").write_bytes(b"user data")
+    with pytest.raises(Timer1Error, match="README.md was not written by timer1"):
+        hub.download("me/synth", from_dir=api.repo("me/synth"), out=out, videos=False, progress=False)
+    assert (out / "README.md").read_text() == "my project\n"
+    assert (out / "data" / "mine.parquet").read_bytes() == b"user data"
+    # beside files of its own kind (an earlier download) it replaces only those, and keeps the user's
+    (out / "README.md").unlink()
+    hub.download("me/synth", from_dir=api.repo("me/synth"), out=out, videos=False, progress=False)
+    hub.download("me/synth", from_dir=api.repo("me/synth"), out=out, videos=False, progress=False)
+    assert (out / "data" / "mine.parquet").read_bytes() == b"user data"
+    assert load_split(out).samples

@@ -17,7 +17,7 @@ from typing import Callable
 
 from tvgbench.core.errors import Timer1Error
 from tvgbench.core.hashing import sha256_file
-from tvgbench.core.splits import list_splits, load_split, read_sidecar, write_split
+from tvgbench.core.splits import list_splits, load_split, read_sidecar, split_ownership, write_split
 from tvgbench.data.hub.client import REPO_TYPE, check_repo_id, hub_errors
 from tvgbench.data.hub.extract import safe_extract, unpack_release_archives
 from tvgbench.data.hub.plan import (
@@ -118,18 +118,27 @@ def verified_shards(snapshot: Path) -> list[Path]:
 
 
 def copy_canonical(src: Path, out: Path) -> None:
-    """The published split's files into ``out``, replacing the parquet files and plots of an earlier download."""
+    """The published split's files into ``out``, replacing the parquet files and plots of an earlier download.
+
+    Only files of a timer1 split folder already in ``out`` (recognised by its sidecar) are replaced or
+    removed; a file of the same name that timer1 did not write refuses the folder, untouched."""
     if src.resolve() == out.resolve():
         return
+    new = [*ANNOTATION_FILES, *(p.relative_to(src).as_posix() for p in [*sorted((src / "data").glob("*.parquet")),
+                                                                         *sorted(src.glob(PLOT_GLOB))])]
+    owned = split_ownership(out, "").files if out.is_dir() else frozenset()
+    foreign = [rel for rel in new if os.path.lexists(out / rel) and rel not in owned]
+    if foreign:
+        raise Timer1Error(f"{out / foreign[0]} was not written by timer1 and would be replaced; "
+                          "move it away or choose another --out folder")
     (out / "data").mkdir(parents=True, exist_ok=True)
-    for name in ANNOTATION_FILES:
-        shutil.copyfile(src / name, out / name)
     for old in [*(out / "data").glob("*.parquet"), *out.glob(PLOT_GLOB)]:
-        old.unlink()
-    for p in [*sorted((src / "data").glob("*.parquet")), *sorted(src.glob(PLOT_GLOB))]:
-        dest = out / p.relative_to(src)
+        if old.relative_to(out).as_posix() in owned:
+            old.unlink()
+    for rel in new:
+        dest = out / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(p, dest)
+        shutil.copyfile(src / rel, dest)
 
 
 def missing_annotation_message(wanted: list[OfficialData], snapshot: Path) -> str:
