@@ -33,7 +33,7 @@ def test_registry_finds_qwen2_5_vl_by_model_type(tiny_model_dir):
 
 
 def test_unknown_family_is_a_one_line_error_naming_the_supported_ones(tmp_path):
-    with pytest.raises(Timer1Error, match=r"^some/dir is a 'llava' model; timer1 supports Qwen2\.5-VL \(qwen2_5_vl\)$"):
+    with pytest.raises(Timer1Error, match=r"^some/dir is a 'llava' model; timer1 supports Qwen2\.5-VL \(qwen2_5_vl\), "):
         adapter_class("llava", "some/dir")
     with pytest.raises(Timer1Error, match="no readable config.json"):
         read_model_type(tmp_path)

@@ -132,6 +132,7 @@ class ModelAdapter(ABC):
 # so naming them (the CLI's help, an error) costs no import of their inputs or model code.
 FAMILIES: dict[str, tuple[str, str]] = {
     "qwen2_5_vl": ("Qwen2.5-VL", "tvgbench.models.qwen2_5_vl.adapter"),
+    "internvl": ("InternVL3/3.5", "tvgbench.models.internvl.adapter"),
 }
 _REGISTRY: dict[str, type[ModelAdapter]] = {}
 
