@@ -9,7 +9,10 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import pytest
 
@@ -135,3 +138,82 @@ def test_train_loads_a_hub_id_from_the_cache(tmp_path, hub_cache):
     assert r.returncode == 0, r.stderr[-2000:]
     name, model_type, where = r.stdout.split()
     assert model_type == "qwen2_5_vl" and where.endswith(f"snapshots/{COMMIT}")
+
+
+def serve_like_the_hub(folder: Path, repo_id: str, commit: str) -> ThreadingHTTPServer:
+    """A loopback stand-in for the Hub endpoints snapshot_download calls: repo info, file tree, resolve."""
+    files = {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def _send(self, status: int, body: bytes, headers: dict) -> None:
+            self.send_response(status)
+            for k, v in {"Content-Length": str(len(body)), **headers}.items():
+                self.send_header(k, v)
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        def do_GET(self):
+            path, as_json = unquote(urlparse(self.path).path), {"Content-Type": "application/json"}
+            resolve = f"/{repo_id}/resolve/{commit}/"
+            if path.startswith(f"/api/models/{repo_id}/revision/"):
+                info = {"id": repo_id, "sha": commit, "siblings": [{"rfilename": n} for n in files]}
+                return self._send(200, json.dumps(info).encode(), as_json)
+            if path.startswith(f"/api/models/{repo_id}/tree/{commit}"):
+                return self._send(200, json.dumps([{"type": "file", "path": n, "size": len(b),
+                                                     "oid": hashlib.sha1(b).hexdigest()} for n, b in files.items()]
+                                                   ).encode(), as_json)
+            if path.startswith(resolve) and path[len(resolve):] in files:
+                body = files[path[len(resolve):]]
+                return self._send(200, body, {"X-Repo-Commit": commit, "ETag": f'"{hashlib.sha1(body).hexdigest()}"'})
+            return self._send(404, b"{}", {"X-Error-Code": "RepoNotFound", **as_json})
+
+        do_HEAD = do_GET
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def _resolve_in_process(spec: str, cache: Path, endpoint: str | None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "HF_TOKEN")}
+    env.update(HF_HUB_CACHE=str(cache), HF_HUB_DISABLE_XET="1", HF_HUB_DISABLE_TELEMETRY="1")
+    if endpoint:
+        env["HF_ENDPOINT"] = endpoint
+    else:
+        env["HF_HUB_OFFLINE"] = "1"
+    code = ("import json, sys\nfrom tvgbench.core.errors import Timer1Error\nfrom tvgbench.models.hub import resolve_model\n"
+            f"try:\n    print(json.dumps(resolve_model({spec!r}).record()))\n"
+            "except Timer1Error as e:\n    print('error: ' + str(e)); sys.exit(2)")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=env, timeout=120)
+
+
+def test_online_a_hub_id_is_downloaded_into_the_cache_and_then_resolves_offline(tmp_path, tiny_model_dir):
+    commit = "c" * 40
+    server = serve_like_the_hub(tiny_model_dir, "stub-org/tiny", commit)
+    endpoint = f"http://127.0.0.1:{server.server_port}"
+    cache = tmp_path / "cache"
+    try:
+        r = _resolve_in_process("stub-org/tiny", cache, endpoint)
+        assert r.returncode == 0, r.stdout + r.stderr[-2000:]
+        record = json.loads(r.stdout.strip().splitlines()[-1])
+        missing = _resolve_in_process("stub-org/absent", cache, endpoint)
+    finally:
+        server.shutdown()
+    snapshot = Path(record["path"])
+    assert record["commit"] == commit and snapshot == cache / "models--stub-org--tiny" / "snapshots" / commit
+    for f in tiny_model_dir.iterdir():
+        if f.is_file():
+            assert (snapshot / f.name).read_bytes() == f.read_bytes()
+    assert missing.returncode == 2 and "no model stub-org/absent on the Hub" in missing.stdout
+    offline = _resolve_in_process("stub-org/tiny", cache, None)  # the server is gone: the cache serves it
+    assert offline.returncode == 0 and json.loads(offline.stdout) == record
+
+
+def test_a_trained_models_card_names_the_base_repository_without_its_revision():
+    from trainer.model_card import hub_base_model
+
+    assert hub_base_model(f"{HUB_ID}@{COMMIT}") == HUB_ID and hub_base_model(HUB_ID) == HUB_ID

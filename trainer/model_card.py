@@ -21,7 +21,7 @@ def hub_base_model(model: str) -> str | None:
     """The base model as the Hub's ``base_model`` field wants it: a Hub id, never a local folder."""
     if Path(model).expanduser().exists() or model.count("/") != 1 or model.startswith((".", "/", "~")):
         return None
-    return model
+    return model.split("@", 1)[0]  # ORG/NAME@REVISION: the card names the repository
 
 
 def last_logged(log: list[dict[str, Any]], key: str) -> Any:

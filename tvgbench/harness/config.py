@@ -118,7 +118,8 @@ class ModelConfig:
     PARSERS: ClassVar[tuple[str, ...]] = VARIANTS
     PROMPT_TASK: ClassVar[str] = "tg"
 
-    model: str | Path = field(metadata={"help": "Model folder (hf, vllm) or served model name (openai)."})
+    model: str | Path = field(metadata={"help": "Model folder or Hub id ORG/NAME[@REVISION] (hf, vllm), or served "
+                                                "model name (openai)."})
     backend: str = field(default="hf", metadata={"help": "Inference engine."})
     prompt: str | Prompt = field(default="r1", metadata={"help": PROMPT_HELP})
     layout: str = field(default="default", metadata={"help": "Chat message layout (see tvgbench.models.prompts)."})
