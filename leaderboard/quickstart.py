@@ -7,6 +7,7 @@ It lives in ``leaderboard`` because that is the one package allowed to use all t
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import click
@@ -44,7 +45,7 @@ def quickstart(ctx, out_dir, videos, seed, model_type, max_new_tokens):
     make_synthetic(split, n_videos=videos, seed=seed)
     model = out / "tiny-model"
     family = adapter_class(model_type).family
-    run_name = "tiny-" + family.lower().replace(" ", "-")  # tiny-qwen2.5-vl
+    run_name = "tiny-" + re.sub(r"[^a-z0-9.]+", "-", family.lower())  # tiny-qwen2.5-vl, tiny-internvl3-3.5
     click.echo(f"[2/5] tiny random {family} -> {model}")
     build_tiny_model(model, seed=seed, model_type=model_type)
     click.echo("[3/5] predictions: the tiny model (hf backend, r1 prompt, 2 fps) and a blind baseline")

@@ -70,3 +70,23 @@ def test_model_tiny_family_builds_that_family(tmp_path):
     assert r.exit_code == 0, r.output
     assert "tiny Qwen2.5-VL: " in r.output
     assert json.loads((out / "config.json").read_text())["model_type"] == "qwen2_5_vl"
+
+
+def test_quickstart_runs_with_another_family(tmp_path):
+    """The whole quick start with the tiny model of a family other than the default (the last registered)."""
+    model_type = list(FAMILIES)[-1]
+    if model_type == "qwen2_5_vl":
+        import pytest
+
+        pytest.skip("only one family registered")
+    family = adapter_class(model_type).family
+    out = tmp_path / "qs"
+    r = CliRunner().invoke(cli, ["quickstart", "--family", model_type, "-o", str(out), "--videos", "1",
+                                 "--max-new-tokens", "4"])
+    assert r.exit_code == 0, r.output
+    run_dir = out / "runs" / ("tiny-" + re.sub(r"[^a-z0-9.]+", "-", family.lower()))  # one folder, no "/"
+    assert run_dir.parent == out / "runs" and run_dir.is_dir()
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["family"]["model_type"] == model_type and run["status"] in ("clean", "partial")
+    assert json.loads((out / "tiny-model" / "config.json").read_text())["model_type"] == model_type
+    assert f"tiny random {family}" in r.output
