@@ -196,6 +196,19 @@ def test_greedy_hf_output_is_deterministic_and_follows_the_video(internvl_dir, a
     assert _generate(model, adapter, tokenizer, b) != first, "the output must depend on the frames"
 
 
+def test_vllm_request_sends_frames_as_images_after_their_time_lines(adapter, tokenizer):
+    # built only (no vLLM here): vLLM's InternVL processor expands each <IMG_CONTEXT> to <img>…</img> itself
+    text = render_prompt(tokenizer, build_messages("the dog runs", "r1"))
+    sampled = SampledVideo(frames=np.zeros((3, 70, 90, 3), np.uint8), timestamps=np.array([0.0, 2.0, 4.0]),
+                           sample_fps=0.5)
+    req = adapter.vllm_request(tokenizer(text, add_special_tokens=False)["input_ids"], sampled)
+    assert "<video>" not in req["prompt"] and req["prompt"].count("<IMG_CONTEXT>") == 3
+    assert "Frame1 at 0.0 s: <IMG_CONTEXT>\nFrame2 at 2.0 s: <IMG_CONTEXT>\nFrame3 at 4.0 s: <IMG_CONTEXT>" in req["prompt"]
+    assert [im.shape for im in req["multi_modal_data"]["image"]] == [(56, 56, 3)] * 3
+    assert req["mm_processor_kwargs"] == {"crop_to_patches": False}
+    assert adapter.vllm_mm_limits["image"] >= 768 and adapter.vllm_mm_limits["video"] == 0
+
+
 def test_unknown_type_names_internvl():
     with pytest.raises(Timer1Error, match=r"InternVL3/3.5 \(internvl\)"):
         adapter_class("llava_next_video")
