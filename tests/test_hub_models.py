@@ -217,3 +217,15 @@ def test_a_trained_models_card_names_the_base_repository_without_its_revision():
     from trainer.model_card import hub_base_model
 
     assert hub_base_model(f"{HUB_ID}@{COMMIT}") == HUB_ID and hub_base_model(HUB_ID) == HUB_ID
+
+
+def test_training_from_a_hub_id_carries_its_processor_files(tmp_path, hub_cache):
+    """final/ of a run trained from a Hub id gets the snapshot's pixel settings, as from a folder."""
+    dest = tmp_path / "final"
+    dest.mkdir()
+    code = f"from pathlib import Path\nfrom trainer.train import copy_processor_files\ncopy_processor_files({HUB_ID!r}, Path({str(dest)!r}))"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(hub_cache)}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    snapshot = hub_cache / "models--tiny-org--tiny-qwen" / "snapshots" / COMMIT
+    assert (dest / "preprocessor_config.json").read_bytes() == (snapshot / "preprocessor_config.json").read_bytes()

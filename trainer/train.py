@@ -27,6 +27,7 @@ import yaml
 from tvgbench.core.errors import Timer1Error
 from tvgbench.core.report import write_json_atomic, write_text_atomic
 from tvgbench.core.splits import load_split
+from tvgbench.models.hub import resolve_model
 from tvgbench.models.prompts import build_messages, get_prompt, render_prompt
 from tvgbench.models.qwen2_5_vl import qwen_video_inputs
 from tvgbench.models.tiny import build_tiny_model
@@ -127,7 +128,7 @@ def grpo_args(cfg: TrainConfig, out: Path, weights: list[float], **overrides):
 
 def copy_processor_files(model_path: str, dest: Path) -> None:
     """Carry the pixel settings beside the weights so GPU stacks (vLLM) can rebuild the processor."""
-    src = Path(model_path)
+    src = Path(resolve_model(model_path, what="model.path").path)  # a Hub id: its snapshot in the HF cache
     if not src.is_dir():
         return
     for name in PROCESSOR_FILES:
