@@ -12,6 +12,7 @@ Output folder layout::
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -27,9 +28,9 @@ import yaml
 from tvgbench.core.errors import Timer1Error
 from tvgbench.core.report import write_json_atomic, write_text_atomic
 from tvgbench.core.splits import load_split
+from tvgbench.models import adapter_for
 from tvgbench.models.hub import resolve_model
 from tvgbench.models.prompts import build_messages, get_prompt, render_prompt
-from tvgbench.models.qwen2_5_vl import qwen_video_inputs
 from tvgbench.models.tiny import build_tiny_model
 from tvgbench.video import sample_for_record
 
@@ -44,13 +45,14 @@ PROCESSOR_FILES = ("preprocessor_config.json", "video_preprocessor_config.json",
 
 # -- inputs ----------------------------------------------------------------------------------------
 class VideoInputs:
-    """``row -> qwen video inputs`` for the trainer: decode once per record, keep the last few in memory.
+    """``row -> the family adapter's video inputs`` for the trainer: decode once per record, keep the last few.
 
     A prompt's G rollouts (and its old/ref/loss passes) share one decoded tensor.
     """
 
-    def __init__(self, samples, video_root, window_mode: str, config, cache_dir=None, keep: int = 32):
+    def __init__(self, samples, video_root, window_mode: str, config, cache_dir=None, keep: int = 32, *, adapter):
         self.samples = {s.qid: s for s in samples}
+        self.adapter = adapter
         self.video_root, self.window_mode, self.config, self.cache_dir = video_root, window_mode, config, cache_dir
         self.keep = keep
         self._memo: OrderedDict[str, dict] = OrderedDict()
@@ -62,7 +64,7 @@ class VideoInputs:
             return self._memo[qid]
         sampled = sample_for_record(self.samples[qid], self.video_root, window_mode=self.window_mode,
                                     config=self.config, cache_dir=self.cache_dir)
-        inputs = qwen_video_inputs(sampled)
+        inputs = self.adapter.video_inputs(sampled)
         self._memo[qid] = inputs
         while len(self._memo) > self.keep:
             self._memo.popitem(last=False)
@@ -162,8 +164,10 @@ def train_round(cfg: TrainConfig, *, model_path: str, ref_path: str | None, samp
     elif cfg.model.freeze_vision:
         freeze_vision(model, train_merger=cfg.model.train_merger)
     rows = build_rows(samples, tok, cfg.data.prompt, cfg.data.layout)
-    provider = VideoInputs(samples, video_root, split_info.get("window_mode", "crop"), sampling_config(cfg),
-                           cfg.video.cache_dir)
+    adapter = adapter_for(model.config)  # the family's frame geometry: the recipe does not set it
+    sampling = dataclasses.replace(sampling_config(cfg), **adapter.sampling_factors())
+    provider = VideoInputs(samples, video_root, split_info.get("window_mode", "crop"), sampling,
+                           cfg.video.cache_dir, adapter=adapter)
     args = grpo_args(cfg, out, weights)
     trainer = (make_trainer or VideoGRPOTrainer)(
         model=model, reward_funcs=funcs, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok,

@@ -10,7 +10,7 @@ import numpy as np
 from tvgbench.core.errors import Timer1Error
 from tvgbench.core.metrics import temporal_iou
 from tvgbench.core.parsing import parse_answer
-from tvgbench.harness.backends import LOCAL_CHECKPOINT, check_backend, make_backend
+from tvgbench.harness.backends import LOCAL_CHECKPOINT, check_backend, family_sampling, make_backend
 from tvgbench.harness.provenance import family_record, prompt_record, redact
 from tvgbench.models.hub import resolve_model
 from tvgbench.models.prompts import build_messages, prompt_settings
@@ -36,7 +36,8 @@ def predict_one(config, video, query, *, window=None, gt=None, plot=None, backen
     if gt is not None and gt[0] > gt[1]:
         raise Timer1Error(f"--gt must be S <= E, got {gt[0]} {gt[1]}")
     prompt_obj = config.prompt_preset()
-    layout, parser, sampling = config.layout, config.parser, config.sampling
+    layout, parser = config.layout, config.parser
+    sampling = family_sampling(config.sampling, config.backend, config.model, backend_obj)  # the family's frame sizes
     sampled = sample_video(path, window, crop=True, config=sampling)
     meta = sampled.meta
     clip = (meta["end_frame"] - meta["start_frame"]) / meta["video_fps"] if window else meta["total_frames"] / meta["video_fps"]

@@ -25,7 +25,7 @@ import json
 import math
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 from tvgbench.core.errors import Timer1Error
 from tvgbench.core.parsing import parse_option_letter
 from tvgbench.core.report import write_json_atomic
-from tvgbench.harness.backends import check_backend
+from tvgbench.harness.backends import check_backend, family_sampling
 from tvgbench.harness.config import QARunConfig, QA_DATASETS as DATASETS, QA_POSITIONAL, config_from_call
 from tvgbench.harness.jsonl import recover
 from tvgbench.harness.runner import (
@@ -291,6 +291,7 @@ def run_qa(*args, backend_obj=None, **fields) -> dict:
     if backend_obj is None:  # first: a wrong --model costs no reading and no torch import
         check_backend(config.backend, config.model, config.backend_options)
     items = load_qa(config.dataset, config.root, config.subset)
+    config = replace(config, sampling=family_sampling(config.sampling, config.backend, config.model, backend_obj))
     if config.limit:
         items = items[:config.limit]
     with open_run_folder(config, config.settings(), backend_obj, [it.qid for it in items],

@@ -27,7 +27,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -38,7 +38,7 @@ from tvgbench.core.errors import Timer1Error
 from tvgbench.core.parsing import parse_answer
 from tvgbench.core.report import write_json_atomic
 from tvgbench.core.splits import load_split
-from tvgbench.harness.backends import LOCAL_CHECKPOINT, check_backend, make_backend
+from tvgbench.harness.backends import LOCAL_CHECKPOINT, check_backend, family_sampling, make_backend
 from tvgbench.harness.config import default_workers  # noqa: F401  (bench/bench_harness.py imports it from here)
 from tvgbench.harness.config import EvalConfig, RunConfig, TVG_POSITIONAL, config_from_call, shard_slice
 from tvgbench.harness.jsonl import DurableLog, recover
@@ -510,6 +510,7 @@ def run_eval(*args, backend_obj=None, **fields) -> dict:
         check_videos_exist([video_root / s.video for s in selected],
                            hint=f"pass --video-root, the folder the split's video paths are relative to (now {video_root})")
 
+    config = replace(config, sampling=family_sampling(config.sampling, config.backend, config.model, backend_obj))
     with open_run_folder(config, config.settings(split), backend_obj, [s.qid for s in selected]) as folder:
         items = tvg_items(selected, video_root, split.window_mode, config.prompt, config.layout)
         loop = folder.evaluate(items, config, finish=tvg_finisher(config.parser),

@@ -132,6 +132,8 @@ class ModelAdapter(ABC):
 # so naming them (the CLI's help, an error) costs no import of their inputs or model code.
 FAMILIES: dict[str, tuple[str, str]] = {
     "qwen2_5_vl": ("Qwen2.5-VL", "tvgbench.models.qwen2_5_vl.adapter"),
+    "qwen3_vl": ("Qwen3-VL", "tvgbench.models.qwen3_vl.adapter"),
+    "qwen3_5": ("Qwen3.5", "tvgbench.models.qwen3_vl.adapter"),
     "internvl": ("InternVL3/3.5", "tvgbench.models.internvl.adapter"),
 }
 _REGISTRY: dict[str, type[ModelAdapter]] = {}

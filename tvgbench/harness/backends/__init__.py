@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 from tvgbench.core.errors import Timer1Error
 from tvgbench.harness.backends.base import Backend, Generation, GenParams
 from tvgbench.models.base import check_checkpoint
+from tvgbench.models.hub import resolve_model
 
 BACKENDS = ("hf", "vllm", "openai")
 LOCAL_CHECKPOINT = ("hf", "vllm")  # backends that load a local model folder
@@ -21,6 +25,23 @@ def check_backend(name: str, model, options: dict) -> None:
         from tvgbench.harness.backends.openai import DEFAULT_API_BASE, split_api_base  # light: not the SDK
 
         split_api_base(options.get("api_base") or DEFAULT_API_BASE)
+
+
+def family_sampling(sampling, name: str, model, backend_obj=None):
+    """``sampling`` with the frame sizes the model's family accepts (``ModelAdapter.sampling_factors``:
+    Qwen2.5-VL's are the defaults, Qwen3-VL's sides are multiples of 32). Unchanged for a served model
+    (openai), whose family timer1 does not read. Call it after :func:`check_backend` (a Hub id is resolved)."""
+    adapter = getattr(backend_obj, "adapter", None)
+    if adapter is None:
+        folder = Path(resolve_model(str(model)).path) if name in LOCAL_CHECKPOINT else None
+        if folder is None or not folder.is_dir():
+            return sampling
+        from transformers import AutoConfig
+
+        from tvgbench.models import adapter_for
+
+        adapter = adapter_for(AutoConfig.from_pretrained(folder), str(model))
+    return replace(sampling, **adapter.sampling_factors())
 
 
 def make_backend(name: str, model: str, params: GenParams, **options) -> Backend:
@@ -40,4 +61,4 @@ def make_backend(name: str, model: str, params: GenParams, **options) -> Backend
     raise Timer1Error(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
 
 
-__all__ = ["BACKENDS", "Backend", "GenParams", "Generation", "check_backend", "make_backend"]
+__all__ = ["BACKENDS", "Backend", "GenParams", "Generation", "check_backend", "family_sampling", "make_backend"]

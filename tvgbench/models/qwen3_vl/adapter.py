@@ -1,0 +1,125 @@
+"""Qwen3-VL behind :class:`tvgbench.models.base.ModelAdapter`.
+
+Time reaches the model as text: ``<{t:.1f} seconds>`` before each temporal patch (:mod:`.inputs`).
+Its M-RoPE positions carry no time (``get_rope_index`` splits ``video_grid_thw`` into one grid per
+temporal patch, each placed like an image), so every forward pass needs only the pixels, the grid and
+``mm_token_type_ids`` (without which transformers refuses multimodal input); rollout and loss see the
+same timestamps because they see the same prompt ids.
+"""
+
+from __future__ import annotations
+
+from tvgbench.core.errors import Timer1Error
+from tvgbench.models.base import ModelAdapter, register
+from tvgbench.models.qwen2_5_vl.inputs import video_token_count
+from tvgbench.models.qwen3_vl.chat import TOKENS
+from tvgbench.models.qwen3_vl.inputs import (expand_timestamped_ids, expand_timestamped_pads, normalize_qwen3_pixels,
+                                             qwen3_video_inputs)
+from tvgbench.models.qwen3_vl.tiny import build_tiny_model
+from tvgbench.models.qwen3_vl.vllm_inputs import build_vllm_request
+
+VIDEO_TOKEN_TYPE = 2  # mm_token_type_ids: text 0, image 1, video 2
+
+
+@register
+class Qwen3VLAdapter(ModelAdapter):
+    model_type = "qwen3_vl"
+    family = "Qwen3-VL"
+    tokens = TOKENS
+    video_keys = ("pixel_values_videos", "video_grid_thw")
+    time_encoding = "text: <{t:.1f} seconds> before each temporal patch"
+    backends = ("hf",)  # vllm_request is built (video_needs_metadata) but not yet run against vLLM
+    trainer = ("grpo",)
+
+    def __init__(self, config):
+        super().__init__(config)
+        vision = config.vision_config
+        self.patch_size = vision.patch_size
+        self.temporal_patch_size = vision.temporal_patch_size
+        self.merge_size = vision.spatial_merge_size
+        self.video_token_id = config.video_token_id
+        self._ids_of = {"video_pad": config.video_token_id, "vision_start": config.vision_start_token_id,
+                        "vision_end": config.vision_end_token_id}
+
+    def sampling_factors(self) -> dict[str, int]:
+        return {"frame_factor": self.temporal_patch_size, "image_factor": self.patch_size * self.merge_size}
+
+    @classmethod
+    def model_class(cls):
+        from transformers import Qwen3VLForConditionalGeneration
+
+        return Qwen3VLForConditionalGeneration
+
+    def vision_parts(self, model):
+        inner = getattr(model, "model", model)
+        visual = getattr(inner, "visual", None) or getattr(model, "visual", None)
+        if visual is None:
+            raise Timer1Error(f"{type(model).__name__} has no vision tower; is this a {self.family} model?")
+        from torch import nn
+
+        # the projectors into the language model: the final merger and the deepstack mergers, whose
+        # features are added to the first decoder layers' hidden states (they train with the merger)
+        return visual, nn.ModuleList([visual.merger, *getattr(visual, "deepstack_merger_list", [])])
+
+    def settings(self) -> dict:
+        return {"video_time": "text <{t:.1f} seconds> before each temporal patch (mean time of its frames)"}
+
+    def video_inputs(self, sampled, normalize: bool = True) -> dict:
+        return qwen3_video_inputs(sampled, patch_size=self.patch_size, temporal_patch_size=self.temporal_patch_size,
+                                  merge_size=self.merge_size, normalize=normalize)
+
+    def num_video_tokens(self, num_frames: int, height: int, width: int) -> int:
+        return video_token_count(num_frames, height, width, patch_size=self.patch_size,
+                                 temporal_patch_size=self.temporal_patch_size, merge_size=self.merge_size)
+
+    def expand_prompt(self, text: str, video: dict) -> str:
+        return expand_timestamped_pads(text, video, self.tokens)
+
+    def expand_prompt_ids(self, ids: list[int], video: dict, tokenizer) -> list[int]:
+        return expand_timestamped_ids(ids, video, tokenizer, self._ids_of)
+
+    def video_kwargs(self, videos: list[dict], input_ids, dtype=None) -> dict:
+        import torch
+
+        pixels = torch.cat([v["pixel_values_videos"] for v in videos])
+        if pixels.dtype == torch.uint8:  # kept uint8 until here (video_inputs(normalize=False))
+            pixels = normalize_qwen3_pixels(pixels)
+        device = input_ids.device
+        return {
+            "pixel_values_videos": pixels.to(device, dtype),
+            "video_grid_thw": torch.cat([v["video_grid_thw"] for v in videos]).to(device),
+            "mm_token_type_ids": (input_ids == self.video_token_id).long() * VIDEO_TOKEN_TYPE,
+        }
+
+    def rollout_fields(self, videos: list[dict], prompt_ids: list[list[int]]) -> dict:
+        import torch
+
+        fields = {k: torch.cat([v[k] for v in videos]) for k in self.video_keys}
+        vid = self.video_token_id
+        fields["mm_token_type_ids"] = [[VIDEO_TOKEN_TYPE if t == vid else 0 for t in ids] for ids in prompt_ids]
+        return fields
+
+    def vllm_request(self, prompt_token_ids: list[int], sampled) -> dict:
+        return build_vllm_request(prompt_token_ids, sampled, self.temporal_patch_size)
+
+    @classmethod
+    def build_tiny(cls, out_dir, seed: int = 0, hidden_size: int = 64, num_heads: int = 4):
+        return build_tiny_model(out_dir, seed=seed, hidden_size=hidden_size, num_heads=num_heads)
+
+
+@register
+class Qwen35Adapter(Qwen3VLAdapter):
+    """Qwen3.5: Qwen3-VL's processors, vision tower and time encoding; a Gated DeltaNet language model."""
+
+    model_type = "qwen3_5"
+    family = "Qwen3.5"
+
+    @classmethod
+    def model_class(cls):
+        from transformers import Qwen3_5ForConditionalGeneration
+
+        return Qwen3_5ForConditionalGeneration
+
+    @classmethod
+    def build_tiny(cls, out_dir, seed: int = 0, hidden_size: int = 64, num_heads: int = 4):
+        return build_tiny_model(out_dir, seed=seed, hidden_size=hidden_size, num_heads=num_heads, model_type=cls.model_type)
