@@ -90,3 +90,29 @@ def test_quickstart_runs_with_another_family(tmp_path):
     assert run["family"]["model_type"] == model_type and run["status"] in ("clean", "partial")
     assert json.loads((out / "tiny-model" / "config.json").read_text())["model_type"] == model_type
     assert f"tiny random {family}" in r.output
+
+
+def test_first_prompt_record_for_each_backend_form():
+    """What run.json's first_prompt holds per backend: hf's decoded model input, the ids sent to vLLM, and the
+    text of an OpenAI chat request with each frame as <image>; the sha256 is over that exact text."""
+    import hashlib
+    from types import SimpleNamespace
+
+    from tvgbench.harness.provenance import prompt_record
+
+    class Tok:
+        def decode(self, ids, **kw):
+            assert kw == {"skip_special_tokens": False, "clean_up_tokenization_spaces": False}
+            return "".join(chr(96 + i) for i in ids)
+
+    backend = SimpleNamespace(tokenizer=Tok())
+    hf = prompt_record(backend, SimpleNamespace(input_ids=[1, 2, 3]))
+    assert hf == {"text": "abc", "form": "model input", "sha256": hashlib.sha256(b"abc").hexdigest()}
+    vllm = prompt_record(backend, SimpleNamespace(prompt={"prompt_token_ids": [3, 2]}))
+    assert vllm["text"] == "cb" and "vLLM" in vllm["form"]
+    body = {"messages": [{"role": "system", "content": "sys"}, {"role": "user", "content": [
+        {"type": "text", "text": "Frame 0 at 0.0 s:"}, {"type": "image_url", "image_url": {"url": "data:..."}},
+        {"type": "text", "text": " when?"}]}]}
+    openai = prompt_record(SimpleNamespace(), body)
+    assert openai["text"] == "[system] sys\n[user] Frame 0 at 0.0 s:<image> when?"
+    assert prompt_record(SimpleNamespace(), object()) is None
