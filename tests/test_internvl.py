@@ -175,6 +175,15 @@ def test_tiny_model_loads_offline_with_the_familys_tokens(internvl_dir, adapter,
     assert adapter.sampling_factors() == {"frame_factor": 1, "image_factor": 28}
 
 
+def test_video_token_id_comes_from_the_tokenizer_when_the_config_has_none(internvl_dir, tokenizer):
+    from transformers import AutoConfig
+
+    cfg = AutoConfig.from_pretrained(internvl_dir)
+    del cfg.video_token_id  # what a real -hf checkpoint's config looks like
+    assert not hasattr(cfg, "video_token_id")
+    assert adapter_for(cfg).video_token_id == tokenizer.convert_tokens_to_ids("<video>")
+
+
 def _generate(model, adapter, tokenizer, sampled):
     text = adapter.expand_prompt(render_prompt(tokenizer, build_messages("the dog runs", "r1")),
                                  video := adapter.video_inputs(sampled))

@@ -43,10 +43,16 @@ class InternVLAdapter(ModelAdapter):
         self.tile = tile_shape(vision)
         self.tokens_per_frame = tokens_per_frame(vision, config.downsample_ratio)
         self.image_token_id = config.image_token_id
-        # InternVLConfig has no field for <video> (transformers finds it in the text); timer1's tiny model
-        # records it, other checkpoints resolve it through the tokenizer (expand_prompt_ids)
-        self.video_token_id = getattr(config, "video_token_id", None)
+        # InternVLConfig has no field for <video> (transformers finds it in the text): timer1's tiny model
+        # records it, other checkpoints' id comes from their tokenizer when first asked for
+        self._video_token_id = getattr(config, "video_token_id", None)
         self._tokenizer = None
+
+    @property
+    def video_token_id(self) -> int:
+        if self._video_token_id is None:
+            self._video_token_id = self._load_tokenizer().convert_tokens_to_ids(VIDEO_TOKEN)
+        return self._video_token_id
 
     def sampling_factors(self) -> dict[str, int]:
         # any number of frames (no temporal patch); sides: patch / downsample, InternVL's patch × merge
@@ -114,7 +120,7 @@ class InternVLAdapter(ModelAdapter):
         return build_vllm_request(text, sampled, self.tile)
 
     def _load_tokenizer(self):
-        """The checkpoint's tokenizer (vllm_request gets ids only, and the frame lines are text)."""
+        """The checkpoint's tokenizer (vllm_request gets ids only and writes text; <video>'s id)."""
         if self._tokenizer is None:
             from transformers import AutoTokenizer
 
