@@ -12,8 +12,8 @@ How a run proceeds
    after the model's thread, so the two never fight for the same cores.
 4. Each finished query is appended to ``predictions.jsonl`` with flush + fsync; ``--resume`` drops a
    torn last line, skips finished qids and continues.
-5. A bad video (missing, empty, truncated, undecodable) becomes that query's error line (no span,
-   so the scorer counts a miss) and the run's status is ``partial``.
+5. A bad video (a reason of tvgbench.video.errors.REASONS: missing, not_a_video, truncated, …)
+   becomes that query's error line (no span, so the scorer counts a miss) and the run's status is ``partial``.
 
 A run's settings are one frozen :class:`tvgbench.harness.config.RunConfig` (QA: ``QARunConfig``);
 run.json's ``settings`` are its serialisation. TVG and QA runs share the run-folder code here
