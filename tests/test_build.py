@@ -229,7 +229,15 @@ def test_water_fill_is_as_even_as_supply_allows(supply, total):
         assert q.max() <= q[unsaturated].min() + 1
 
 
-@pytest.mark.parametrize("size", [11, 24, 50, 102, 180])
+def _stocked_deciles_left_empty(samples, candidates):
+    """Query-centre deciles some candidate falls in that no selected query does."""
+    def decile_counts(rows):
+        return np.bincount([min(s.bins["qcenter"], 9) for s in rows], minlength=10)
+
+    return np.flatnonzero((decile_counts(samples) == 0) & (decile_counts(candidates) > 0)).tolist()
+
+
+@pytest.mark.parametrize("size", [*range(11, 21), 24, 50, 102, 180])
 def test_small_builds_scale_the_type_minimum_down_and_stay_balanced(size):
     # 11 types x the default minimum of 20 exceed these sizes: the first types used to take every slot
     res = build_balanced(synthetic_candidates(), BuildConfig(size=size, seed=1), classify=False)
@@ -248,6 +256,14 @@ def test_small_builds_scale_the_type_minimum_down_and_stay_balanced(size):
 
     assert f"--min-per-type 20 for every stocked type exceeds --size {size}: scaled down to {size // 11} per type" \
         in format_balance(rep)
+    # every stocked centre decile too: the planned cells need not hold them (size 11, seed 2 left decile 0 empty)
+    cands = synthetic_candidates()
+    for seed in range(4):
+        res = build_balanced([replace(s) for s in cands], BuildConfig(size=size, seed=seed), classify=False)
+        assert _stocked_deciles_left_empty(res.samples, cands) == [], (size, seed)
+        assert len({s.qtype for s in res.samples}) == 11 and len(res.samples) == size
+        per_bin = np.bincount([s.bins["videolen"] for s in res.samples], minlength=N_DURATION_BINS)
+        assert per_bin.max() - per_bin.min() <= 1
 
 
 def test_real_tvgbench_build_of_50_covers_every_type_and_centre_decile(tvgbench_split, tmp_path):
@@ -270,3 +286,14 @@ def test_real_tvgbench_small_builds_meet_the_scaled_minimum_at_every_size(tvgben
         rep = build_balanced([replace(s) for s in samples], BuildConfig(size=size, seed=seed), classify=False).report
         assert min(rep["qtypes"].values()) >= size // 11 and rep["qtypes_below_minimum"] == {}, (size, rep["qtypes"])
         assert rep["duration_bins"]["max_abs_deviation"] < 1, size
+    # sizes 11-15 left a centre decile with none (the cells planned for the types lacked it); an explicit
+    # --min-per-type 1 (no scaling) let the greedy pass leave types with none up to size 20
+    for size in range(11, 21):
+        for seed in range(4):
+            for min_per_type in (20, 1):
+                res = build_balanced([replace(s) for s in samples],
+                                     BuildConfig(size=size, seed=seed, min_per_type=min_per_type), classify=False)
+                where = (size, seed, min_per_type)
+                assert _stocked_deciles_left_empty(res.samples, samples) == [], where
+                assert min(res.report["qtypes"].values()) >= 1 and res.report["qtypes_below_minimum"] == {}, where
+                assert len(res.samples) == size and res.report["duration_bins"]["max_abs_deviation"] < 1, where

@@ -7,7 +7,8 @@ then select N that are
    [0, 180) s), a bin short of supply giving what it has and the rest spread over the others;
 2. spread as evenly as supply allows across sources within each bin;
 3. covering every query type with at least ``min_per_type`` queries where supply and (1-2) allow;
-4. spread over the ten query-centre deciles within each (bin, source) cell.
+4. spread over the ten query-centre deciles within each (bin, source) cell, every decile with supply
+   holding at least one query (small builds trade queries within a bin for it: small_builds.py).
 
 Every tie is broken by a seeded random rank drawn over the candidates in qid order, so the result depends
 only on the candidates' content and the seed, never on file order: the same inputs and seed give the same
@@ -30,6 +31,7 @@ from tvgbench.core.schema import QCENTER_BINS, QTYPES, Sample, VIDEOLEN_BIN_SECO
 from tvgbench.core.splits import load_split
 from tvgbench.core.validate import FLAG_END_PAST_DURATION, FLAG_ZERO_LENGTH
 from tvgbench.data import qtype as qt
+from tvgbench.data.small_builds import Candidates, cover_deciles, scaled_minimum, type_plan
 from tvgbench.data.sources import FORMATS, ingest
 
 N_DURATION_BINS = 9
@@ -187,41 +189,6 @@ def _pick_in_cell(pool: _Pool, candidates: np.ndarray, taken_deciles: np.ndarray
     return int(candidates[np.lexsort(keys)[0]])
 
 
-def scaled_minimum(size: int, min_per_type: int, type_supply: np.ndarray) -> int:
-    """The per-type minimum a build of ``size`` can hold: ``min_per_type``, or ``size // stocked types``
-    when the stocked types times the minimum exceed the size (else the rarest types take it all)."""
-    stocked = int(np.count_nonzero(type_supply))
-    return min_per_type if stocked * min_per_type <= size else size // stocked
-
-
-def _type_plan(pool: _Pool, cell_of: np.ndarray, cell_cap: np.ndarray, bin_quota: np.ndarray,
-               minimum: int) -> list[tuple[int, int, int]]:
-    """(type, cell, count) meeting every type's minimum within the capacities where any assignment can.
-
-    A maximum flow: source -> type (the minimum) -> cell (the type's supply there) -> bin (``cell_cap``)
-    -> sink (the bin's quota). The greedy pass of larger builds cannot backtrack, and at small sizes its
-    first types fill the cells that later types needed.
-    """
-    from scipy.sparse import csr_matrix
-    from scipy.sparse.csgraph import maximum_flow
-
-    n_types, n_cells, n_src = len(QTYPE_NAMES), len(cell_cap), len(pool.sources)
-    supply = np.zeros((n_types, n_cells), dtype=np.int64)
-    np.add.at(supply, (pool.qtype, cell_of), 1)
-    first_cell, first_bin = 1 + n_types, 1 + n_types + n_cells
-    sink = first_bin + N_DURATION_BINS
-    t_idx, c_idx = np.nonzero(supply)
-    cells, bins = np.arange(n_cells), np.arange(N_DURATION_BINS)
-    tail = np.concatenate([np.zeros(n_types, dtype=np.int64), 1 + t_idx, first_cell + cells, first_bin + bins])
-    head = np.concatenate([1 + np.arange(n_types), first_cell + c_idx, first_bin + cells // n_src,
-                           np.full(N_DURATION_BINS, sink)])
-    cap = np.concatenate([np.minimum(supply.sum(axis=1), minimum), supply[t_idx, c_idx], cell_cap, bin_quota])
-    graph = csr_matrix((cap.astype(np.int32), (tail, head)), shape=(sink + 1, sink + 1))
-    flow = maximum_flow(graph, 0, sink).flow.tocsr()
-    sent = np.asarray(flow[1 + t_idx, first_cell + c_idx]).ravel()
-    return [(int(t), int(c), int(n)) for t, c, n in zip(t_idx, c_idx, sent) if n > 0]
-
-
 def _small_build_plan(pool: _Pool, cell_of: np.ndarray, cell_quota: np.ndarray, bin_quota: np.ndarray,
                       minimum: int, rng: np.random.Generator) -> tuple[list[tuple[int, int, int]], np.ndarray]:
     """The type plan of a small build, and the cell quotas it keeps (flattened).
@@ -230,12 +197,12 @@ def _small_build_plan(pool: _Pool, cell_of: np.ndarray, cell_quota: np.ndarray, 
     the types (the bins keep their quotas, the sources fill the rest as evenly as supply allows).
     """
     quota = cell_quota.ravel()
-    plan = _type_plan(pool, cell_of, quota, bin_quota, minimum)
+    plan = type_plan(pool.qtype, cell_of, len(QTYPE_NAMES), len(pool.sources), quota, bin_quota, minimum)
     type_supply = np.bincount(pool.qtype, minlength=len(QTYPE_NAMES))
     if sum(n for _, _, n in plan) == int(np.minimum(type_supply, minimum).sum()):
         return plan, quota.copy()
     cell_supply = np.bincount(cell_of, minlength=len(quota))
-    plan = _type_plan(pool, cell_of, cell_supply, bin_quota, minimum)
+    plan = type_plan(pool.qtype, cell_of, len(QTYPE_NAMES), len(pool.sources), cell_supply, bin_quota, minimum)
     planned = np.zeros(len(quota), dtype=np.int64)
     for _, c, n in plan:
         planned[c] += n
@@ -275,16 +242,10 @@ def select_balanced(samples: Sequence[Sample], keep: np.ndarray, config: BuildCo
         if overall is not None:
             overall[pool.qcenter[j]] += 1
 
-    # 1. minimum per query type: planned in a small build; else rarest type first, each pick into the
-    # cell with the most quota left
-    if small:
-        plan, remaining = _small_build_plan(pool, cell_of, cell_quota, bin_quota, minimum, rng)
-        cell_quota = remaining.reshape(cell_quota.shape).copy()  # the sources may have moved with the types
-        for t, cell, n in plan:
-            for _ in range(n):
-                in_cell = np.flatnonzero((pool.qtype == t) & ~taken & (cell_of == cell))
-                take(_pick_in_cell(pool, in_cell, deciles_taken[cell], overall))
-    else:
+    # 1. minimum per query type: rarest type first, each pick into the cell with the most quota left;
+    # planned in a small build, or where that greedy pass (it cannot backtrack) left a stocked type with
+    # nothing (a type merely short of the minimum keeps the greedy rows: builds stay as they were)
+    if not small:
         for t in np.argsort(type_supply, kind="stable"):
             while type_count[t] < config.min_per_type:
                 open_of_type = np.flatnonzero((pool.qtype == t) & ~taken & (remaining[cell_of] > 0))
@@ -294,6 +255,17 @@ def select_balanced(samples: Sequence[Sample], keep: np.ndarray, config: BuildCo
                 cell = cells[np.lexsort((rng.random(len(cells)), -remaining[cells]))[0]]
                 in_cell = open_of_type[cell_of[open_of_type] == cell]
                 take(_pick_in_cell(pool, in_cell, deciles_taken[cell]))
+        small = minimum > 0 and bool(((type_count == 0) & (type_supply > 0)).any())
+        if small:  # start again from nothing, planned
+            taken[:], deciles_taken[:], type_count[:] = False, 0, 0
+            overall = deciles_taken.sum(axis=0)
+    if small:
+        plan, remaining = _small_build_plan(pool, cell_of, cell_quota, bin_quota, minimum, rng)
+        cell_quota = remaining.reshape(cell_quota.shape).copy()  # the sources may have moved with the types
+        for t, cell, n in plan:
+            for _ in range(n):
+                in_cell = np.flatnonzero((pool.qtype == t) & ~taken & (cell_of == cell))
+                take(_pick_in_cell(pool, in_cell, deciles_taken[cell], overall))
 
     # 2. fill every cell to its quota, spreading over query-centre deciles
     order = np.lexsort((pool.rank, cell_of))
@@ -309,6 +281,12 @@ def select_balanced(samples: Sequence[Sample], keep: np.ndarray, config: BuildCo
             d = min(open_d, key=lambda k: (deciles_taken[cell, k], 0 if overall is None else overall[k],
                                            pool.rank[by_decile[k][0]]))
             take(by_decile[d].pop(0))
+
+    # 3. a stocked query-centre decile left empty (the planned cells of a small build lacked it): trade
+    # queries within their duration bins until every decile has one
+    columns = Candidates(bin=pool.bin, cell=cell_of, qcenter=pool.qcenter, qtype=pool.qtype, rank=pool.rank)
+    if cover_deciles(columns, taken, QCENTER_BINS, minimum, len(QTYPE_NAMES)):
+        cell_quota = np.bincount(cell_of[taken], minlength=cell_quota.size).reshape(cell_quota.shape)
 
     chosen = pool.index[taken]
     quotas = {"bin_quota": bin_quota.tolist(), "cell_quota": cell_quota.tolist(), "sources": pool.sources,
