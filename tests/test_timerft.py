@@ -143,3 +143,31 @@ def test_rule_options_are_exclusive(small_pool, tmp_path):
     for args in (["--rule", "keep-0-0.7", "--center", "0.5"], ["--all"]):
         r = _cli(["data", "build", "timerft", "--pool", str(small_pool / "split"), *args, "-o", str(tmp_path / "o")])
         assert r.exit_code == 2 and r.output.startswith("error:") and r.output.count("\n") == 1, r.output
+
+
+def test_difficulty_warns_on_unknown_qids_and_refuses_when_most_are_unknown(small_pool, timerft_samples, tmp_path):
+    # predictions for another split: 7 of 10 qids unknown used to write a 3-sample pool, exit 0, no warning
+    known = [{"qid": s.qid, "pred": list(s.pred)} for s in timerft_samples[:3]]
+    foreign = [{"qid": f"another_split_{i}", "pred": [0.0, 5.0]} for i in range(7)]
+    preds = tmp_path / "wrong.jsonl"
+    preds.write_text("\n".join(json.dumps(x) for x in known + foreign) + "\n")
+    args = ["data", "difficulty", str(preds), "--split", str(small_pool / "split")]
+    r = _cli([*args, "-o", str(tmp_path / "refused")])
+    assert r.exit_code == 2 and r.stdout == "" and not (tmp_path / "refused").exists()
+    assert r.stderr.startswith("error: 7 of 10 predictions name qids that are not in split 'train'")
+    assert "--allow-unknown" in r.stderr and r.stderr.count("\n") == 1
+    r = _cli([*args, "-o", str(tmp_path / "allowed"), "--allow-unknown", "--json"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["scored"] == 3
+    assert r.stderr.startswith("warning: 7 of 10 predictions name qids that are not in split 'train'")
+    # a few unknown: a warning with the counts, the pool is written
+    preds.write_text("\n".join(json.dumps(x) for x in known + foreign[:1]) + "\n")
+    r = _cli([*args, "-o", str(tmp_path / "few")])
+    assert r.exit_code == 0 and "scored 3 of 300" in r.stdout
+    assert r.stderr.startswith("warning: 1 of 4 predictions name qids that are not in split 'train'")
+    assert r.stderr.count("\n") == 1
+
+
+def test_difficulty_of_a_clean_file_prints_no_warning(small_pool, tmp_path):
+    r = _cli(["data", "difficulty", str(small_pool / "preds.jsonl"), "--split", str(small_pool / "split"),
+              "-o", str(tmp_path / "scored")])
+    assert r.exit_code == 0 and r.stderr == "", r.stderr

@@ -20,7 +20,10 @@ from tvgbench.core.errors import Timer1Error
 @click.option("--overwrite", is_flag=True,
               help="Replace the split if OUT already holds it, or write beside files timer1 did not write "
                    "(those are never touched).")
-def difficulty(predictions, split_dir, split_name, out_dir, as_json, overwrite):
+@click.option("--allow-unknown", is_flag=True,
+              help="Write the pool even when most predictions name qids the split does not hold "
+                   "(else exit 2: a wrong --split?).")
+def difficulty(predictions, split_dir, split_name, out_dir, as_json, overwrite, allow_unknown):
     """Difficulty = 100 x IoU of a model's prediction per sample (higher = easier, as Time-R1).
 
     PREDICTIONS is a JSONL file with `qid` and `pred` (or raw `text`, parsed with Time-R1's
@@ -30,10 +33,15 @@ def difficulty(predictions, split_dir, split_name, out_dir, as_json, overwrite):
     from tvgbench.core.splits import load_split, split_ownership, write_split
     from tvgbench.data.cards import write_build_card
 
-    from .difficulty import DIFFICULTY_PARSER, score_difficulty
+    from tvgbench.core.scoring import unknown_warning
+
+    from .difficulty import DIFFICULTY_PARSER, score_difficulty, unknown_predictions
 
     split = load_split(split_dir, split_name)
     result = score_difficulty(predictions, split.samples)
+    warning = unknown_warning(*unknown_predictions(result.stats), split.name, split_dir, allow=allow_unknown)
+    if warning:
+        click.echo(warning, err=True)
     build = {"command": "timer1 data difficulty " + " ".join(shlex.quote(str(a)) for a in (
                  predictions, "--split", split_dir, *(["--split-name", split_name] if split_name else []),
                  "-o", out_dir)),

@@ -76,3 +76,9 @@ def score_difficulty(pred_path: str | os.PathLike, samples: Sequence[Sample]) ->
         "mean_difficulty": round(float(diff.mean()), 4),
     }
     return DifficultyResult(scored, stats)
+
+
+def unknown_predictions(stats: dict[str, Any]) -> tuple[int, int]:
+    """(qids naming no sample of the split, qids) of :func:`score_difficulty`'s stats: distinct qids, as
+    the last line naming a sample wins (a sample met by qid and by ``source_id`` counts once)."""
+    return stats["unknown_qids"], stats["scored"] + stats["unknown_qids"]

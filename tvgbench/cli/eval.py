@@ -33,19 +33,14 @@ def score_cmd(predictions, split_dir, split_name, compat, bootstrap, seed, as_js
     Lines: {"qid", "pred": [s, e]} | {"qid", "text": raw output} | Time-R1 evaluate.py lines
            | {"qid", "windows": [[s, e, score], ...]} (adds R5@θ).
     """
-    from tvgbench.core.errors import Timer1Error
-    from tvgbench.core.scoring import score, unknown_predictions
+    from tvgbench.core.scoring import score, unknown_predictions, unknown_warning
     from tvgbench.core.report import print_score_table, write_json_atomic
 
     result = score(predictions, split_dir, mode=compat or "canonical", split_name=split_name,
                    bootstrap=bootstrap, seed=seed)
-    unknown, total = unknown_predictions(result)
-    if unknown:
-        what = (f"{unknown} of {total} predictions name qids that are not in split '{result['split']['name']}' "
-                f"of {split_dir}")
-        if 2 * unknown > total and not allow_unknown:
-            raise Timer1Error(f"{what}: are these predictions for another split? (--allow-unknown scores them anyway)")
-        click.echo(f"warning: {what}; they are not scored", err=True)
+    warning = unknown_warning(*unknown_predictions(result), result["split"]["name"], split_dir, allow=allow_unknown)
+    if warning:
+        click.echo(warning, err=True)
     if out:
         write_json_atomic(out, result)
     if as_json:

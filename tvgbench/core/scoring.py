@@ -169,6 +169,20 @@ def unknown_predictions(result: dict[str, Any]) -> tuple[int, int]:
     return counts["unknown_qids"], counts["prediction_lines"]
 
 
+def unknown_warning(unknown: int, total: int, split_name: str, split_dir: str | os.PathLike, *,
+                    allow: bool = False) -> str | None:
+    """The stderr warning when ``unknown`` of ``total`` predictions name qids split ``split_name`` does
+    not hold (None when none do). Most of them unknown is an error unless ``allow``: predictions for
+    another split would otherwise give near-zero results in silence (``eval score``, ``data difficulty``).
+    """
+    if not unknown:
+        return None
+    what = f"{unknown} of {total} predictions name qids that are not in split '{split_name}' of {split_dir}"
+    if 2 * unknown > total and not allow:
+        raise Timer1Error(f"{what}: are these predictions for another split? (--allow-unknown scores them anyway)")
+    return f"warning: {what}; they are not scored"
+
+
 def score(pred_path: str | os.PathLike, split_dir: str | os.PathLike, *, mode: str = "canonical",
           split_name: str | None = None, bootstrap: int = 1000, seed: int = 0,
           predictions: PredictionColumns | None = None) -> dict[str, Any]:
