@@ -132,3 +132,48 @@ def test_chat_template_from_processor_files(tmp_path, tiny_model_dir):
     (tmp_path / "chat_template.json").write_text(json.dumps({"chat_template": template}))
     P.ensure_chat_template(tok, tmp_path)
     assert P.render_prompt(tok, P.build_messages("x")).count("<|video_pad|>") == 1
+
+
+# TencentARC/TimeLens evaluation/utils.py, GROUNDER_PROMPT and GROUNDER_PROMPT_TEXT_TIMESTAMP, as published
+TIMELENS = ("Please find the visual event described by the sentence '{}', determining its starting and ending times. "
+            "The format should be: 'The event happens in <start time> - <end time> seconds'.")
+TIMELENS_TS = ("You are given a video with multiple frames. "
+               "The numbers before each video frame indicate its sampling timestamp (in seconds). ") + TIMELENS
+
+
+@pytest.mark.parametrize("preset,published", [("timelens", TIMELENS), ("timelens_ts", TIMELENS_TS)])
+def test_timelens_presets_equal_the_published_text_and_its_answer_parses(preset, published):
+    from tvgbench.core.parsing import parse_answer
+
+    query = 'the man "jumps" {x}'
+    prompt = P.get_prompt(preset)
+    assert prompt.fill(query=query) == published.format(query) and prompt.assistant_prefix == ""
+    # TimeLens's answer format ("The event happens in S - E seconds") is a span the canonical parser reads
+    assert parse_answer("The event happens in 12.5 - 17.8 seconds.").span == (12.5, 17.8)
+
+
+def test_mimo_think_asks_for_the_answer_only_and_the_answer_after_the_reasoning_is_parsed():
+    from tvgbench.core.parsing import parse_answer
+
+    mimo = P.get_prompt("mimo_think")
+    # MiMo-VL reasons in <think> by default: no think instruction, no forced prefix (nothink would suppress it)
+    assert "<think>" not in mimo.template and mimo.assistant_prefix == "" and "<answer>" in mimo.template
+    assert mimo.template == P.get_prompt("default").template
+    reasoned = "<think>\nIs it 3.0 to 5.0? <answer>3.0 to 5.0</answer> no, later.\n</think>\n<answer>12.5 to 17.8</answer>"
+    assert parse_answer(reasoned).span == (12.5, 17.8) and parse_answer(reasoned).flags == ()
+    untagged = "<think>\nmaybe 3.0 to 5.0, no\n</think>\nThe event is from 12.5 to 17.8 seconds."
+    assert parse_answer(untagged).span == (12.5, 17.8)  # the last span, after the reasoning
+
+
+def test_every_preset_is_in_the_prompt_help_and_new_presets_leave_the_tiny_tokenizer_alone():
+    import random
+
+    from tvgbench.models.qwen2_5_vl.tiny import _training_lines
+
+    for name in P.PRESETS:
+        assert re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", P.PROMPT_HELP), name
+    # the tiny tokenizer (and so every tiny model's output) is trained on Time-R1's presets only
+    assert set(P.TIME_R1_PRESETS) < set(P.PRESETS)
+    lines = _training_lines(random.Random(0), n=0)
+    assert lines == [P.PRESETS[n].replace("{}", "a person opens the door") for n in P.TIME_R1_PRESETS]
+    assert not any("visual event described" in line for line in lines)

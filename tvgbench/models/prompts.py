@@ -14,6 +14,17 @@ Grounding presets (``[EVENT]`` is replaced by the query):
   ``v2``, ``v3`` the fine-tuning templates (``QUESTION_TEMPLATE_TG_v2``/``_v3``)
   ``timezero``  TimeZero's template ("specific timestamps (xx.xx) or time ranges")
   ``demo``      ``demo.py``'s template (r1 with a leading and trailing newline)
+Grounding presets of other published recipes (where a family's recipe differs from Time-R1's):
+  ``timelens``     TimeLens's grounding prompt (``GROUNDER_PROMPT``, TencentARC/TimeLens ``evaluation/utils.py``),
+                   what it asks TimeLens-8B and Qwen3-VL with; answer "The event happens in S - E seconds".
+                   TimeLens sends no system message (video, then text): no layout here is exactly that
+  ``timelens_ts``  TimeLens-7B's (Qwen2.5-VL) prompt for interleaved text timestamps (``GROUNDER_PROMPT_TEXT_TIMESTAMP``):
+                   the same, after a sentence saying the number before each frame is its time. Only true where
+                   the times reach the model as text: the openai backend, Qwen3-VL, InternVL
+  ``mimo_think``   MiMo-VL's think format: MiMo-VL reasons inside ``<think>`` on its own (its default), so the
+                   prompt asks for the answer only (``default``'s text) and forces no prefix; the answer is the
+                   last ``<answer>`` block after the reasoning, else the last span (the canonical parser).
+                   MiMo-VL publishes no grounding prompt of its own, so none is invented here
 Multiple-choice presets (``[QUESTION]``, ``[OPTIONS]``): ``mcq_default``, ``mcq_r1``, ``mcq_r1_nocot``,
 ``mcq_nothink``.
 
@@ -75,6 +86,12 @@ MCQ_DEFAULT = _MCQ_HEAD + "\n\nP" + _MCQ_LETTER[1:] + _MCQ_TAIL
 MCQ_R1 = _MCQ_HEAD + " \n\n" + _THINK_TIMESTAMPS + " \n\nThen, " + _MCQ_LETTER + _MCQ_TAIL
 MCQ_R1_NOCOT = MCQ_R1 + "<think>\n</think>"
 
+# TencentARC/TimeLens evaluation/utils.py (also training/data/grounding.py), the query in place of '{}'
+TG_TIMELENS = ("Please find the visual event described by the sentence '[EVENT]', determining its starting and "
+               "ending times. The format should be: 'The event happens in <start time> - <end time> seconds'.")
+TG_TIMELENS_TS = ("You are given a video with multiple frames. The numbers before each video frame indicate its "
+                  "sampling timestamp (in seconds). ") + TG_TIMELENS
+
 # name -> (template, assistant prefix, task)
 _PRESETS: dict[str, tuple[str, str, str]] = {
     "r1": (TG_R1, "", "tg"),
@@ -86,13 +103,19 @@ _PRESETS: dict[str, tuple[str, str, str]] = {
     "v3": (TG_V3, "", "tg"),
     "timezero": (TG_TIMEZERO, "", "tg"),
     "demo": ("\n" + TG_R1 + "\n", "", "tg"),
+    "timelens": (TG_TIMELENS, "", "tg"),
+    "timelens_ts": (TG_TIMELENS_TS, "", "tg"),
+    "mimo_think": (TG_DEFAULT, "", "tg"),
     "mcq_default": (MCQ_DEFAULT, "", "mcq"),
     "mcq_r1": (MCQ_R1, "", "mcq"),
     "mcq_r1_nocot": (MCQ_R1_NOCOT, "", "mcq"),
     "mcq_nothink": (MCQ_R1, NOTHINK_PREFIX, "mcq"),
 }
-# The bare template texts (used e.g. to train the tiny tokenizer on realistic text).
+# The bare template texts.
 PRESETS: dict[str, str] = {name: spec[0] for name, spec in _PRESETS.items()}
+# Time-R1's own presets, the ones the tiny tokenizer is trained on (a preset added later must not change it)
+TIME_R1_PRESETS = ("r1", "default", "nothink", "r1_nocot", "v1", "v2", "v3", "timezero", "demo",
+                   "mcq_default", "mcq_r1", "mcq_r1_nocot", "mcq_nothink")
 
 
 def preset_names(task: str) -> tuple[str, ...]:
