@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -370,3 +371,144 @@ def test_secrets_are_redacted_wherever_settings_are_recorded(tmp_path, synth_spl
     video = sorted((synth_split / "videos").glob("*.mp4"))[0]
     result = predict_one(PredictConfig(model="m", backend="openai", sampling=FAST, backend_options=options), video, "q")
     assert KEY not in json.dumps(result)
+
+
+# -- --family: the served model's family writes each frame's time text ---------------------------------------
+
+def _five_frames():
+    """Five 32x32 frames at 0, 1, 2, 3, 4 s: an odd count, so Qwen3-VL's last temporal patch repeats a frame."""
+    import numpy as np
+
+    from tvgbench.video.sample import SampledVideo
+
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, size=(5, 32, 32, 3), dtype=np.uint8)
+    return SampledVideo(frames=frames, timestamps=np.arange(5, dtype=np.float64), sample_fps=1.0)
+
+
+def _video_parts(body: dict) -> list[str]:
+    """The user turn's parts as they were sent: each text part's text, each image as 'IMG'."""
+    return ["IMG" if p["type"] == "image_url" else p["text"] for p in body["messages"][1]["content"]]
+
+
+# frame i is at i seconds; Qwen3-VL: one time per temporal patch of 2 frames (the mean), before its first frame
+FAMILY_PARTS = {
+    None: ["0.0s", "IMG", "1.0s", "IMG", "2.0s", "IMG", "3.0s", "IMG", "4.0s", "IMG"],
+    "qwen2_5_vl": ["0.0s", "IMG", "1.0s", "IMG", "2.0s", "IMG", "3.0s", "IMG", "4.0s", "IMG"],
+    "qwen3_vl": ["<0.5 seconds>", "IMG", "IMG", "<2.5 seconds>", "IMG", "IMG", "<4.0 seconds>", "IMG"],
+    "qwen3_5": ["<0.5 seconds>", "IMG", "IMG", "<2.5 seconds>", "IMG", "IMG", "<4.0 seconds>", "IMG"],
+    "internvl": ["Frame1 at 0.0 s: ", "IMG", "Frame2 at 1.0 s: ", "IMG", "Frame3 at 2.0 s: ", "IMG",
+                 "Frame4 at 3.0 s: ", "IMG", "Frame5 at 4.0 s: ", "IMG"],
+}
+
+
+@pytest.mark.parametrize("family", list(FAMILY_PARTS))
+def test_each_family_sends_its_time_text_between_the_frames_in_order(serve, family):
+    from tvgbench.models.prompts import build_messages
+
+    stub = Stub()
+    be = _backend(serve(stub), **({"family": family} if family else {}))
+    sampled = _five_frames()
+    be.generate([be.prepare(build_messages("a person opens the door"), "", sampled)])
+    parts = _video_parts(stub.bodies[0])
+    assert parts[:-1] == FAMILY_PARTS[family]
+    assert parts[-1].startswith("To accurately pinpoint the event \"a person opens the door\"")  # video first
+    sent = [p["image_url"]["url"] for p in stub.bodies[0]["messages"][1]["content"] if p["type"] == "image_url"]
+    from tvgbench.harness.backends.openai import encode_jpeg
+
+    assert sent == [encode_jpeg(f) for f in sampled.frames]  # every frame once, in order (none repeated)
+    assert ("family" in be.settings()) == (family is not None)
+
+
+def test_the_default_request_is_unchanged_by_the_family_option(serve):
+    """No --family: the same body as the backend built before families (time text '{t:.1f}s' then the JPEG)."""
+    from tvgbench.harness.backends.openai import encode_jpeg
+    from tvgbench.models.prompts import build_messages
+
+    stub = Stub()
+    be = _backend(serve(stub))
+    sampled = _five_frames()
+    messages = build_messages("q")
+    body = be.prepare(messages, "", sampled)
+    frames = []
+    for frame, t in zip(sampled.frames, sampled.timestamps):
+        frames += [{"type": "text", "text": f"{t:.1f}s"}, {"type": "image_url", "image_url": {"url": encode_jpeg(frame)}}]
+    assert body["messages"] == [{"role": "system", "content": "You are a helpful assistant."},
+                                {"role": "user", "content": frames + [messages[1]["content"][1]]}]
+    assert be.settings()["video_as"] == "JPEG frames (quality 90), each preceded by its clip time as text ('{t:.1f}s')"
+
+
+@pytest.mark.parametrize("family", ["qwen3_vl", "internvl"])
+def test_the_openai_time_texts_are_the_ones_the_hf_prompt_carries(family):
+    """The same formula on both paths: the texts sent beside the frames, in order, are the time texts the
+    family's expand_prompt writes into the hf prompt (from a default transformers config, no weights)."""
+    import transformers
+
+    from tvgbench.models import adapter_for
+
+    config_class = {"qwen3_vl": transformers.Qwen3VLConfig, "internvl": transformers.InternVLConfig}[family]
+    adapter = adapter_for(config_class())
+    sampled = _five_frames()
+    if family == "qwen3_vl":
+        prompt = adapter.expand_prompt("<|im_start|>user\n<|vision_start|><|video_pad|><|vision_end|>q",
+                                       adapter.video_inputs(sampled))
+        in_prompt = re.findall(r"<[0-9.]+ seconds>", prompt)
+    else:
+        prompt = adapter.expand_prompt("<|im_start|>user\n<video>\nq", adapter.video_inputs(sampled))
+        in_prompt = re.findall(r"Frame\d+ at [0-9.]+ s: ", prompt)
+    texts = adapter.frame_time_texts(sampled)
+    assert len(texts) == sampled.num_frames and [t for t in texts if t] == in_prompt and in_prompt
+    served = type(adapter).served().frame_time_texts(sampled)  # what the openai backend uses: no config
+    assert served == texts
+
+
+def test_family_on_the_command_line_reaches_the_request_and_run_json(tmp_path, synth_split, serve):
+    stub = Stub()
+    base = serve(stub)
+    out = tmp_path / "run"
+    res = CliRunner().invoke(cli, _run_args(synth_split, base, out, "--limit", "1", "--family", "internvl"))
+    assert res.exit_code == 0, res.output
+    parts = _video_parts(stub.bodies[0])
+    n_frames = parts.count("IMG")
+    assert [p for p in parts if p != "IMG"][:-1] == [p for p in parts[:-1] if p.startswith("Frame")]
+    assert parts[0] == "Frame1 at 0.0 s: " and parts[2 * n_frames - 2].startswith(f"Frame{n_frames} at ")
+    run = json.loads((out / "run.json").read_text())
+    assert run["settings"]["family"] == "internvl" and run["backend"]["family"] == "internvl"
+    assert run["family"]["family"] == "InternVL3/3.5" and run["family"]["model_type"] == "internvl"
+    assert "Frame1 at 0.0 s: <image>Frame2 at " in run["first_prompt"]["text"]  # the exact text asked, recorded
+    assert "InternVL3/3.5's time as interleaved text" in run["backend"]["video_as"]
+    # a resume under another family is refused: the family is part of the run's fingerprint
+    res = CliRunner().invoke(cli, _run_args(synth_split, base, out, "--limit", "1", "--family", "qwen3_vl", "--resume"))
+    assert res.exit_code == 2 and "family" in res.output, res.output
+
+
+def test_no_family_records_none_and_family_is_refused_for_local_backends(tmp_path, synth_split, serve, tiny_model_dir):
+    out = tmp_path / "run"
+    res = CliRunner().invoke(cli, _run_args(synth_split, serve(Stub()), out, "--limit", "1"))
+    assert res.exit_code == 0, res.output
+    run = json.loads((out / "run.json").read_text())
+    assert "family" not in run["settings"] and "family" not in run["backend"] and run["family"] is None
+    assert "family" not in run["settings"]["backend_options"]
+    res = CliRunner().invoke(cli, ["eval", "run", "--split", str(synth_split), "--model", str(tiny_model_dir),
+                                   "--out", str(tmp_path / "hf"), "--family", "qwen3_vl"])
+    assert res.exit_code == 2 and res.output.count("\n") == 1, res.output
+    assert res.output.startswith("error: --family is for the openai backend")
+    assert not (tmp_path / "hf").exists()
+
+
+def test_predict_sends_the_family_time_text(synth_split, serve):
+    stub = Stub()
+    video = sorted((synth_split / "videos").glob("*.mp4"))[0]
+    res = CliRunner().invoke(cli, ["predict", "--model", "m", "--backend", "openai", "--api-base", serve(stub),
+                                   "--video", str(video), "--query", "q", "--fps", "1", "--family", "qwen3_vl",
+                                   "--total-pixels", str(FAST["total_pixels"]), "--json"])
+    assert res.exit_code == 0, res.output
+    parts = _video_parts(stub.bodies[0])[:-1]
+    n_frames = parts.count("IMG")
+    texts = [p for p in parts if p != "IMG"]
+    assert all(re.fullmatch(r"<[0-9]+\.[0-9] seconds>", t) for t in texts) and parts[0] == texts[0]
+    assert len(texts) == -(-n_frames // 2) and parts[1:3] == ["IMG", "IMG"]  # one time per temporal patch
+    result = json.loads(res.output)
+    assert result["settings"]["family"] == {"family": "Qwen3-VL", "model_type": "qwen3_vl",
+                                            "time_encoding": "text: <{t:.1f} seconds> before each temporal patch"}
+    assert result["video"]["n_frames"] == n_frames

@@ -10,6 +10,7 @@ import click
 from tvgbench.core.parsing import VARIANTS
 from tvgbench.harness.backends.base import GenParams
 from tvgbench.harness.config import EvalConfig, ModelConfig, PredictConfig, QARunConfig, QA_DATASETS, RunConfig
+from tvgbench.models.base import FAMILIES
 from tvgbench.models.prompts import LAYOUTS, PROMPT_HELP
 from tvgbench.video.config import RESIZE_MODES, SamplingConfig, field_default, field_help
 
@@ -55,6 +56,7 @@ def _model_options(f):
                      help="openai backend: the endpoint (a vLLM server, or an API)."),
         click.option("--api-key-env", default="OPENAI_API_KEY", show_default=True,
                      help="openai backend: environment variable holding the key (never passed on the command line)."),
+        click.option("--family", default=None, type=click.Choice(list(FAMILIES)), help=field_help(ModelConfig, "family")),
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -88,6 +90,8 @@ def _model_fields(kw: dict) -> dict:
               "backend_options": _backend_options(kw)}
     if kw["prompt"]:
         fields["prompt"] = kw["prompt"]
+    if kw["family"]:  # only when given: run.json's settings record it then
+        fields["family"] = kw["family"]
     return fields
 
 

@@ -22,6 +22,7 @@ from tvgbench.core.errors import Timer1Error
 from tvgbench.core.parsing import VARIANTS
 from tvgbench.harness.backends.base import GenParams
 from tvgbench.harness.provenance import redact
+from tvgbench.models.base import FAMILIES
 from tvgbench.models.prompts import LAYOUTS, PROMPT_HELP, Prompt, get_prompt, prompt_settings
 from tvgbench.video.config import SamplingConfig
 
@@ -128,6 +129,10 @@ class ModelConfig:
     gen: GenParams = field(default_factory=GenParams)  # a dict is read as GenParams(**dict)
     # the backend's own keyword options: hf device/dtype/threads, vllm dtype, openai api_base/api_key_env
     backend_options: dict = field(default_factory=dict)
+    family: str | None = field(default=None, metadata={
+        "help": "openai backend: the served model's family (its config.json model_type, see `timer1 model "
+                "families`), so each frame's time goes as that family's text [default: none, '12.5s' per frame]. "
+                "hf and vllm read it from the checkpoint."})
 
     def __post_init__(self) -> None:
         _set(self, "sampling", as_sampling(self.sampling))
@@ -137,6 +142,17 @@ class ModelConfig:
             raise Timer1Error(f"unknown layout {self.layout!r}; choose one of {', '.join(LAYOUTS)}")
         if self.parser not in self.PARSERS:
             raise Timer1Error(f"unknown parser {self.parser!r}; choose one of {', '.join(self.PARSERS)}")
+        if self.family is not None:
+            self._check_family()
+            # the openai backend is built from backend_options (runner, predict, eval qa alike)
+            _set(self, "backend_options", {**self.backend_options, "family": self.family})
+
+    def _check_family(self) -> None:
+        if self.family not in FAMILIES:
+            raise Timer1Error(f"unknown --family {self.family!r}; choose one of {', '.join(FAMILIES)}")
+        if self.backend != "openai":
+            raise Timer1Error(f"--family is for the openai backend; the {self.backend} backend reads the family "
+                              f"from the checkpoint's config.json")
 
     def prompt_preset(self) -> Prompt:
         return get_prompt(self.prompt, task=self.PROMPT_TASK)
@@ -146,6 +162,7 @@ class ModelConfig:
         return {
             "model": str(self.model),
             "backend": self.backend,
+            **({"family": self.family} if self.family else {}),  # only when given: earlier run.json unchanged
             "prompt": prompt_settings(self.prompt_preset(), self.layout),
             "parser": self.parser,
             "sampling": sampling_record(self.sampling),

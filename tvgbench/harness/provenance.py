@@ -141,8 +141,8 @@ def model_identity(backend_name: str, model_path: str) -> dict:
 
 def family_record(backend) -> dict | None:
     """run.json's record of the model family a backend serves and how it tells the model time (None: unknown,
-    e.g. a served model behind an API)."""
-    adapter = getattr(backend, "adapter", None)
+    e.g. a served model behind an API, unless --family names it)."""
+    adapter = getattr(backend, "adapter", None) or getattr(backend, "family_adapter", None)
     if adapter is None:
         return None
     return {"family": adapter.family, "model_type": adapter.model_type, "time_encoding": adapter.time_encoding}

@@ -106,6 +106,20 @@ class ModelAdapter(ABC):
 
         ``tokenizer`` is for what the expansion writes as text (e.g. Qwen3-VL's timestamps)."""
 
+    def frame_time_texts(self, sampled) -> list[str] | None:
+        """The text the model reads before each sampled frame, one entry per frame ("" where none), by the
+        formula :meth:`expand_prompt` writes: what a backend sending frames as images (openai) puts beside
+        them. None: the family's time is not text (Qwen2.5-VL: its M-RoPE positions)."""
+        return None
+
+    @classmethod
+    def served(cls) -> ModelAdapter:
+        """The adapter of a model behind an API, whose config.json timer1 cannot read: no config, the
+        class's defaults stand in for it; only :meth:`frame_time_texts` and class attributes are used on it."""
+        adapter = cls.__new__(cls)
+        adapter.config = None
+        return adapter
+
     @abstractmethod
     def video_kwargs(self, videos: list[dict], input_ids, dtype=None) -> dict:
         """Forward/generate kwargs for a batch, one video per row of ``input_ids`` (on its device)."""

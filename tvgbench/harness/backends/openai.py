@@ -1,7 +1,11 @@
 """OpenAI-compatible chat endpoint backend (API models or a vLLM server), on the official ``openai`` SDK.
 
 The video goes as its sampled frames: each frame is a JPEG ``image_url`` preceded by a text part
-giving its time (``"12.5s"``, clip time, the same clock the answer must use). The chat messages keep
+giving its time (``"12.5s"``, clip time, the same clock the answer must use). A served model's family
+is unknown to timer1; named (``family=``, ``--family``), the time text is that family's own, from its
+adapter's ``frame_time_texts`` (the formula its hf prompt uses): Qwen3-VL ``<12.5 seconds>`` before
+each temporal patch's first frame, InternVL ``Frame3 at 12.5 s: `` before each frame; a family whose
+time is not text (Qwen2.5-VL) keeps timer1's ``"12.5s"``. The chat messages keep
 timer1's layout (system text; video before or after the prompt). Requests in a batch run
 concurrently over one SDK client (it is thread-safe). Transport and retries are the SDK's: it
 retries connection errors, timeouts, 408, 409, 429 and 5xx with exponential backoff and honours
@@ -25,6 +29,7 @@ from PIL import Image
 from tvgbench.core.errors import Timer1Error
 from tvgbench.harness.backends.base import GenParams, Generation
 from tvgbench.harness.provenance import redact_url, secret_query_names
+from tvgbench.models.base import ModelAdapter, adapter_class
 
 TIMESTAMP_FORMAT = "{t:.1f}s"
 DEFAULT_API_BASE = "http://127.0.0.1:8000/v1"
@@ -38,16 +43,23 @@ def encode_jpeg(frame, quality: int = 90) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def frames_to_parts(sampled, quality: int = 90) -> list[dict]:
-    """Timestamp text + JPEG image for every sampled frame."""
+def frames_to_parts(sampled, quality: int = 90, time_texts: list[str] | None = None) -> list[dict]:
+    """Timestamp text + JPEG image for every sampled frame. ``time_texts``: the text before each frame
+    (a family's ``frame_time_texts``; "" sends none) instead of ``TIMESTAMP_FORMAT``."""
+    if time_texts is None:
+        time_texts = [TIMESTAMP_FORMAT.format(t=float(t)) for t in sampled.timestamps]
+    if len(time_texts) != len(sampled.frames):
+        raise Timer1Error(f"{len(time_texts)} time texts for {len(sampled.frames)} frames")
     parts = []
-    for frame, t in zip(sampled.frames, sampled.timestamps):
-        parts.append({"type": "text", "text": TIMESTAMP_FORMAT.format(t=float(t))})
+    for frame, text in zip(sampled.frames, time_texts):
+        if text:
+            parts.append({"type": "text", "text": text})
         parts.append({"type": "image_url", "image_url": {"url": encode_jpeg(frame, quality)}})
     return parts
 
 
-def to_openai_messages(messages: list[dict], sampled, assistant_prefix: str = "", quality: int = 90) -> list[dict]:
+def to_openai_messages(messages: list[dict], sampled, assistant_prefix: str = "", quality: int = 90,
+                       time_texts: list[str] | None = None) -> list[dict]:
     """timer1 chat messages → OpenAI chat messages with the video expanded into timestamped frames."""
     out = []
     for m in messages:
@@ -58,7 +70,7 @@ def to_openai_messages(messages: list[dict], sampled, assistant_prefix: str = ""
         parts = []
         for part in content:
             if part["type"] == "video":
-                parts.extend(frames_to_parts(sampled, quality))
+                parts.extend(frames_to_parts(sampled, quality, time_texts))
             elif part["type"] == "text":
                 parts.append({"type": "text", "text": part["text"]})
         if m["role"] == "system" and all(p["type"] == "text" for p in parts):
@@ -119,8 +131,10 @@ class OpenAIBackend:
 
     def __init__(self, model: str, params: GenParams, *, api_base: str = DEFAULT_API_BASE,
                  api_key_env: str = "OPENAI_API_KEY", max_retries: int = 5, timeout_s: float = 600.0,
-                 concurrency: int | None = None, jpeg_quality: int = 90, **_ignored):
+                 concurrency: int | None = None, jpeg_quality: int = 90, family: str | None = None, **_ignored):
         self.model = model
+        self.family = family  # the served model's model_type, when named: its adapter writes the time text
+        self.family_adapter = adapter_class(family, "--family").served() if family else None
         self.params = params
         self.api_base = api_base.rstrip("/")  # as given (recorded)
         base, query = split_api_base(self.api_base)
@@ -140,7 +154,8 @@ class OpenAIBackend:
                                     api_key=os.environ.get(api_key_env) or PLACEHOLDER_KEY, timeout=timeout_s)
 
     def prepare(self, messages: list[dict], assistant_prefix: str, sampled) -> dict:
-        chat = to_openai_messages(messages, sampled, assistant_prefix, self.jpeg_quality)
+        time_texts = self.family_adapter.frame_time_texts(sampled) if self.family_adapter else None
+        chat = to_openai_messages(messages, sampled, assistant_prefix, self.jpeg_quality, time_texts)
         return build_body(self.model, chat, self.params, assistant_prefix)
 
     def _count(self, retries: int) -> None:
@@ -193,15 +208,24 @@ class OpenAIBackend:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             return list(pool.map(self._one, requests))
 
+    def video_as(self) -> str:
+        """How the frames and their times are sent (run.json's ``video_as``)."""
+        adapter = self.family_adapter
+        if adapter is not None and type(adapter).frame_time_texts is not ModelAdapter.frame_time_texts:
+            return f"JPEG frames (quality {self.jpeg_quality}) with {adapter.family}'s time as {adapter.time_encoding}"
+        return (f"JPEG frames (quality {self.jpeg_quality}), each preceded by its clip time as text "
+                f"('{TIMESTAMP_FORMAT}')")
+
     def settings(self) -> dict:
+        family = {"family": self.family} if self.family else {}  # only when named: earlier records unchanged
         return {
             "backend": self.name,
             "model": self.model,
             "api_base": redact_url(self.api_base),
             "api_key_env": self.api_key_env,
             "weights_sha256": None,
-            "video_as": f"JPEG frames (quality {self.jpeg_quality}), each preceded by its clip time as text "
-                        f"('{TIMESTAMP_FORMAT}')",
+            **family,
+            "video_as": self.video_as(),
             "generation": self.params.to_dict(),
             "max_retries": self.max_retries,
             "openai_sdk": self._openai.__version__,

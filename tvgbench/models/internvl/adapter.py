@@ -34,7 +34,9 @@ class InternVLAdapter(ModelAdapter):
     video_keys = ("pixel_values",)
     vllm_mm_limits = {"image": MAX_FRAMES_PER_PROMPT, "video": 0}  # frames go to vLLM as images
     time_encoding = f"interleaved text '{FRAME_LINE.strip()}' before each frame"
-    backends = ("hf",)  # vllm_request is built but not yet run against vLLM
+    # openai: frames as images, each after its 'Frame{i} at {t} s: ' text (--family); vllm_request is built
+    # but not yet run against vLLM
+    backends = ("hf", "openai")
     trainer = ("grpo",)
 
     def __init__(self, config):
@@ -91,6 +93,10 @@ class InternVLAdapter(ModelAdapter):
 
     def expand_prompt(self, text: str, video: dict) -> str:
         return expand_video_token(text, frames_text(video["timestamps"], self.tokens_per_frame))
+
+    def frame_time_texts(self, sampled) -> list[str]:
+        # frames_text's line without the image (the "\n" between frames is layout, not time)
+        return [FRAME_LINE.format(index=i + 1, seconds=float(t)) for i, t in enumerate(sampled.timestamps)]
 
     def expand_prompt_ids(self, ids: list[int], video: dict, tokenizer) -> list[int]:
         # the expansion is text (the times), so the prompt is tokenised as the hf backend tokenises it:

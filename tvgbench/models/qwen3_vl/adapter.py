@@ -14,7 +14,7 @@ from tvgbench.models.base import ModelAdapter, register
 from tvgbench.models.qwen2_5_vl.inputs import video_token_count
 from tvgbench.models.qwen3_vl.chat import TOKENS
 from tvgbench.models.qwen3_vl.inputs import (expand_timestamped_ids, expand_timestamped_pads, normalize_qwen3_pixels,
-                                             qwen3_video_inputs)
+                                             patch_times, qwen3_video_inputs, timestamp_text)
 from tvgbench.models.qwen3_vl.tiny import build_tiny_model
 from tvgbench.models.qwen3_vl.vllm_inputs import build_vllm_request
 
@@ -28,8 +28,11 @@ class Qwen3VLAdapter(ModelAdapter):
     tokens = TOKENS
     video_keys = ("pixel_values_videos", "video_grid_thw")
     time_encoding = "text: <{t:.1f} seconds> before each temporal patch"
-    backends = ("hf",)  # vllm_request is built (video_needs_metadata) but not yet run against vLLM
+    # openai: frames as images with the patch times as text beside them (--family); vllm_request is built
+    # (video_needs_metadata) but not yet run against vLLM
+    backends = ("hf", "openai")
     trainer = ("grpo",)
+    temporal_patch_size = 2  # every released Qwen3-VL/3.5 vision_config's; an instance reads its config's
 
     def __init__(self, config):
         super().__init__(config)
@@ -77,6 +80,13 @@ class Qwen3VLAdapter(ModelAdapter):
 
     def expand_prompt_ids(self, ids: list[int], video: dict, tokenizer) -> list[int]:
         return expand_timestamped_ids(ids, video, tokenizer, self._ids_of)
+
+    def frame_time_texts(self, sampled) -> list[str]:
+        # the patch's time before its first frame, as expand_prompt writes it before the patch's tokens
+        texts = [""] * len(sampled.timestamps)
+        for k, seconds in enumerate(patch_times(sampled.timestamps, self.temporal_patch_size)):
+            texts[k * self.temporal_patch_size] = timestamp_text(seconds)
+        return texts
 
     def video_kwargs(self, videos: list[dict], input_ids, dtype=None) -> dict:
         import torch
