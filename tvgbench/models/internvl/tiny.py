@@ -18,12 +18,11 @@ import json
 import tempfile
 from pathlib import Path
 
-from tvgbench.core.outdir import Owned, make_readable, owned_files, staged_output
+from tvgbench.core.outdir import Owned, owned_files
 from tvgbench.models.internvl.chat import CHAT_TEMPLATE, END_OF_TEXT, EXTRA_SPECIAL_TOKENS, IM_END, SPECIAL_TOKENS
 from tvgbench.models.internvl.inputs import IMAGENET_MEAN, IMAGENET_STD
 from tvgbench.models.qwen2_5_vl import tiny as qwen_tiny
-
-TINY_MARKER = qwen_tiny.TINY_MARKER
+from tvgbench.models.tiny import TINY_MARKER, greedy_generation, save_tiny_model
 TINY_FILES = (*qwen_tiny.TINY_FILES, "processor_config.json")
 TILE, PATCH_SIZE, DOWNSAMPLE = 56, 14, 0.5
 IMAGE_SEQ_LENGTH = int((TILE // PATCH_SIZE) ** 2 * DOWNSAMPLE**2)  # 4 tokens per frame
@@ -99,25 +98,12 @@ def build_tiny_model(out_dir, seed: int = 0, hidden_size: int = 64, num_heads: i
     import torch
     from transformers import InternVLForConditionalGeneration
 
-    out = Path(out_dir)
     tok = build_tokenizer(seed)
     cfg = tiny_config(tok, hidden_size, num_heads)
     torch.manual_seed(seed)
     model = InternVLForConditionalGeneration(cfg).eval()
-    gen = model.generation_config
-    gen.eos_token_id = [tok.convert_tokens_to_ids(IM_END), tok.convert_tokens_to_ids(END_OF_TEXT)]
-    gen.pad_token_id = tok.pad_token_id
-    gen.do_sample = False
-
-    with staged_output(out, overwrite=overwrite, command="timer1 model tiny", owned=tiny_ownership) as tmp:
-        model.save_pretrained(tmp)
-        tok.save_pretrained(tmp)
-        for name, content in _processor_configs().items():
-            (tmp / name).write_text(json.dumps(content, indent=2) + "\n")
-        (tmp / "chat_template.jinja").write_text(CHAT_TEMPLATE)
-        (tmp / TINY_MARKER).write_text(json.dumps(
-            {"family": "internvl", "seed": seed, "hidden_size": hidden_size, "num_heads": num_heads,
-             "parameters": sum(p.numel() for p in model.parameters())}, indent=2) + "\n")
-        for f in tmp.iterdir():
-            make_readable(f)
-    return out
+    greedy_generation(model, tok, (IM_END, END_OF_TEXT))
+    files = {name: json.dumps(content, indent=2) + "\n" for name, content in _processor_configs().items()}
+    files["chat_template.jinja"] = CHAT_TEMPLATE
+    marker = {"family": "internvl", "seed": seed, "hidden_size": hidden_size, "num_heads": num_heads}
+    return save_tiny_model(out_dir, model, tok, files=files, marker=marker, owned=tiny_ownership, overwrite=overwrite)

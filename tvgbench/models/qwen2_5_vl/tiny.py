@@ -17,20 +17,19 @@ vLLM's attention kernels need ``head_dim >= 32`` (e.g. ``--hidden-size 128 --num
 from __future__ import annotations
 
 import json
-import os
 import random
 from pathlib import Path
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-from tvgbench.core.outdir import Owned, make_readable, owned_files, staged_output
+from tvgbench.core.outdir import Owned, owned_files
 from tvgbench.models.prompts import PRESETS, TIME_R1_PRESETS
 from tvgbench.models.qwen2_5_vl.chat import (
     CHAT_TEMPLATE, END_OF_TEXT, IMAGE_PAD, IM_END, SPECIAL_TOKENS, VIDEO_PAD, VISION_END, VISION_START,
 )
 from tvgbench.models.qwen2_5_vl.inputs import CLIP_MEAN, CLIP_STD
+from tvgbench.models.tiny import TINY_MARKER, greedy_generation, save_tiny_model
 
-TINY_MARKER = "timer1_tiny.json"
 # what save_pretrained and this module write (plus files older transformers versions wrote)
 TINY_FILES = (
     "config.json", "generation_config.json", "model.safetensors", "model.safetensors.index.json",
@@ -156,27 +155,15 @@ def build_tiny_model(out_dir, seed: int = 0, hidden_size: int = 64, num_heads: i
     import torch
     from transformers import Qwen2_5_VLForConditionalGeneration
 
-    out = Path(out_dir)
     tok = build_tokenizer(seed)
     cfg = tiny_config(tok, hidden_size, num_heads)
     torch.manual_seed(seed)
     model = Qwen2_5_VLForConditionalGeneration(cfg).eval()
-    gen = model.generation_config
-    gen.eos_token_id = [tok.convert_tokens_to_ids(IM_END), tok.convert_tokens_to_ids(END_OF_TEXT)]
-    gen.pad_token_id = tok.pad_token_id
-    gen.do_sample = False  # greedy unless a caller asks otherwise
-
-    with staged_output(out, overwrite=overwrite, command="timer1 model tiny", owned=tiny_ownership) as tmp:
-        model.save_pretrained(tmp)
-        tok.save_pretrained(tmp)
-        image_cfg, video_cfg = _processor_configs()
-        (tmp / "preprocessor_config.json").write_text(json.dumps(image_cfg, indent=2) + "\n")
-        (tmp / "video_preprocessor_config.json").write_text(json.dumps(video_cfg, indent=2) + "\n")
-        (tmp / "chat_template.jinja").write_text(CHAT_TEMPLATE)
-        (tmp / TINY_MARKER).write_text(json.dumps(
-            {"seed": seed, "hidden_size": hidden_size, "num_heads": num_heads,
-             "parameters": sum(p.numel() for p in model.parameters())}, indent=2) + "\n")
-        for f in tmp.iterdir():
-            make_readable(f)  # safetensors writes 0600; the model is meant to be shared
-    return out
+    greedy_generation(model, tok, (IM_END, END_OF_TEXT))
+    image_cfg, video_cfg = _processor_configs()
+    files = {"preprocessor_config.json": json.dumps(image_cfg, indent=2) + "\n",
+             "video_preprocessor_config.json": json.dumps(video_cfg, indent=2) + "\n",
+             "chat_template.jinja": CHAT_TEMPLATE}
+    marker = {"seed": seed, "hidden_size": hidden_size, "num_heads": num_heads}
+    return save_tiny_model(out_dir, model, tok, files=files, marker=marker, owned=tiny_ownership, overwrite=overwrite)
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tvgbench.core.outdir import make_readable, staged_output
 from tvgbench.models.qwen2_5_vl.chat import END_OF_TEXT, IMAGE_PAD, IM_END, VIDEO_PAD, VISION_END, VISION_START
-from tvgbench.models.qwen2_5_vl.tiny import INIT_RANGE, TINY_MARKER, build_tokenizer, tiny_ownership
+from tvgbench.models.qwen2_5_vl.tiny import INIT_RANGE, build_tokenizer, tiny_ownership
 from tvgbench.models.qwen3_vl.chat import CHAT_TEMPLATE
 from tvgbench.models.qwen3_vl.inputs import QWEN3_MEAN, QWEN3_STD
+from tvgbench.models.tiny import greedy_generation, save_tiny_model
 
 PATCH_SIZE, TEMPORAL_PATCH_SIZE, MERGE_SIZE = 16, 2, 2
 HEAD_DIM = 32  # vLLM's smallest supported attention head
@@ -99,28 +99,16 @@ def build_tiny_model(out_dir, seed: int = 0, hidden_size: int = 64, num_heads: i
     import torch
     import transformers
 
-    out = Path(out_dir)
     tok = build_tokenizer(seed)
     tok.chat_template = CHAT_TEMPLATE
     make_config, class_name = ARCHITECTURES[model_type]
     cfg = make_config(tok, hidden_size, num_heads)
     torch.manual_seed(seed)
     model = getattr(transformers, class_name)(cfg).eval()
-    gen = model.generation_config
-    gen.eos_token_id = [tok.convert_tokens_to_ids(IM_END), tok.convert_tokens_to_ids(END_OF_TEXT)]
-    gen.pad_token_id = tok.pad_token_id
-    gen.do_sample = False
-
-    with staged_output(out, overwrite=overwrite, command="timer1 model tiny", owned=tiny_ownership) as tmp:
-        model.save_pretrained(tmp)
-        tok.save_pretrained(tmp)
-        image_cfg, video_cfg = _processor_configs()
-        (tmp / "preprocessor_config.json").write_text(json.dumps(image_cfg, indent=2) + "\n")
-        (tmp / "video_preprocessor_config.json").write_text(json.dumps(video_cfg, indent=2) + "\n")
-        (tmp / "chat_template.jinja").write_text(CHAT_TEMPLATE)
-        (tmp / TINY_MARKER).write_text(json.dumps(
-            {"family": model_type, "seed": seed, "hidden_size": hidden_size, "num_heads": num_heads,
-             "parameters": sum(p.numel() for p in model.parameters())}, indent=2) + "\n")
-        for f in tmp.iterdir():
-            make_readable(f)
-    return out
+    greedy_generation(model, tok, (IM_END, END_OF_TEXT))
+    image_cfg, video_cfg = _processor_configs()
+    files = {"preprocessor_config.json": json.dumps(image_cfg, indent=2) + "\n",
+             "video_preprocessor_config.json": json.dumps(video_cfg, indent=2) + "\n",
+             "chat_template.jinja": CHAT_TEMPLATE}
+    marker = {"family": model_type, "seed": seed, "hidden_size": hidden_size, "num_heads": num_heads}
+    return save_tiny_model(out_dir, model, tok, files=files, marker=marker, owned=tiny_ownership, overwrite=overwrite)
