@@ -22,15 +22,10 @@ from tvgbench.models.qwen2_5_vl.vllm_inputs import build_vllm_request
 VIDEO_TOKEN_TYPE = 2  # mm_token_type_ids: text 0, image 1, video 2
 
 
-@register
-class Qwen25VLAdapter(ModelAdapter):
-    model_type = "qwen2_5_vl"
-    family = "Qwen2.5-VL"
-    tokens = TOKENS
-    video_keys = ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts")
-    time_encoding = "absolute time in M-RoPE positions (second_per_grid_ts)"
-    backends = ("hf", "vllm", "openai")
-    trainer = ("grpo",)
+class QwenVideoAdapter(ModelAdapter):
+    """What the Qwen-VL families share: a vision config of patch / temporal patch / merge sizes, one video pad
+    token typed 2 in ``mm_token_type_ids``, and a vision tower at ``model.visual``. Families differ in how
+    time reaches the model (Qwen2.5-VL here; Qwen3-VL in :mod:`tvgbench.models.qwen3_vl`)."""
 
     def __init__(self, config):
         super().__init__(config)
@@ -42,6 +37,39 @@ class Qwen25VLAdapter(ModelAdapter):
 
     def sampling_factors(self) -> dict[str, int]:
         return {"frame_factor": self.temporal_patch_size, "image_factor": self.patch_size * self.merge_size}
+
+    def visual(self, model):
+        inner = getattr(model, "model", model)  # transformers 5: model.model.visual
+        visual = getattr(inner, "visual", None) or getattr(model, "visual", None)
+        if visual is None:
+            raise Timer1Error(f"{type(model).__name__} has no vision tower; is this a {self.family} model?")
+        return visual
+
+    def num_video_tokens(self, num_frames: int, height: int, width: int) -> int:
+        return video_token_count(num_frames, height, width, patch_size=self.patch_size,
+                                 temporal_patch_size=self.temporal_patch_size, merge_size=self.merge_size)
+
+    def mm_token_type_ids(self, input_ids):
+        return (input_ids == self.video_token_id).long() * VIDEO_TOKEN_TYPE
+
+    def rollout_fields(self, videos: list[dict], prompt_ids: list[list[int]]) -> dict:
+        import torch
+
+        fields = {k: torch.cat([v[k] for v in videos]) for k in self.video_keys}
+        vid = self.video_token_id
+        fields["mm_token_type_ids"] = [[VIDEO_TOKEN_TYPE if t == vid else 0 for t in ids] for ids in prompt_ids]
+        return fields
+
+
+@register
+class Qwen25VLAdapter(QwenVideoAdapter):
+    model_type = "qwen2_5_vl"
+    family = "Qwen2.5-VL"
+    tokens = TOKENS
+    video_keys = ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts")
+    time_encoding = "absolute time in M-RoPE positions (second_per_grid_ts)"
+    backends = ("hf", "vllm", "openai")
+    trainer = ("grpo",)
 
     @classmethod
     def model_class(cls):
@@ -56,10 +84,7 @@ class Qwen25VLAdapter(ModelAdapter):
         return model
 
     def vision_parts(self, model):
-        inner = getattr(model, "model", model)  # transformers 5: model.model.visual
-        visual = getattr(inner, "visual", None) or getattr(model, "visual", None)
-        if visual is None:
-            raise Timer1Error(f"{type(model).__name__} has no vision tower; is this a {self.family} model?")
+        visual = self.visual(model)
         return visual, visual.merger
 
     def settings(self) -> dict:
@@ -71,10 +96,6 @@ class Qwen25VLAdapter(ModelAdapter):
     def video_inputs(self, sampled, normalize: bool = True) -> dict:
         return qwen_video_inputs(sampled, patch_size=self.patch_size, temporal_patch_size=self.temporal_patch_size,
                                  merge_size=self.merge_size, normalize=normalize)
-
-    def num_video_tokens(self, num_frames: int, height: int, width: int) -> int:
-        return video_token_count(num_frames, height, width, patch_size=self.patch_size,
-                                 temporal_patch_size=self.temporal_patch_size, merge_size=self.merge_size)
 
     def expand_prompt(self, text: str, video: dict) -> str:
         return expand_video_pads(text, video["num_video_tokens"], self.tokens.video_pad)
@@ -93,16 +114,8 @@ class Qwen25VLAdapter(ModelAdapter):
             "pixel_values_videos": pixels.to(device, dtype),
             "video_grid_thw": torch.cat([v["video_grid_thw"] for v in videos]).to(device),
             "second_per_grid_ts": torch.cat([v["second_per_grid_ts"] for v in videos]).to(device),
-            "mm_token_type_ids": (input_ids == self.video_token_id).long() * VIDEO_TOKEN_TYPE,
+            "mm_token_type_ids": self.mm_token_type_ids(input_ids),
         }
-
-    def rollout_fields(self, videos: list[dict], prompt_ids: list[list[int]]) -> dict:
-        import torch
-
-        fields = {k: torch.cat([v[k] for v in videos]) for k in self.video_keys}
-        vid = self.video_token_id
-        fields["mm_token_type_ids"] = [[VIDEO_TOKEN_TYPE if t == vid else 0 for t in ids] for ids in prompt_ids]
-        return fields
 
     def vllm_request(self, prompt_token_ids: list[int], sampled) -> dict:
         return build_vllm_request(prompt_token_ids, sampled)

@@ -9,20 +9,16 @@ same timestamps because they see the same prompt ids.
 
 from __future__ import annotations
 
-from tvgbench.core.errors import Timer1Error
-from tvgbench.models.base import ModelAdapter, register
-from tvgbench.models.qwen2_5_vl.inputs import video_token_count
+from tvgbench.models.base import register
+from tvgbench.models.qwen2_5_vl.adapter import QwenVideoAdapter
 from tvgbench.models.qwen3_vl.chat import TOKENS
 from tvgbench.models.qwen3_vl.inputs import (expand_timestamped_ids, expand_timestamped_pads, normalize_qwen3_pixels,
                                              patch_times, qwen3_video_inputs, timestamp_text)
 from tvgbench.models.qwen3_vl.tiny import build_tiny_model
 from tvgbench.models.qwen3_vl.vllm_inputs import build_vllm_request
 
-VIDEO_TOKEN_TYPE = 2  # mm_token_type_ids: text 0, image 1, video 2
-
-
 @register
-class Qwen3VLAdapter(ModelAdapter):
+class Qwen3VLAdapter(QwenVideoAdapter):
     model_type = "qwen3_vl"
     family = "Qwen3-VL"
     tokens = TOKENS
@@ -36,16 +32,8 @@ class Qwen3VLAdapter(ModelAdapter):
 
     def __init__(self, config):
         super().__init__(config)
-        vision = config.vision_config
-        self.patch_size = vision.patch_size
-        self.temporal_patch_size = vision.temporal_patch_size
-        self.merge_size = vision.spatial_merge_size
-        self.video_token_id = config.video_token_id
         self._ids_of = {"video_pad": config.video_token_id, "vision_start": config.vision_start_token_id,
                         "vision_end": config.vision_end_token_id}
-
-    def sampling_factors(self) -> dict[str, int]:
-        return {"frame_factor": self.temporal_patch_size, "image_factor": self.patch_size * self.merge_size}
 
     @classmethod
     def model_class(cls):
@@ -54,10 +42,7 @@ class Qwen3VLAdapter(ModelAdapter):
         return Qwen3VLForConditionalGeneration
 
     def vision_parts(self, model):
-        inner = getattr(model, "model", model)
-        visual = getattr(inner, "visual", None) or getattr(model, "visual", None)
-        if visual is None:
-            raise Timer1Error(f"{type(model).__name__} has no vision tower; is this a {self.family} model?")
+        visual = self.visual(model)
         from torch import nn
 
         # the projectors into the language model: the final merger and the deepstack mergers, whose
@@ -70,10 +55,6 @@ class Qwen3VLAdapter(ModelAdapter):
     def video_inputs(self, sampled, normalize: bool = True) -> dict:
         return qwen3_video_inputs(sampled, patch_size=self.patch_size, temporal_patch_size=self.temporal_patch_size,
                                   merge_size=self.merge_size, normalize=normalize)
-
-    def num_video_tokens(self, num_frames: int, height: int, width: int) -> int:
-        return video_token_count(num_frames, height, width, patch_size=self.patch_size,
-                                 temporal_patch_size=self.temporal_patch_size, merge_size=self.merge_size)
 
     def expand_prompt(self, text: str, video: dict) -> str:
         return expand_timestamped_pads(text, video, self.tokens)
@@ -98,16 +79,8 @@ class Qwen3VLAdapter(ModelAdapter):
         return {
             "pixel_values_videos": pixels.to(device, dtype),
             "video_grid_thw": torch.cat([v["video_grid_thw"] for v in videos]).to(device),
-            "mm_token_type_ids": (input_ids == self.video_token_id).long() * VIDEO_TOKEN_TYPE,
+            "mm_token_type_ids": self.mm_token_type_ids(input_ids),
         }
-
-    def rollout_fields(self, videos: list[dict], prompt_ids: list[list[int]]) -> dict:
-        import torch
-
-        fields = {k: torch.cat([v[k] for v in videos]) for k in self.video_keys}
-        vid = self.video_token_id
-        fields["mm_token_type_ids"] = [[VIDEO_TOKEN_TYPE if t == vid else 0 for t in ids] for ids in prompt_ids]
-        return fields
 
     def vllm_request(self, prompt_token_ids: list[int], sampled) -> dict:
         return build_vllm_request(prompt_token_ids, sampled, self.temporal_patch_size)
