@@ -6,10 +6,8 @@ Needs Debian's ``chromium`` and ``chromium-driver`` (CI installs them); skipped 
 from __future__ import annotations
 
 import shutil
-import socket
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +15,7 @@ import pytest
 from leaderboard.service import submit
 from leaderboard.store import open_store
 from leaderboard.validate import SplitIndex
+from test_leaderboard_hardening import serving
 from test_leaderboard_validate import jsonl, make_tiny_split, rows_for
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -127,32 +126,15 @@ def test_exported_site_renders_sorts_and_is_inert(browser, tiny, tmp_path):
     assert_inert(browser)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def served(tiny, tmp_path):
-    import uvicorn
-
     from leaderboard.server import create_app
 
     split_dir, idx = tiny
     store = seed_store(tmp_path / "lb.db", split_dir, idx)
     app = create_app(store, split_dirs=[str(split_dir)], token="browser-token-123", bootstrap=50)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", idx
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(app) as port:
+        yield f"http://127.0.0.1:{port}", idx
 
 
 def test_served_page_renders_sorts_uploads_and_is_inert(browser, served, tmp_path):
@@ -224,24 +206,13 @@ def _serve_static(folder: Path):
 
 @pytest.fixture
 def served_tokenless(tiny, tmp_path):
-    import uvicorn
-
     from leaderboard.server import create_app
 
     split_dir, idx = tiny
     store = seed_store(tmp_path / "lb.db", split_dir, idx)
     app = create_app(store, split_dirs=[str(split_dir)], bootstrap=50)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", idx, store
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(app) as port:
+        yield f"http://127.0.0.1:{port}", idx, store
 
 
 def test_a_page_of_another_origin_cannot_plant_submissions(browser, served_tokenless, tmp_path):
