@@ -258,3 +258,14 @@ def test_a_cached_hub_model_passes_the_model_check(tmp_path):
 
     with pytest.raises(Timer1Error, match="not in the Hugging Face cache"):
         check_model_source("some-org/other-model", cache_dir=tmp_path, offline=True)
+
+
+def test_training_never_replaces_a_final_folder_it_did_not_write(tmp_path, tiny_model_dir, synth_split):
+    """`train -o DIR` replaces DIR/final at its end: a user's own DIR/final is refused before anything is written."""
+    out = tmp_path / "project"
+    (out / "final").mkdir(parents=True)
+    (out / "final" / "thesis.tex").write_text("my thesis\n")
+    r = run_cli("train", "--recipe", "tiny-cpu", "-o", str(out), *_short_run(tiny_model_dir, synth_split, "trl.max_steps=1"))
+    assert r.returncode == 2 and "was not written by a timer1 training run" in r.stderr, r.stderr[-2000:]
+    assert (out / "final" / "thesis.tex").read_text() == "my thesis\n"
+    assert sorted(p.name for p in out.iterdir()) == ["final"]  # no config, no checkpoints

@@ -194,6 +194,19 @@ def train_round(cfg: TrainConfig, *, model_path: str, ref_path: str | None, samp
             "metrics": result.metrics, "n_samples": len(samples), "resumed_from": resume or None}
 
 
+def check_final_is_ours(out: Path) -> None:
+    """A training run replaces ``OUT/final`` at its end; refuse, before writing anything, a ``final`` that an
+    earlier timer1 run did not leave (its run.json or its checkpoints beside it): it may be a user's."""
+    final = out / "final"
+    if not os.path.lexists(final):
+        return
+    ours = final.is_dir() and not final.is_symlink() and (
+        (out / "run.json").is_file() or any(p.is_dir() for p in out.glob("checkpoint-*")))
+    if not ours:
+        raise Timer1Error(f"{final} was not written by a timer1 training run and would be replaced; "
+                          "choose another -o folder")
+
+
 def _fresh_staging(out: Path) -> Path:
     staging = out / ".final.tmp"  # written whole, then swapped in: a kill never leaves half a model
     shutil.rmtree(staging, ignore_errors=True)
@@ -282,6 +295,7 @@ def run_training(cfg: TrainConfig, output_dir: str | os.PathLike, resume: bool |
 
     require_runnable(cfg)
     out = Path(output_dir)
+    check_final_is_ours(out)
     out.mkdir(parents=True, exist_ok=True)
     write_config(cfg, out)
     started = time.perf_counter()
