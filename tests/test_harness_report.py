@@ -155,3 +155,24 @@ def test_predict_missing_video_is_one_line_error(tmp_path, tiny_model_dir):
     res = CliRunner().invoke(cli, ["predict", "--model", str(tiny_model_dir), "--video", str(tmp_path / "no.mp4"),
                                    "--query", "x"])
     assert res.exit_code == 2 and "missing" in res.output and len(res.output.strip().splitlines()) == 1
+
+
+def test_report_never_replaces_a_users_file_and_rewrites_its_own(two_runs, tmp_path):
+    good, _ = two_runs
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "report.md").write_text("my notes\n")
+    res = CliRunner().invoke(cli, ["eval", "report", str(good), "-o", str(project), "--bootstrap", "50"])
+    assert res.exit_code != 0 and res.output.startswith("error: ") and "report.md" in res.output
+    assert sorted(p.name for p in project.iterdir()) == ["report.md"]
+    # --overwrite writes beside other files but never replaces one timer1 did not write
+    res = CliRunner().invoke(cli, ["eval", "report", str(good), "-o", str(project), "--bootstrap", "50", "--overwrite"])
+    assert res.exit_code != 0 and "was not written by timer1" in res.output
+    assert (project / "report.md").read_text() == "my notes\n" and len(list(project.iterdir())) == 1
+    # its own earlier report is recognised by the title it writes and replaced without --overwrite
+    for _ in range(2):
+        res = CliRunner().invoke(cli, ["eval", "report", str(good), "--bootstrap", "50"])
+        assert res.exit_code == 0, res.output
+    own = good / "report"
+    assert (own / "report.md").read_text().startswith("# timer1 evaluation report: ")
+    assert not [p for p in good.iterdir() if "timer1-" in p.name]  # no staging folder left

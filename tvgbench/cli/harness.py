@@ -178,11 +178,13 @@ def merge(shard_dirs, out_dir, allow_missing, bootstrap):
 @click.option("--vs", "other", default=None, type=click.Path(file_okay=False, exists=True),
               help="A second run to compare side by side (paired on shared queries).")
 @click.option("--bootstrap", default=1000, show_default=True)
-def report(run_dir, out_dir, other, bootstrap):
+@click.option("--overwrite", is_flag=True,
+              help="Write into an -o folder that holds other files (they are left untouched).")
+def report(run_dir, out_dir, other, bootstrap, overwrite):
     """Markdown + PNG report of a run: per-query-type bars with 95% CIs, IoU histogram, centre/length scatter, parse failures."""
     from tvgbench.harness.report import write_report
 
-    path = write_report(run_dir, out_dir, other=other, bootstrap=bootstrap)
+    path = write_report(run_dir, out_dir, other=other, bootstrap=bootstrap, overwrite=overwrite)
     click.echo(f"report: {path}")
 
 

@@ -18,6 +18,7 @@ import pyarrow as pa
 from tvgbench.core.errors import Timer1Error
 from tvgbench.core.join import REPORT, SCORED, STATUSES, join
 from tvgbench.core.metrics import THRESHOLDS, hits, recall_at
+from tvgbench.core.outdir import NOTHING_OWNED, Owned, owned_files, staged_output
 from tvgbench.core.predictions import columns_from_records
 from tvgbench.core.report import write_text_atomic
 from tvgbench.core.schema import QTYPES
@@ -261,8 +262,23 @@ def _settings_lines(view: RunView) -> list[str]:
     ]
 
 
-def write_report(run_dir, out_dir=None, *, other=None, bootstrap: int = 1000) -> Path:
-    """Write ``report.md`` and its PNGs; returns the Markdown path."""
+REPORT_MD = "report.md"
+REPORT_TITLE = "# timer1 evaluation report: "
+REPORT_PNGS = ("qtype_r1_0.5.png", "qtype_miou.png", "iou_hist.png", "centre_length_scatter.png", "parse_status.png")
+
+
+def report_owned(target: Path) -> Owned:
+    """An earlier report in ``target`` (its report.md starts with the title this module writes): its files."""
+    try:
+        with open(target / REPORT_MD, encoding="utf-8") as f:
+            ours = f.read(len(REPORT_TITLE)) == REPORT_TITLE
+    except (OSError, UnicodeDecodeError):
+        ours = False
+    return Owned(files=owned_files(target, (REPORT_MD, *REPORT_PNGS))) if ours else NOTHING_OWNED
+
+
+def write_report(run_dir, out_dir=None, *, other=None, bootstrap: int = 1000, overwrite: bool = False) -> Path:
+    """Write ``report.md`` and its PNGs (staged: a folder holding other files is refused); returns the Markdown path."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -271,8 +287,13 @@ def write_report(run_dir, out_dir=None, *, other=None, bootstrap: int = 1000) ->
         views.append(load_run(other, bootstrap))
         if views[1].name == views[0].name:
             views[1].name += " (B)"
-    out = Path(out_dir) if out_dir else Path(run_dir) / "report"
-    out.mkdir(parents=True, exist_ok=True)
+    target = Path(out_dir) if out_dir else Path(run_dir) / "report"
+    with staged_output(target, overwrite=overwrite, command="eval report", owned=report_owned) as out:
+        _render_report(views, out, bootstrap)
+    return target / REPORT_MD
+
+
+def _render_report(views: list, out: Path, bootstrap: int) -> Path:
     groups = [group_table(v, bootstrap) for v in views]
     plot_qtype_bars(views, groups, out / "qtype_r1_0.5.png", "R1@0.5")
     plot_qtype_bars(views, groups, out / "qtype_miou.png", "mIoU")
@@ -280,7 +301,7 @@ def write_report(run_dir, out_dir=None, *, other=None, bootstrap: int = 1000) ->
     plot_scatter(views, out / "centre_length_scatter.png")
     plot_parse(views, out / "parse_status.png")
 
-    lines = [f"# timer1 evaluation report: {' vs '.join(v.name for v in views)}", ""]
+    lines = [REPORT_TITLE + " vs ".join(v.name for v in views), ""]
     lines += ["## Headline (canonical scorer: IoU ≥ θ, every split query counted)", ""]
     header = "| metric | " + " | ".join(v.name for v in views) + (" | Δ (B − A) [95% CI, paired by video] |" if len(views) > 1 else " |")
     lines += [header, "|---" * (len(views) + 1 + (len(views) > 1)) + "|"]
@@ -333,4 +354,4 @@ def write_report(run_dir, out_dir=None, *, other=None, bootstrap: int = 1000) ->
     for v in views:
         lines += [f"## Settings: {v.name}", "", "| setting | value |", "|---|---|", *_settings_lines(v), ""]
 
-    return write_text_atomic(out / "report.md", "\n".join(lines) + "\n")
+    return write_text_atomic(out / REPORT_MD, "\n".join(lines) + "\n")
