@@ -131,7 +131,12 @@ def test_predict_prints_reasoning_span_settings_and_plots(tmp_path, synth_split,
         assert needle in res.output
     with Image.open(plot) as im:
         assert im.format == "PNG" and im.size[0] > 600
-    res = CliRunner().invoke(cli, args + ["--json"])
+    before = plot.read_bytes()
+    res = CliRunner().invoke(cli, args + ["--json"])  # an existing --plot file is never replaced unasked
+    assert res.exit_code != 0 and res.output.startswith("error: ") and "--overwrite" in res.output
+    assert plot.read_bytes() == before
+    res = CliRunner().invoke(cli, args + ["--json", "--overwrite"])
+    assert res.exit_code == 0, res.output
     out = json.loads(res.output[res.output.index("{"):])
     assert out["gt"] == list(s.span) and out["duration"] == pytest.approx(s.duration, abs=0.2)
     assert out["settings"]["prompt"]["sha256"] and out["settings"]["generation"]["max_new_tokens"] == 8

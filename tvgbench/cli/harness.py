@@ -220,16 +220,20 @@ def qa(dataset, root, subset, **kw):
 @click.option("--gt", nargs=2, type=float, default=None, help="The true span [S, E] (seconds, clip time) to compare with.")
 @_field_option("--parser", ModelConfig, "parser", type=click.Choice(VARIANTS))
 @click.option("--plot", default=None, type=click.Path(dir_okay=False), help="Write a timeline PNG here.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --plot file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def predict(video, query, window, gt, parser, plot, as_json, **kw):
+def predict(video, query, window, gt, parser, plot, overwrite, as_json, **kw):
     """Ground one query in one video: prints the reasoning, the parsed span and the settings used.
 
     \b
     Example:
       timer1 predict --model tiny --video synth/videos/synth_0_000.mp4 --query "a red square appears" --plot t.png
     """
+    from tvgbench.core.outdir import check_output_file
     from tvgbench.harness.predict import predict_one
 
+    if plot:  # before the model runs: a refusal costs nothing
+        check_output_file(plot, overwrite=overwrite)
     result = predict_one(PredictConfig(parser=parser, **_model_fields(kw)), video, query,
                          window=tuple(window) if window else None, gt=tuple(gt) if gt else None, plot=plot)
     if as_json:
