@@ -124,6 +124,24 @@ def test_preprocess_reports_failures_and_resumes(dataset, tmp_path):
     assert sample_for_record(records[5], root, cache_dir=cache).meta["cropped"] is False
 
 
+def test_preprocess_removes_only_its_own_stale_temp_files(dataset, tmp_path):
+    """--cache may name a folder holding a user's files: only the temp entries a killed run left go."""
+    split, root, _ = dataset
+    cache = tmp_path / "project"
+    (cache / "notes").mkdir(parents=True)
+    mine = [cache / "notes" / "draft.tmp", cache / "ab" / "ab12.txt.tmp"]
+    mine[1].parent.mkdir()
+    ours = cache / "cd" / ("cd" + "0" * 30 + cache_mod.SUFFIX + ".x1y2.tmp")  # as write_entry names its temp
+    ours.parent.mkdir()
+    old = time.time() - 3600
+    for p in (*mine, ours):
+        p.write_bytes(b"half")
+        os.utime(p, (old, old))
+    preprocess(split, root, cache, progress=False)
+    assert all(p.read_bytes() == b"half" for p in mine)
+    assert not ours.exists()
+
+
 def test_cli_parallel_workers(dataset, tmp_path):
     from tvgbench.cli.main import cli
 

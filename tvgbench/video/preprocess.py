@@ -92,8 +92,9 @@ def cache_one(entry: Entry, video_root: str, cache_dir: str, config: SamplingCon
 
 
 def _remove_stale_tmp(d: Path) -> int:
+    """Temporary entries a killed run left (named as cache.write_entry names them: nothing else is touched)."""
     now, removed = time.time(), 0
-    for p in d.glob("*/*.tmp"):
+    for p in d.glob(f"??/*{cache_mod.SUFFIX}.*.tmp"):
         try:
             if now - p.stat().st_mtime > STALE_TMP_SECONDS:
                 p.unlink()
