@@ -68,7 +68,9 @@ def train(recipe, overrides, output_dir, resume, dry_run, print_schema, list_rec
     if output_dir is None:
         raise Timer1Error("--output-dir is required")
     click.echo(f"training {config_summary(cfg)} -> {output_dir}", err=True)
+    from .progress import quiet_library_bars
     from .train import run_training
 
-    run = run_training(cfg, output_dir, resume=True if resume == "last" else resume)
+    with quiet_library_bars():  # the training bar is the one bar shown
+        run = run_training(cfg, output_dir, resume=True if resume == "last" else resume)
     click.echo(f"done: {run.get('steps', '?')} steps in {run['wall_seconds']:.0f} s; model -> {run['final']}")

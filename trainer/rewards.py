@@ -91,17 +91,28 @@ def _ground_truth(n: int, kwargs: dict[str, Any]) -> tuple[np.ndarray, np.ndarra
     return spans[:, 0], spans[:, 1], np.asarray(durations, dtype=np.float64).reshape(n)
 
 
+def log_mean_iou(ious: np.ndarray, kwargs: dict[str, Any]) -> None:
+    """The step's mean plain IoU as the metric ``iou`` (beside ``kl`` in the log): what the rewards
+    are a proxy for. TRL 1.16 hands reward functions ``log_metric``; a direct call has none."""
+    log_metric = kwargs.get("log_metric")
+    if log_metric is not None and len(ious):
+        log_metric("iou", float(np.mean(ious)))
+
+
 def iou(prompts=None, completions=(), **kwargs) -> list[float]:
     """Plain temporal IoU reward (Time-R1 ``iou``)."""
     ps, pe = parse_spans(completions)
     gs, ge, _ = _ground_truth(len(completions), kwargs)
-    return temporal_iou_array(ps, pe, gs, ge).tolist()  # NaN (unparsed) predictions give 0
+    ious = temporal_iou_array(ps, pe, gs, ge)  # NaN (unparsed) predictions give 0
+    log_mean_iou(ious, kwargs)
+    return ious.tolist()
 
 
 def iou_v2(prompts=None, completions=(), **kwargs) -> list[float]:
     """Timestamp-aware IoU reward (Time-R1 ``iou_v2``), clamped at 0."""
     ps, pe = parse_spans(completions)
     gs, ge, d = _ground_truth(len(completions), kwargs)
+    log_mean_iou(temporal_iou_array(ps, pe, gs, ge), kwargs)
     return iou_v2_array(ps, pe, gs, ge, d).tolist()
 
 

@@ -152,6 +152,7 @@ def train_round(cfg: TrainConfig, *, model_path: str, ref_path: str | None, samp
         return finish_without_training(Path(resume), model_path, out, n_samples=len(samples))
     from datasets import Dataset
 
+    from .progress import show_progress
     from .video_grpo import VideoGRPOTrainer
 
     funcs, weights = resolve_rewards(cfg.rewards)
@@ -173,6 +174,7 @@ def train_round(cfg: TrainConfig, *, model_path: str, ref_path: str | None, samp
         model=model, reward_funcs=funcs, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok,
         video_inputs=provider, peft_config=peft,
     )
+    show_progress(trainer)  # one bar and a readable line per log, instead of transformers' dicts
     if optimizer_state is not None and optimizer_state.exists():
         import torch
 
