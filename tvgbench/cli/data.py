@@ -17,7 +17,8 @@ def data():
 @click.command("ingest")
 @click.argument("src", type=click.Path())
 @click.option("--format", "fmt", required=True,
-              type=click.Choice(["timer1-tvgbench", "timer1-timerft", "charades-sta", "activitynet", "charades-sta-txt"]),
+              type=click.Choice(["timer1-tvgbench", "timer1-timerft", "charades-sta", "activitynet", "charades-sta-txt",
+                                 "qvhighlights"]),
               help="Format of SRC.")
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output split folder.")
 @click.option("--split", "split", default=None, help="Split name (default: test, or train for training files).")

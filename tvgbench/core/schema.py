@@ -49,13 +49,27 @@ COLUMNS = (
     "qid", "video", "query", "span", "duration", "window", "source", "qtype", "bins",
     "difficulty", "pred", "source_id", "flags", "meta",
 )
+# Columns only multi-window sources write (QVHighlights): every true window of the query (``span`` stays the
+# first) and per-clip saliency. A split whose rows all lack them has none of them, so single-window splits keep
+# the bytes they had before these columns existed.
+OPTIONAL_COLUMNS = ("windows", "saliency")
 
 
-@lru_cache(maxsize=1)
-def features():
-    """The schema as ``datasets.Features`` (imported lazily: ``datasets`` is slow to import)."""
+@lru_cache(maxsize=2)
+def features(optional: bool = False):
+    """The schema as ``datasets.Features`` (imported lazily: ``datasets`` is slow to import); ``optional``
+    adds :data:`OPTIONAL_COLUMNS` after the others."""
     from datasets import Features, List, Value
 
+    extra = {
+        "windows": List(List(Value("float64"), length=2)),
+        # moment_detr's highlight labels: clips of clip_seconds, the ids of the labelled ones, 3 annotators' 0-4 scores
+        "saliency": {
+            "clip_seconds": Value("float64"),
+            "clip_ids": List(Value("int32")),
+            "scores": List(List(Value("int32"), length=3)),
+        },
+    } if optional else {}
     return Features(
         {
             "qid": Value("string"),
@@ -76,6 +90,7 @@ def features():
             "source_id": Value("string"),
             "flags": List(Value("string")),
             "meta": Value("string"),  # JSON object, kept as text so any keys survive parquet
+            **extra,
         }
     )
 
@@ -83,15 +98,23 @@ def features():
 DERIVED_PATH = Path(__file__).parent / "schema_data" / "derived.json"
 
 
-def derive_forms() -> dict[str, Any]:
-    """What the writers need from :func:`features`: its dict (parquet metadata), its Hub YAML list and
-    its pyarrow schema (IPC bytes, base64), computed with ``datasets``."""
-    feats = features()
+def _forms(feats) -> dict[str, Any]:
     return {
         "features": feats.to_dict(),
         "yaml": feats._to_yaml_list(),
         "arrow_schema": base64.b64encode(feats.arrow_schema.serialize().to_pybytes()).decode("ascii"),
     }
+
+
+def derive_forms() -> dict[str, Any]:
+    """What the writers need from :func:`features`: its dict (parquet metadata), its Hub YAML list and
+    its pyarrow schema (IPC bytes, base64), computed with ``datasets``; under ``"optional"`` the same
+    three with :data:`OPTIONAL_COLUMNS`."""
+    return {**_forms(features()), "optional": _forms(features(optional=True))}
+
+
+def _forms_of(optional: bool) -> dict[str, Any]:
+    return _derived()["optional"] if optional else _derived()
 
 
 @lru_cache(maxsize=1)
@@ -102,20 +125,20 @@ def _derived() -> dict[str, Any]:
         return derive_forms()
 
 
-def features_dict() -> dict[str, Any]:
-    """``features().to_dict()``: what ``datasets`` reads back from a parquet file's metadata."""
-    return copy.deepcopy(_derived()["features"])  # callers may edit it; the cache stays as stored
+def features_dict(optional: bool = False) -> dict[str, Any]:
+    """``features(optional).to_dict()``: what ``datasets`` reads back from a parquet file's metadata."""
+    return copy.deepcopy(_forms_of(optional)["features"])  # callers may edit it; the cache stays as stored
 
 
-def features_yaml() -> list:
+def features_yaml(optional: bool = False) -> list:
     """``dataset_info.features`` in the Hub's YAML form."""
-    return copy.deepcopy(_derived()["yaml"])
+    return copy.deepcopy(_forms_of(optional)["yaml"])
 
 
-@lru_cache(maxsize=1)
-def arrow_schema():
+@lru_cache(maxsize=2)
+def arrow_schema(optional: bool = False):
     """The pyarrow schema of a split file, derived from :func:`features`."""
-    return pa.ipc.read_schema(pa.py_buffer(base64.b64decode(_derived()["arrow_schema"])))
+    return pa.ipc.read_schema(pa.py_buffer(base64.b64decode(_forms_of(optional)["arrow_schema"])))
 
 
 def write_derived(path: Path = DERIVED_PATH) -> Path:
@@ -188,6 +211,8 @@ class Sample:
     flags: list[str] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
     qid: str = ""
+    windows: list[tuple[float, float]] | None = None  # every true window, span first (multi-window sources)
+    saliency: dict[str, Any] | None = None  # {"clip_seconds", "clip_ids", "scores"}: see features()
 
     def __post_init__(self) -> None:
         self.span = (float(self.span[0]), float(self.span[1]))
@@ -195,6 +220,8 @@ class Sample:
             self.window = (float(self.window[0]), float(self.window[1]))
         if self.pred is not None:
             self.pred = (float(self.pred[0]), float(self.pred[1]))
+        if self.windows is not None:
+            self.windows = [(float(w[0]), float(w[1])) for w in self.windows]
         if not self.qid:
             self.qid = make_qid(self.source, self.video, self.window, self.query, self.span)
         if self.bins is None:
@@ -206,7 +233,12 @@ class Sample:
         row["window"] = None if self.window is None else list(self.window)
         row["pred"] = None if self.pred is None else list(self.pred)
         row["meta"] = json.dumps(self.meta, ensure_ascii=False, sort_keys=True) if self.meta else None
-        return {k: row[k] for k in COLUMNS}
+        out = {k: row[k] for k in COLUMNS}
+        if self.windows is not None:  # absent, not null, elsewhere: single-window rows (and hashes) stay as they were
+            out["windows"] = [list(w) for w in self.windows]
+        if self.saliency is not None:
+            out["saliency"] = row["saliency"]
+        return out
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "Sample":
@@ -226,6 +258,8 @@ class Sample:
             source_id=row.get("source_id"),
             flags=list(row.get("flags") or []),
             meta=json.loads(meta) if meta else {},
+            windows=None if row.get("windows") is None else [tuple(w) for w in row["windows"]],
+            saliency=row.get("saliency"),
         )
 
 

@@ -22,7 +22,7 @@ import yaml
 from tvgbench.core.errors import Timer1Error
 from tvgbench.core.outdir import Owned, owned_files, safe_relative
 from tvgbench.core.report import write_text_atomic
-from tvgbench.core.schema import COLUMNS, Sample, arrow_schema, features_dict, features_yaml
+from tvgbench.core.schema import COLUMNS, OPTIONAL_COLUMNS, Sample, arrow_schema, features_dict, features_yaml
 
 SIDECAR = "timer1.json"
 FORMAT_VERSION = 1
@@ -63,7 +63,8 @@ def card_metadata(sidecar: dict[str, Any], *, license: str = "other", pretty_nam
     splits = sidecar.get("splits", {})
     total = sum(int(s.get("n", 0)) for s in splits.values())
     # dataset_info.features in the Hub's YAML form, derived from the one schema declaration
-    yaml_features = features_yaml()
+    # a split with multi-window rows declares the optional columns (timer1.json "optional_columns")
+    yaml_features = features_yaml(any(s.get("optional_columns") for s in splits.values()))
     return {
         "license": license,
         "pretty_name": pretty_name or "timer1 temporal video grounding split",
@@ -142,10 +143,11 @@ def write_split(
     qids = [r["qid"] for r in rows]
     if len(set(qids)) != len(qids):
         raise Timer1Error(f"split {split!r} has duplicate qids; deduplicate before writing")
-    schema = arrow_schema()
+    optional = sorted({k for r in rows for k in OPTIONAL_COLUMNS if k in r})
+    schema = arrow_schema(bool(optional))
     table = pa.Table.from_pylist(rows, schema=schema) if rows else schema.empty_table()
     # datasets reads its features back from this metadata key
-    meta = {b"huggingface": json.dumps({"info": {"features": features_dict()}}).encode()}
+    meta = {b"huggingface": json.dumps({"info": {"features": features_dict(bool(optional))}}).encode()}
     table = table.replace_schema_metadata(meta)
     rel = parquet_name(split)
     for old in (out / "data").glob(f"{split}-*.parquet"):
@@ -164,6 +166,8 @@ def write_split(
     )
     sidecar = read_sidecar(out) if (out / SIDECAR).exists() else {"format_version": FORMAT_VERSION, "splits": {}}
     sidecar["splits"][split] = info.__dict__
+    if optional:  # only multi-window splits carry the key: single-window sidecars keep their bytes
+        sidecar["splits"][split]["optional_columns"] = optional
     write_text_atomic(out / SIDECAR, json.dumps(sidecar, indent=2, ensure_ascii=False, sort_keys=True) + "\n")
     if card is None:
         card = render_card(out, sidecar)

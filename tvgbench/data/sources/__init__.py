@@ -11,7 +11,7 @@ from typing import Callable
 
 from tvgbench.core.errors import Timer1Error
 from tvgbench.core.validate import DEFAULT_END_TOLERANCE_S, dedupe
-from tvgbench.data.sources import charades_txt, sta_json, timer1_timerft, timer1_tvgbench
+from tvgbench.data.sources import charades_txt, qvhighlights, sta_json, timer1_timerft, timer1_tvgbench
 from tvgbench.data.sources.base import Ingested, load_json
 
 __all__ = ["FORMATS", "Ingested", "ingest", "load_json"]
@@ -24,10 +24,11 @@ def _formats() -> dict[str, Callable[..., Ingested]]:
         "charades-sta": lambda p, **kw: sta_json.read(p, source="charades", **kw),
         "activitynet": lambda p, **kw: sta_json.read(p, source="activitynet", **kw),
         "charades-sta-txt": charades_txt.read,
+        "qvhighlights": qvhighlights.read,
     }
 
 
-FORMATS = ("timer1-tvgbench", "timer1-timerft", "charades-sta", "activitynet", "charades-sta-txt")
+FORMATS = ("timer1-tvgbench", "timer1-timerft", "charades-sta", "activitynet", "charades-sta-txt", "qvhighlights")
 
 
 def ingest(fmt: str, path: str | Path, *, end_tolerance: float = DEFAULT_END_TOLERANCE_S, **kwargs) -> Ingested:
