@@ -18,8 +18,10 @@ def eval_group():
 @click.argument("predictions", type=click.Path(dir_okay=False))
 @click.option("--split", "split_dir", required=True, type=click.Path(), help="Split folder (HF layout) or parquet file.")
 @click.option("--split-name", default=None, help="Which split in the folder, when it holds several.")
-@click.option("--compat", type=click.Choice(["timer1"]), default=None,
-              help="Reproduce Time-R1's eval_all.py exactly (IoU > θ, loaded-lines denominator, last duplicate wins).")
+@click.option("--compat", type=click.Choice(["timer1", "timelens", "lmms-eval"]), default=None,
+              help="Reproduce a peer's scorer exactly: timer1 = Time-R1's eval_all.py (IoU > θ, loaded-lines "
+                   "denominator, last duplicate wins); timelens = TimeLens's compute_metrics.py, lmms-eval = its "
+                   "temporal_grounding_charades (IoU >= θ, entries in the file, the peer's parser).")
 @click.option("--bootstrap", default=1000, show_default=True, help="Bootstrap resamples (over videos) for 95% intervals; 0 turns them off.")
 @click.option("--seed", default=0, show_default=True, help="Bootstrap seed.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (schema: tvgbench/core/scores.schema.json).")
@@ -32,6 +34,12 @@ def score_cmd(predictions, split_dir, split_name, compat, bootstrap, seed, as_js
     \b
     Lines: {"qid", "pred": [s, e]} | {"qid", "text": raw output} | Time-R1 evaluate.py lines
            | {"qid", "windows": [[s, e, score], ...]} (adds R5@θ).
+    Peers' files too: TimeLens / lmms-eval result dicts {"video>>>query>>>span": text | {"timestamps",
+    "answers"}} (JSON or JSONL) and lmms-eval --log_samples JSONL, matched to the split by video and query.
+
+    \b
+    Example:
+      timer1 eval score PRED --split SPLIT --compat timelens
     """
     from tvgbench.core.scoring import score, unknown_predictions, unknown_warning
     from tvgbench.core.report import print_score_table, write_json_atomic
@@ -41,6 +49,12 @@ def score_cmd(predictions, split_dir, split_name, compat, bootstrap, seed, as_js
     warning = unknown_warning(*unknown_predictions(result), result["split"]["name"], split_dir, allow=allow_unknown)
     if warning:
         click.echo(warning, err=True)
+    peer = result.get("peer_file")
+    if peer and (peer["unmatched"] or peer["span_disagreements"]):
+        click.echo(f"warning: {peer['format']} file: {peer['unmatched']} entries match no query of the split, "
+                   f"{peer['span_disagreements']} carry a span that differs from the split's "
+                   f"(first: {(peer['examples'].get('span_disagreements') or peer['examples'].get('unmatched'))[0]})",
+                   err=True)
     if out:
         write_json_atomic(out, result)
     if as_json:

@@ -13,6 +13,15 @@ Variants
                   case-sensitive, reasoning included (``evaluate.py::extract_answer``).
 ``timer1-force``  Time-R1's difficulty-pass fallback: the first two numbers anywhere
                   (``calc_difficulty.py::extract_answer_force``).
+``timelens``      TimeLens's ``extract_time`` (also lmms-eval's ``timelens_*`` tasks): lower-cased; pairs of
+                  clock times ``m:ss`` / ``h:mm:ss`` in order, else every ``a - b``, else every ``a to b``,
+                  else all numbers paired in order; the **first** pair counts, as written (no swap).
+``lmms-eval``     lmms-eval's ``temporal_grounding_charades`` (``charades_sta/utils.py``): a text holding
+                  ``boxed`` needs ``\\boxed{[mm:ss, mm:ss]}``, else one holding ``[`` needs ``[mm:ss, mm:ss]``
+                  (integers; anything else there is no answer); else ``extract_time_from_text``: lower-case,
+                  every ``to`` substring becomes ``-``, all ``a - b`` of the text, else the first number of each
+                  sentence (split on ``[!?\\n]``) holding a keyword, paired, else those sentences' first
+                  ``hh:mm:ss``, paired; reversed pairs swapped; the first pair.
 """
 
 from __future__ import annotations
@@ -20,7 +29,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-VARIANTS = ("canonical", "timer1-train", "timer1-eval", "timer1-force")
+VARIANTS = ("canonical", "timer1-train", "timer1-eval", "timer1-force", "timelens", "lmms-eval")
 
 FLAG_REVERSED = "reversed"
 FLAG_CLIPPED = "clipped"
@@ -128,6 +137,79 @@ def parse_timer1_force(text: str) -> Parsed:
     return Parsed((float(nums[0]), float(nums[1])))
 
 
+# TimeLens's extract_time, step by step (first match kind wins).
+_TL_CLOCK = re.compile(r"\b(\d{1,2}:\d{2}:\d{2}(?:\.\d+)?|\d{1,2}:\d{2}(?:\.\d+)?)\b")
+_TL_RANGES = (re.compile(r"(\d+\.?\d*)\s*-\s*(\d+\.?\d*)"), re.compile(r"(\d+\.?\d*)\s+to\s+(\d+\.?\d*)"))
+_TL_NUMBER = re.compile(r"\b\d+\.?\d*\b")
+
+
+def _pairs(values: list[float]) -> list[tuple[float, float]]:
+    """Consecutive values paired up; an odd last one is dropped."""
+    return [(values[i], values[i + 1]) for i in range(0, len(values) - 1, 2)]
+
+
+def timelens_spans(text: str) -> list[tuple[float, float]]:
+    """Every pair TimeLens's ``extract_time`` returns, in its order."""
+    text = text.lower()
+    clocks = _TL_CLOCK.findall(text)
+    if len(clocks) >= 2:
+        return _pairs([clock_to_seconds(c) for c in clocks])
+    for pattern in _TL_RANGES:
+        found = pattern.findall(text)
+        if found:
+            return [(float(a), float(b)) for a, b in found]
+    return _pairs([float(n) for n in _TL_NUMBER.findall(text)])
+
+
+def parse_timelens(text: str) -> Parsed:
+    spans = timelens_spans(text)
+    if not spans:
+        return Parsed(None)
+    s, e = spans[0]
+    return Parsed((s, e), (FLAG_REVERSED,) if s > e else ())  # used as written: TimeLens only warns
+
+
+# lmms-eval's temporal_grounding_charades, branch by branch.
+_LM_BOXED = re.compile(r"\\boxed\{\[(\d{1,2}):(\d{1,2}),\s*(\d{1,2}):(\d{1,2})\]\}")
+_LM_BRACKET = re.compile(r"\[(\d{1,2}):(\d{1,2}),\s*(\d{1,2}):(\d{1,2})\]")
+_LM_RANGE = re.compile(r"(\d+\.*\d*)\s*-\s*(\d+\.*\d*)")
+_LM_NUMBER = re.compile(r"\b(\d+\.\d+\b|\b\d+)\b")
+_LM_CLOCK = re.compile(r"\b((\d{1,2}:\d{2}:\d{2}))\b")
+_LM_KEYWORDS = ("starts", "ends", "happens in", "start time", "end time", "start", "end", "happen")
+_LM_EXAMPLE = "a specific example is : 20.8 - 30.0 seconds"  # its prompt's example, removed first
+
+
+def _lmms_sentence_pairs(text: str) -> list[tuple[float, float]]:
+    """``extract_time_from_text`` before the swap and the first-pair cut."""
+    text = text.lower().replace(_LM_EXAMPLE, "").replace("to", "-")
+    ranges = _LM_RANGE.findall(text)
+    if ranges:
+        return [(float(a), float(b)) for a, b in ranges]  # float("1..2") raises: the caller says no answer
+    keyed = [x for x in re.split(r"[!?\n]", text) if any(k in x for k in _LM_KEYWORDS)]
+    firsts = [float(found[0]) for found in (_LM_NUMBER.findall(x) for x in keyed) if found]
+    if len(firsts) >= 2:
+        return _pairs(firsts)
+    clocks = [found[0][0] for found in (_LM_CLOCK.findall(x) for x in keyed) if found]
+    return _pairs([float(clock_to_seconds(c)) for c in clocks])
+
+
+def parse_lmms_eval(text: str) -> Parsed:
+    if "boxed" in text or "[" in text:
+        m = (_LM_BOXED if "boxed" in text else _LM_BRACKET).search(text)
+        if m is None:
+            return Parsed(None)
+        a, b, c, d = (int(g) for g in m.groups())
+        return Parsed((float(a * 60 + b), float(c * 60 + d)))
+    try:
+        pairs = _lmms_sentence_pairs(text)
+    except ValueError:
+        return Parsed(None)
+    if not pairs:
+        return Parsed(None)
+    s, e = pairs[0]
+    return Parsed((s, e) if e > s else (e, s), () if e > s else (FLAG_REVERSED,))
+
+
 def parse_answer(text: str | None, variant: str = "canonical", duration: float | None = None) -> Parsed:
     """Parse a model output into a span with the named variant (see module docstring)."""
     if not isinstance(text, str):
@@ -140,6 +222,10 @@ def parse_answer(text: str | None, variant: str = "canonical", duration: float |
         return parse_timer1_eval(text)
     if variant == "timer1-force":
         return parse_timer1_force(text)
+    if variant == "timelens":
+        return parse_timelens(text)
+    if variant == "lmms-eval":
+        return parse_lmms_eval(text)
     raise ValueError(f"unknown parser variant {variant!r}; choose one of {', '.join(VARIANTS)}")
 
 

@@ -41,6 +41,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from tvgbench.core.errors import Timer1Error
+from tvgbench.core.peer_files import looks_like_peer_file, peer_records, read_peer_file, read_split_queries
 
 MAX_WINDOWS = 5
 _BLOCK = 16 << 20  # pyarrow block size
@@ -57,6 +58,7 @@ class PredictionColumns:
     target_start: np.ndarray | None
     target_end: np.ndarray | None
     windows: list | None  # per line: list of (s, e[, score]) or None
+    peer_report: dict | None = None  # a peer's file (tvgbench.core.peer_files): how its entries met the split
 
     def __len__(self) -> int:
         return len(self.start)
@@ -333,15 +335,38 @@ def _read_bytes(p: Path):
         raise Timer1Error(f"cannot read predictions file {p}: {e.strerror or e}") from None
 
 
-def read_predictions(path: str | os.PathLike) -> PredictionColumns:
-    """Read a JSONL prediction file; a bad file ends in a :class:`Timer1Error` naming the problem."""
+def _peer_columns(data, p: Path, split_dir, split_name) -> PredictionColumns | None:
+    """A peer's result file (TimeLens / lmms-eval) as columns matched to the split; None when it is none."""
+    if not looks_like_peer_file(bytes(data[:65536])):
+        return None
+    peer = read_peer_file(data, p.name)
+    if peer is None:
+        return None
+    if split_dir is None:
+        raise Timer1Error(f"{p} is a {peer.format} file: its entries are matched to a split's queries by video "
+                          "and query, so it is read with a split (eval score --split)")
+    records, report = peer_records(peer, read_split_queries(split_dir, split_name))
+    cols = columns_from_records(records)
+    cols.peer_report = report.to_dict()
+    return cols
+
+
+def read_predictions(path: str | os.PathLike, split_dir: str | os.PathLike | None = None,
+                     split_name: str | None = None) -> PredictionColumns:
+    """Read a prediction file; a bad file ends in a :class:`Timer1Error` naming the problem.
+
+    timer1 JSONL lines, or a peer's result file (:mod:`tvgbench.core.peer_files`), whose entries are
+    matched to ``split_dir``'s queries.
+    """
     p = Path(path)
     data = _read_bytes(p)
     if not len(data):
         raise Timer1Error(f"predictions file is empty: {p}")
     if b"\x00" in data[:4096]:
         raise Timer1Error(f"{p} looks binary, not JSONL")
-    cols = None
+    cols = _peer_columns(data, p, split_dir, split_name)
+    if cols is not None:
+        return cols
     n_lines = _one_object_per_line(data)
     if n_lines is not None:
         try:

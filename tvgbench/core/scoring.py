@@ -14,6 +14,14 @@ Two modes, both auditable in one sitting:
     null is an absent key); the ground truth is the line's
     ``target`` when present; ``avg`` = mean(mIoU, R1@0.3, R1@0.5, R1@0.7). NaN IoUs become 0.
 
+``timelens`` / ``lmms-eval``
+    TimeLens's ``compute_metrics.py`` and lmms-eval's ``temporal_grounding_charades``: hit = IoU ≥ θ; the
+    denominator is the entries in the file (one per distinct qid or result key, the last one winning);
+    a numeric span (TimeLens's ``timestamps``) is used as written, else the text is parsed with the
+    peer's parser (``tvgbench.core.parsing``: first pair; none → IoU 0, counted); the ground truth is
+    the span in the entry's key (a line's ``target``) when it has one. Metric names as the peer prints
+    them are in ``peer_metrics``.
+
 What a prediction line means is :func:`tvgbench.core.predictions.read_line`; how lines meet the split's queries
 is :func:`tvgbench.core.join.join` (rules ``CANONICAL`` and ``TIMER1``); the hit rule is :func:`tvgbench.core.metrics.hits`.
 """
@@ -21,7 +29,7 @@ is :func:`tvgbench.core.join.join` (rules ``CANONICAL`` and ``TIMER1``); the hit
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -35,9 +43,20 @@ from tvgbench.core.predictions import PredictionColumns, read_predictions
 from tvgbench.core.splits import read_sidecar, read_split_table, resolve_split
 from tvgbench.core.version import SCORER_VERSION
 
-MODES = ("canonical", "timer1")
+MODES = ("canonical", "timer1", "timelens", "lmms-eval")
+# the peers' scorers: one unit per entry of the file (last wins), the peer's parser, the entry's own span
+PEER_RULES = {
+    "timelens": replace(TIMER1, pred_as_written=False, parser="timelens"),
+    "lmms-eval": replace(TIMER1, pred_as_written=False, parser="lmms-eval"),
+}
+# our headline names -> the names each peer prints (TimeLens: R1@0.3..., mIoU; lmms-eval charades_sta task)
+PEER_METRIC_NAMES = {
+    "timelens": {"R1@0.3": "R1@0.3", "R1@0.5": "R1@0.5", "R1@0.7": "R1@0.7", "mIoU": "mIoU"},
+    "lmms-eval": {"R1@0.3": "iou_0.3", "R1@0.5": "iou_0.5", "R1@0.7": "iou_0.7", "mIoU": "m_iou"},
+}
 HEADLINE = tuple(f"R1@{t}" for t in THRESHOLDS) + ("mIoU",)
 BREAKDOWN_KEYS = ("qtype", "source", "videolen")
+DENOMINATORS = {"timer1": "distinct predicted qids", "timelens": "entries in the file", "lmms-eval": "entries in the file"}
 
 
 @dataclass
@@ -163,7 +182,7 @@ def unknown_predictions(result: dict[str, Any]) -> tuple[int, int]:
     ``target`` is not unknown there (Time-R1's files carry their ground truth).
     """
     counts = result["counts"]
-    if result["mode"] == "timer1":
+    if result["mode"] in DENOMINATORS:  # one unit per predicted entry: timer1 and the peers' modes
         unknown = counts["unscorable_no_target"]
         return unknown, counts["scored"] + unknown
     return counts["unknown_qids"], counts["prediction_lines"]
@@ -190,9 +209,9 @@ def score(pred_path: str | os.PathLike, split_dir: str | os.PathLike, *, mode: s
     if mode not in MODES:
         raise Timer1Error(f"unknown scoring mode {mode!r}; choose one of {', '.join(MODES)}")
     split = read_split_columns(split_dir, split_name)
-    preds = predictions if predictions is not None else read_predictions(pred_path)
+    preds = predictions if predictions is not None else read_predictions(pred_path, split_dir, split_name)
     strict = mode == "timer1"
-    joined = join(preds, split, TIMER1 if strict else CANONICAL)
+    joined = join(preds, split, PEER_RULES.get(mode) or (TIMER1 if strict else CANONICAL))
     counts: dict[str, int] = {"split_queries": len(split.start), "prediction_lines": len(preds),
                               "unknown_qids": int((joined.line_query < 0).sum())}
     if mode == "canonical":
@@ -210,7 +229,7 @@ def score(pred_path: str | os.PathLike, split_dir: str | os.PathLike, *, mode: s
         "scorer_version": SCORER_VERSION,
         "mode": mode,
         "hit_rule": "IoU > θ" if strict else "IoU >= θ",
-        "denominator": "distinct predicted qids" if strict else "all split queries",
+        "denominator": DENOMINATORS.get(mode, "all split queries"),
         "split": {"name": split.name, "path": str(split_dir), "content_hash": split.content_hash,
                   "queries": len(split.start)},
         "predictions": str(pred_path),
@@ -220,4 +239,10 @@ def score(pred_path: str | os.PathLike, split_dir: str | os.PathLike, *, mode: s
         "bootstrap": {"unit": "video", "samples": bootstrap, "seed": seed, "method": "percentile"},
         "breakdowns": {k: _group_metrics(iou, groups[k], strict) for k in BREAKDOWN_KEYS},
     }
+    if preds.peer_report:
+        result["peer_file"] = preds.peer_report
+    if mode in PEER_METRIC_NAMES:
+        result["peer_metrics"] = {theirs: float(recall_at(iou, float(ours[3:])) if ours != "mIoU" else
+                                                (iou.mean() * 100 if len(iou) else 0.0))
+                                  for ours, theirs in PEER_METRIC_NAMES[mode].items()}
     return result

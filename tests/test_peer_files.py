@@ -1,0 +1,94 @@
+"""Peers' result files read directly: TimeLens / lmms-eval result dicts (JSON, JSONL of dicts) and lmms-eval
+--log_samples rows, matched to the split on video id + whitespace-normalised query."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from tvgbench.cli.main import cli
+from tvgbench.core.errors import Timer1Error
+from tvgbench.core.peer_files import read_peer_file, split_key, video_id
+from tvgbench.core.predictions import read_predictions
+from tvgbench.core.schema import Sample
+from tvgbench.core.scoring import score
+from tvgbench.core.splits import write_split
+
+
+@pytest.fixture()
+def split(tmp_path):
+    rows = [("AAA.mp4", "person opens the door.", (1.0, 5.0)), ("AAA.mp4", "person opens the door.", (10.0, 14.0)),
+            ("BBB.mp4", "a person  sits down.", (2.0, 8.0)), ("CCC.mp4", "someone laughs", (0.0, 3.0))]
+    samples = [Sample(video=v, query=q, span=s, duration=30.0, source="charades") for v, q, s in rows]
+    d = tmp_path / "split"
+    write_split(samples, d, "test")
+    return d, samples
+
+
+def test_keys_and_video_ids():
+    assert split_key("Charades_v1_480/AAA.mp4>>>a >>> b>>>[[1.5, 2]]") == ("Charades_v1_480/AAA.mp4", "a >>> b", (1.5, 2.0))
+    assert split_key("AAA>>>q>>>[1, 2]")[2] == (1.0, 2.0) and split_key("AAA>>>q>>>junk")[2] is None
+    assert video_id("x/y/AAA.mp4") == "AAA" and video_id("AAA") == "AAA"
+    assert read_peer_file(b'{"qid": "a", "pred": [1, 2]}\n') is None  # timer1 lines are no peer file
+
+
+def test_result_dict_json_and_jsonl_match_on_video_and_query(split, tmp_path):
+    d, samples = split
+    result = {"Charades/AAA.mp4>>>person opens the door.>>>[[10.0, 14.0]]": {"timestamps": [[10.0, 14.0]], "answers": "x"},
+              "AAA>>>person opens the door.>>>[[1.0, 5.0]]": {"answers": "It happens in 1 - 5 seconds."},
+              "BBB.mp4>>>a person sits down.>>>[[2.0, 8.0]]": "nothing"}
+    js = tmp_path / "r.json"
+    js.write_text(json.dumps(result))
+    cols = read_predictions(js, d)
+    # the repeated video+query is told apart by the key's span; whitespace in the query does not matter
+    assert list(cols.qid) == [samples[1].qid, samples[0].qid, samples[2].qid]
+    assert cols.peer_report["matched"] == 3 and cols.peer_report["format"] == "result-dict"
+    jl = tmp_path / "r.jsonl"
+    jl.write_text("".join(json.dumps({k: v}) + "\n" for k, v in result.items()))
+    a, b = (score(p, d, mode="timelens", bootstrap=0) for p in (js, jl))
+    assert a["metrics"] == b["metrics"] and a["metrics"]["R1@0.7"] == pytest.approx(200 / 3, abs=1e-3)
+    canonical = score(js, d, bootstrap=0)  # every split query counts there: the missing one is 0
+    assert canonical["metrics"]["R1@0.7"] == 50.0
+
+
+def test_lmms_eval_log_samples(split, tmp_path):
+    d, samples = split
+    rows = [{"doc_id": 0, "doc": {"video": "AAA.mp4", "caption": "person opens the door", "timestamp": [1.0, 5.0]},
+             "target": "[1.0, 5.0]", "resps": [["The event happens in 1.0 - 5.0 seconds"]],
+             "filtered_resps": ["The event happens in 1.0 - 5.0 seconds"]},
+            {"doc_id": 1, "doc": {"video_path": "CCC.mp4", "query": "someone laughs", "span": [[0.0, 3.0]]},
+             "target": "[[0.0, 3.0]]", "resps": [["from 0 to 3"]], "filtered_resps": ["from 0 to 3"]}]
+    p = tmp_path / "samples.jsonl"
+    p.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cols = read_predictions(p, d)
+    rep = cols.peer_report
+    assert rep["format"] == "lmms-samples" and rep["matched"] == 2 and rep["matched_loosely"] == 1
+    assert list(cols.qid) == [samples[0].qid, samples[3].qid]
+    got = score(p, d, mode="lmms-eval", bootstrap=0)
+    assert got["peer_metrics"]["iou_0.7"] == 100.0
+
+
+def test_a_peer_file_needs_the_split_and_bad_entries_are_one_line(split, tmp_path):
+    d, _ = split
+    p = tmp_path / "r.json"
+    p.write_text(json.dumps({"AAA>>>q>>>[1, 2]": "1 - 2"}))
+    with pytest.raises(Timer1Error, match="matched to a split"):
+        read_predictions(p)
+    p.write_text(json.dumps({"AAA>>>q>>>[1, 2]": 5}))
+    with pytest.raises(Timer1Error, match="entry 1 of this result-dict file"):
+        read_predictions(p, d)
+
+
+def test_cli_warns_about_unmatched_and_disagreeing_keys(split, tmp_path):
+    d, _ = split
+    p = tmp_path / "r.json"
+    p.write_text(json.dumps({"AAA>>>person opens the door.>>>[[20.0, 24.0]]": "20 - 24",
+                             "ZZZ>>>nobody>>>[[1.0, 2.0]]": "1 - 2"}))
+    res = CliRunner().invoke(cli, ["eval", "score", str(p), "--split", str(d), "--compat", "timelens",
+                                                   "--json", "--bootstrap", "0"])
+    assert res.exit_code == 0, res.output
+    assert "1 entries match no query" in res.stderr and "1 carry a span that differs" in res.stderr
+    out = json.loads(res.stdout)
+    assert out["counts"]["scored"] == 2 and out["metrics"]["R1@0.7"] == 100.0  # each on its key's span
