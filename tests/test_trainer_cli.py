@@ -266,6 +266,25 @@ def test_training_never_replaces_a_final_folder_it_did_not_write(tmp_path, tiny_
     (out / "final").mkdir(parents=True)
     (out / "final" / "thesis.tex").write_text("my thesis\n")
     r = run_cli("train", "--recipe", "tiny-cpu", "-o", str(out), *_short_run(tiny_model_dir, synth_split, "trl.max_steps=1"))
-    assert r.returncode == 2 and "was not written by a timer1 training run" in r.stderr, r.stderr[-2000:]
+    assert r.returncode == 2 and "holds files no timer1 training run wrote (final" in r.stderr, r.stderr[-2000:]
     assert (out / "final" / "thesis.tex").read_text() == "my thesis\n"
     assert sorted(p.name for p in out.iterdir()) == ["final"]  # no config, no checkpoints
+    # a timer1 run folder (its config.yaml) whose final/ no run left: still refused, by the final/ rule
+    config = run_cli("train", "--recipe", "tiny-cpu", "--dry-run")
+    (out / "config.yaml").write_text(config.stdout)
+    r = run_cli("train", "--recipe", "tiny-cpu", "-o", str(out), *_short_run(tiny_model_dir, synth_split, "trl.max_steps=1"))
+    assert r.returncode == 2 and "was not written by a timer1 training run" in r.stderr, r.stderr[-2000:]
+    assert sorted(p.name for p in out.iterdir()) == ["config.yaml", "final"]
+
+
+def test_training_refuses_a_folder_holding_a_users_files(tmp_path, tiny_model_dir, synth_split):
+    """The run folder gets config.yaml, run.json and a README.md model card: a project folder is refused."""
+    out = tmp_path / "project"
+    out.mkdir()
+    (out / "README.md").write_text("# my project\n")
+    (out / "config.yaml").write_text("lr: 3\n")  # a config, but not a training run's
+    r = run_cli("train", "--recipe", "tiny-cpu", "-o", str(out), *_short_run(tiny_model_dir, synth_split, "trl.max_steps=1"))
+    last = r.stderr.strip().splitlines()[-1]
+    assert r.returncode == 2 and last.startswith("error: ") and "(README.md, config.yaml)" in last, r.stderr[-2000:]
+    assert (out / "README.md").read_text() == "# my project\n" and (out / "config.yaml").read_text() == "lr: 3\n"
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "config.yaml"]

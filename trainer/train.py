@@ -196,6 +196,27 @@ def train_round(cfg: TrainConfig, *, model_path: str, ref_path: str | None, samp
             "metrics": result.metrics, "n_samples": len(samples), "resumed_from": resume or None}
 
 
+def is_train_run(out: Path) -> bool:
+    """``out`` holds a timer1 training run: the config.yaml a run writes first (a resolved recipe)."""
+    try:
+        cfg = yaml.safe_load((out / "config.yaml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False
+    return isinstance(cfg, dict) and {"name", "model", "data", "trl"} <= cfg.keys()
+
+
+def check_output_is_ours(out: Path) -> None:
+    """A run writes config.yaml, run.json, README.md, logs and checkpoints straight into ``out``; refuse,
+    before writing anything, a folder holding files that no earlier timer1 training run left there."""
+    if os.path.lexists(out) and not out.is_dir():
+        raise Timer1Error(f"{out} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not is_train_run(out):
+        names = sorted(p.name for p in out.iterdir())
+        shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+        raise Timer1Error(f"{out} holds files no timer1 training run wrote ({shown}); "
+                          "choose a new or empty --output-dir")
+
+
 def check_final_is_ours(out: Path) -> None:
     """A training run replaces ``OUT/final`` at its end; refuse, before writing anything, a ``final`` that an
     earlier timer1 run did not leave (its run.json or its checkpoints beside it): it may be a user's."""
@@ -297,6 +318,7 @@ def run_training(cfg: TrainConfig, output_dir: str | os.PathLike, resume: bool |
 
     require_runnable(cfg)
     out = Path(output_dir)
+    check_output_is_ours(out)
     check_final_is_ours(out)
     out.mkdir(parents=True, exist_ok=True)
     write_config(cfg, out)
