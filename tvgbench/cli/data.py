@@ -14,12 +14,15 @@ def data():
     """Ingest, synth, build, preprocess, publish and download TVG splits (and score their difficulty)."""
 
 
+# tvgbench.data.sources.FORMATS plus auto (spelled out here: importing the sources loads pyarrow; a test keeps them equal)
+INGEST_FORMATS = ("timer1-tvgbench", "timer1-timerft", "charades-sta", "activitynet", "charades-sta-txt",
+                  "charades-cd", "timelens", "ego4d-nlq", "qvhighlights", "auto")
+
+
 @click.command("ingest")
 @click.argument("src", type=click.Path())
-@click.option("--format", "fmt", required=True,
-              type=click.Choice(["timer1-tvgbench", "timer1-timerft", "charades-sta", "activitynet", "charades-sta-txt",
-                                 "qvhighlights"]),
-              help="Format of SRC.")
+@click.option("--format", "fmt", required=True, type=click.Choice(INGEST_FORMATS),
+              help="Format of SRC; auto detects it from the file's keys and names the one it found.")
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output split folder.")
 @click.option("--split", "split", default=None, help="Split name (default: test, or train for training files).")
 @click.option("--end-tolerance", default=5.0, show_default=True,
@@ -34,19 +37,26 @@ def ingest_cmd(src, fmt, out_dir, split, end_tolerance, durations, as_json, over
     """Validate SRC and write it as a canonical split (parquet + data card) under OUT.
 
     OUT may already hold other splits (they are kept); a split of the same name needs --overwrite.
+
+    \b
+    Example:
+      timer1 data ingest --format auto charades-sta/test.json -o charades-test
     """
     from tvgbench.core.outdir import staged_output
     from tvgbench.core.splits import split_ownership, write_split
-    from tvgbench.data.sources import ingest
+    from tvgbench.data.sources import FORMATS, ingest, resolve_format
+    from tvgbench.data.sources.detect import format_hint
 
+    asked = fmt
+    fmt = resolve_format(fmt, src)
+    if asked == "auto" and not as_json:
+        click.echo(f"detected format: {fmt}")
     kwargs = {"durations": durations} if fmt == "charades-sta-txt" else {}
     result = ingest(fmt, src, end_tolerance=end_tolerance, **kwargs)
     if not result.samples:
         from tvgbench.core.errors import Timer1Error
 
-        rejected = result.report.rejected
-        hint = f"; is --format {fmt} right?" if rejected and rejected.most_common(1)[0][0] == "malformed_record" else ""
-        raise Timer1Error(f"no valid records in {src} ({result.report.top_rejections()}){hint}")
+        raise Timer1Error(f"no valid records in {src} ({result.report.top_rejections()}){format_hint(fmt, src, result.report, FORMATS)}")
     name = split or result.default_split
     report = result.report.to_dict()
     with staged_output(out_dir, overwrite=overwrite, command="timer1 data ingest",
@@ -55,9 +65,12 @@ def ingest_cmd(src, fmt, out_dir, split, end_tolerance, durations, as_json, over
             result.samples, staging, name, window_mode=result.window_mode,
             build={"command": "ingest", "format": fmt, "source_file": str(src), "end_tolerance": end_tolerance},
             report={**report, **({"bin_differences": result.extra["bin_differences"]} if "bin_differences" in result.extra else {})},
+            benchmark={k: result.extra[k] for k in ("pretty_name", "convention") if k in result.extra} or None,
         )
     if as_json:
-        click.echo(json.dumps({"split": name, "out": out_dir, "content_hash": info.content_hash, **report}, indent=2))
+        detected = {"format": fmt} if asked == "auto" else {}
+        click.echo(json.dumps({"split": name, "out": out_dir, "content_hash": info.content_hash, **detected, **report},
+                              indent=2))
         return
     click.echo(f"{fmt}: {src} -> {out_dir} (split '{name}')")
     click.echo(f"  kept {report['kept']} (of which {report['kept_with_flags']} flagged), rejected {report['rejected']}")
@@ -65,6 +78,8 @@ def ingest_cmd(src, fmt, out_dir, split, end_tolerance, durations, as_json, over
         click.echo(f"  flag     {k}: {v}")
     for k, v in report["rejections"].items():
         click.echo(f"  rejected {k}: {v}  e.g. {report['examples'][k][0]}")
+    if report["rejected"] >= report["kept"]:  # many rejected: the commonest reasons first, with counts
+        click.echo(f"  most rejections: {result.report.top_rejections()}")
     for note in report["notes"][:20]:
         click.echo(f"  note: {note}")
     if len(report["notes"]) > 20:

@@ -125,10 +125,14 @@ def write_split(
     build: dict[str, Any] | None = None,
     report: dict[str, Any] | None = None,
     card: str | None = None,
+    benchmark: dict[str, str] | None = None,
 ) -> SplitInfo:
     """Write one split (parquet + card + sidecar) into ``out_dir``, atomically per file.
 
-    Other splits already in ``out_dir`` are kept, so train and test can share a folder.
+    Other splits already in ``out_dir`` are kept, so train and test can share a folder. ``benchmark``
+    (e.g. ``{"pretty_name": "Charades-TimeLens", "convention": "timelens"}``) is what the split declares
+    about itself beside the sidecar entry (the leaderboard titles and scores its board by it); splits
+    that declare nothing are written as before.
     """
     if window_mode not in WINDOW_MODES:
         raise Timer1Error(f"window_mode must be one of {WINDOW_MODES}, got {window_mode!r}")
@@ -165,12 +169,13 @@ def write_split(
         build=build or {}, report=report or {},
     )
     sidecar = read_sidecar(out) if (out / SIDECAR).exists() else {"format_version": FORMAT_VERSION, "splits": {}}
-    sidecar["splits"][split] = info.__dict__
+    sidecar["splits"][split] = {**info.__dict__, **(benchmark or {})}
     if optional:  # only multi-window splits carry the key: single-window sidecars keep their bytes
         sidecar["splits"][split]["optional_columns"] = optional
     write_text_atomic(out / SIDECAR, json.dumps(sidecar, indent=2, ensure_ascii=False, sort_keys=True) + "\n")
     if card is None:
-        card = render_card(out, sidecar)
+        named = (benchmark or {}).get("pretty_name")
+        card = render_card(out, sidecar, **({"pretty_name": named} if named else {}))
     write_text_atomic(out / "README.md", card)
     return info
 
