@@ -9,7 +9,8 @@ import click
 
 from tvgbench.core.parsing import VARIANTS
 from tvgbench.harness.backends.base import GenParams
-from tvgbench.harness.config import EvalConfig, ModelConfig, PredictConfig, QARunConfig, QA_DATASETS, RunConfig
+from tvgbench.harness.config import (EvalConfig, ModelConfig, PredictConfig, QARunConfig, QA_DATASETS, RunConfig,
+                                     parse_engine_args)
 from tvgbench.models.base import FAMILIES
 from tvgbench.models.prompts import LAYOUTS, PROMPT_HELP
 from tvgbench.video.config import RESIZE_MODES, SamplingConfig, field_default, field_help
@@ -57,6 +58,8 @@ def _model_options(f):
         click.option("--api-key-env", default="OPENAI_API_KEY", show_default=True,
                      help="openai backend: environment variable holding the key (never passed on the command line)."),
         click.option("--family", default=None, type=click.Choice(list(FAMILIES)), help=field_help(ModelConfig, "family")),
+        click.option("--engine-arg", "engine_args", multiple=True, metavar="KEY=VALUE",
+                     help=field_help(ModelConfig, "engine_args")),
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -92,6 +95,8 @@ def _model_fields(kw: dict) -> dict:
         fields["prompt"] = kw["prompt"]
     if kw["family"]:  # only when given: run.json's settings record it then
         fields["family"] = kw["family"]
+    if kw["engine_args"]:  # the same
+        fields["engine_args"] = parse_engine_args(kw["engine_args"])
     return fields
 
 

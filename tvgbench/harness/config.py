@@ -12,6 +12,7 @@ resolved config (workers counted, shard parsed, prompt read) plus what the split
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from dataclasses import KW_ONLY, asdict, dataclass, field, replace
@@ -108,6 +109,22 @@ def sampling_record(sampling: SamplingConfig) -> dict[str, Any]:
     return {k: v for k, v in record.items() if k not in _RECORDED_UNLESS_DEFAULT or v != default.get(k)}
 
 
+def parse_engine_args(pairs) -> dict:
+    """``["gpu_memory_utilization=0.5", "enforce_eager=true"]`` -> ``{"gpu_memory_utilization": 0.5, ...}``:
+    each VALUE read as JSON when it parses (numbers, true/false, objects), else kept as text; the last of a key wins."""
+    out: dict[str, Any] = {}
+    for pair in pairs or ():
+        key, sep, text = str(pair).partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise Timer1Error(f"--engine-arg must look like KEY=VALUE (e.g. max_model_len=8192), got {pair!r}")
+        try:
+            out[key] = json.loads(text)
+        except ValueError:
+            out[key] = text
+    return out
+
+
 def _set(config, name: str, value) -> None:
     object.__setattr__(config, name, value)  # normalising a frozen dataclass in __post_init__
 
@@ -133,6 +150,10 @@ class ModelConfig:
         "help": "openai backend: the served model's family (its config.json model_type, see `timer1 model "
                 "families`), so each frame's time goes as that family's text [default: none, '12.5s' per frame]. "
                 "hf and vllm read it from the checkpoint."})
+    engine_args: dict | None = field(default=None, metadata={
+        "help": "vllm backend: an argument for vllm.LLM as KEY=VALUE, VALUE read as JSON when it parses "
+                "(gpu_memory_utilization=0.5, max_model_len=8192, enforce_eager=true, tensor_parallel_size=2, "
+                "limit_mm_per_prompt='{\"video\":1}'); repeatable."})
 
     def __post_init__(self) -> None:
         _set(self, "sampling", as_sampling(self.sampling))
@@ -146,6 +167,13 @@ class ModelConfig:
             self._check_family()
             # the openai backend is built from backend_options (runner, predict, eval qa alike)
             _set(self, "backend_options", {**self.backend_options, "family": self.family})
+        if self.engine_args:
+            if self.backend != "vllm":
+                raise Timer1Error(f"--engine-arg is for the vllm backend, not {self.backend}")
+            _set(self, "engine_args", dict(self.engine_args))
+            _set(self, "backend_options", {**self.backend_options, "engine_args": self.engine_args})
+        else:
+            _set(self, "engine_args", None)
 
     def _check_family(self) -> None:
         if self.family not in FAMILIES:
@@ -163,6 +191,7 @@ class ModelConfig:
             "model": str(self.model),
             "backend": self.backend,
             **({"family": self.family} if self.family else {}),  # only when given: earlier run.json unchanged
+            **({"engine_args": self.engine_args} if self.engine_args else {}),  # the same; fingerprinted
             "prompt": prompt_settings(self.prompt_preset(), self.layout),
             "parser": self.parser,
             "sampling": sampling_record(self.sampling),

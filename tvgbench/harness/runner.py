@@ -452,7 +452,7 @@ def open_run_folder(config: EvalConfig, settings: dict, backend_obj, qids: list[
     out = Path(config.out_dir)
     with RunLock(out):  # creates the folder
         done, previous = prepare_run_dir(out, settings, resume=config.resume, overwrite=config.overwrite, qids=qids)
-        be = backend_obj or load_backend(config)
+        be = backend_obj or _load_backend_or_record(config, out, settings, previous, len(qids))
         try:
             backend_settings = redact(be.settings())
             check_backend_matches(previous, backend_settings, out)
@@ -474,6 +474,18 @@ def open_run_folder(config: EvalConfig, settings: dict, backend_obj, qids: list[
         except BaseException as e:  # Ctrl-C included
             _record_failure(out, run, e)
             raise
+
+
+def _load_backend_or_record(config: EvalConfig, out: Path, settings: dict, previous: dict, n_queries: int):
+    """The run's backend; one that will not load (a vLLM engine refusing its arguments, too little memory, a
+    model its device cannot run) leaves run.json ``failed`` with the reason before the error goes up."""
+    try:
+        return load_backend(config)
+    except Exception as e:
+        _record_failure(out, {**previous, "format": RUN_FORMAT, "project_version": project_version(),
+                              "settings": settings, "started_at": previous.get("started_at") or _now(),
+                              "queries": n_queries}, e)
+        raise
 
 
 def _record_failure(out: Path, run: dict, error: BaseException) -> None:

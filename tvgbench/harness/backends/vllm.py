@@ -9,8 +9,10 @@ does the same: a cache hit could pair a video with another fps).
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from tvgbench.core.errors import Timer1Error
 from tvgbench.harness.backends.base import GenParams, Generation
@@ -34,8 +36,9 @@ def sampling_kwargs(params: GenParams, stop_token_ids: list[int]) -> dict:
 
 
 def engine_kwargs(model: str, dtype: str, max_model_len: int, gpu_memory_utilization: float, seed: int,
-                  tensor_parallel_size: int, mm_limits: dict | None = None) -> dict:
-    """``vllm.LLM`` arguments; ``mm_limits``: the family adapter's media per prompt (default one video)."""
+                  tensor_parallel_size: int, mm_limits: dict | None = None, engine_args: dict | None = None) -> dict:
+    """``vllm.LLM`` arguments; ``mm_limits``: the family adapter's media per prompt (default one video);
+    ``engine_args`` (``--engine-arg KEY=VALUE``) replace or add to these."""
     return {
         "model": model,
         "dtype": dtype,
@@ -45,7 +48,44 @@ def engine_kwargs(model: str, dtype: str, max_model_len: int, gpu_memory_utiliza
         "mm_processor_cache_gb": 0,
         "seed": seed,
         "tensor_parallel_size": tensor_parallel_size,
+        **(engine_args or {}),
     }
+
+
+# engine arguments that have their own timer1 option (the value would be recorded twice, differently)
+OWN_OPTIONS = {"model": "--model", "dtype": "--dtype", "seed": "--seed"}
+
+
+def check_engine_args(engine_args: dict, accepted: set[str]) -> None:
+    """Refuse, before the engine starts, a key vLLM does not take (``accepted``: ``vllm.LLM``'s and
+    ``vllm.EngineArgs``' parameter names) or one a timer1 option sets."""
+    for key in engine_args:
+        if key in OWN_OPTIONS:
+            raise Timer1Error(f"--engine-arg {key}: use {OWN_OPTIONS[key]} instead")
+        if key not in accepted:
+            close = difflib.get_close_matches(key.replace("-", "_"), sorted(accepted), n=3)
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            raise Timer1Error(f"--engine-arg {key}: not an argument of vllm.LLM / vllm.EngineArgs{hint}")
+
+
+def accepted_engine_args(vllm) -> set[str]:
+    """The keyword names ``vllm.LLM(...)`` accepts: its own parameters and ``vllm.EngineArgs``' fields."""
+    names = {p for p in inspect.signature(vllm.LLM.__init__).parameters if p not in ("self", "kwargs")}
+    return names | {f.name for f in fields(vllm.EngineArgs)}
+
+
+def resolved_dtype(llm) -> str | None:
+    """The dtype the engine runs (its model config's), e.g. "float32"; None when the engine does not say."""
+    engine = getattr(llm, "llm_engine", None)
+    config = getattr(engine, "model_config", None) or getattr(getattr(engine, "vllm_config", None), "model_config", None)
+    dtype = getattr(config, "dtype", None)
+    return None if dtype is None else str(dtype).removeprefix("torch.")
+
+
+def engine_failure(model: str, error: Exception) -> Timer1Error:
+    """One line for a vLLM engine that would not start (its root cause is in vLLM's log above it)."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    return Timer1Error(f"vLLM could not start the engine for {model}: {type(error).__name__}: {text}")
 
 
 _TOKENIZER_LOCK = threading.Lock()
@@ -62,7 +102,8 @@ class VLLMBackend:
     _tok_lock = _TOKENIZER_LOCK
 
     def __init__(self, model: str, params: GenParams, *, dtype: str = "auto", max_model_len: int = 16384,
-                 gpu_memory_utilization: float = 0.9, tensor_parallel_size: int = 1, **_ignored):
+                 gpu_memory_utilization: float = 0.9, tensor_parallel_size: int = 1, engine_args: dict | None = None,
+                 **_ignored):
         try:
             import vllm
         except ImportError as e:
@@ -77,11 +118,17 @@ class VLLMBackend:
         self.adapter = adapter_for(AutoConfig.from_pretrained(model), self.model_path)
         eos = {self.tokenizer.eos_token_id, *(self.tokenizer.convert_tokens_to_ids(t) for t in self.adapter.tokens.stop)}
         self.stop_ids = sorted(i for i in eos if isinstance(i, int) and i >= 0)
+        self.engine_args = dict(engine_args or {})
+        check_engine_args(self.engine_args, accepted_engine_args(vllm))
         kwargs = engine_kwargs(self.model_path, dtype, max_model_len, gpu_memory_utilization, params.seed,
-                               tensor_parallel_size, self.adapter.vllm_mm_limits)
+                               tensor_parallel_size, self.adapter.vllm_mm_limits, self.engine_args)
         self.engine_kwargs = kwargs
         self.vllm_version = vllm.__version__
-        self.llm = vllm.LLM(**kwargs)
+        try:
+            self.llm = vllm.LLM(**kwargs)
+        except Exception as e:  # a bad engine argument, too little memory, an unsupported model on this device...
+            raise engine_failure(self.model_path, e) from e
+        self.dtype = resolved_dtype(self.llm) or dtype
         self.sampling = vllm.SamplingParams(**sampling_kwargs(params, self.stop_ids))
 
     def prepare(self, messages: list[dict], assistant_prefix: str, sampled) -> VLLMRequest:
@@ -97,13 +144,17 @@ class VLLMBackend:
     def generate(self, requests: list[VLLMRequest]) -> list[Generation]:
         if not requests:
             return []
-        outs = self.llm.generate([r.prompt for r in requests], self.sampling, use_tqdm=False)
+        try:
+            outs = self.llm.generate([r.prompt for r in requests], self.sampling, use_tqdm=False)
+        except Exception as e:  # the engine died or refused a request: one line (the run records it as failed)
+            raise Timer1Error(f"vLLM failed to generate: {type(e).__name__}: {' '.join(str(e).split())}") from e
         return [Generation(o.outputs[0].text, len(o.outputs[0].token_ids), o.outputs[0].finish_reason) for o in outs]
 
     def settings(self) -> dict:
         return {
             **model_identity(self.name, self.model_path),
-            "dtype": self.engine_kwargs["dtype"],
+            "dtype": self.dtype,  # what the engine runs ("auto" resolved by vLLM)
+            **({"dtype_requested": self.engine_kwargs["dtype"]} if self.engine_kwargs["dtype"] != self.dtype else {}),
             "vllm": self.vllm_version,
             "engine": {k: v for k, v in self.engine_kwargs.items() if k != "model"},
             "sampling_params": sampling_kwargs(self.params, self.stop_ids),
