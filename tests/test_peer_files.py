@@ -92,3 +92,66 @@ def test_cli_warns_about_unmatched_and_disagreeing_keys(split, tmp_path):
     assert "1 entries match no query" in res.stderr and "1 carry a span that differs" in res.stderr
     out = json.loads(res.stdout)
     assert out["counts"]["scored"] == 2 and out["metrics"]["R1@0.7"] == 100.0  # each on its key's span
+
+
+# ---- Time-R1 lines from a run that skipped videos --------------------------------------------------------
+
+
+def _time_r1_run(samples, missing, seed):
+    """Time-R1's loader on a machine without the ``missing`` videos: items numbered after the skip."""
+    import random
+
+    rng = random.Random(seed)
+    lines, truth, counter = [], [], 0
+    for s in sorted(samples, key=lambda x: int(x.source_id.rsplit("_", 1)[1])):
+        if s.video in missing:
+            continue
+        stem = s.source_id.rsplit("_", 1)[0]
+        pred = [max(0.0, s.span[0] + rng.gauss(0, 3)), s.span[1] + rng.gauss(0, 3)]
+        line = {"pred": pred, "target": list(s.span), "duration": s.duration, "output_text": "x"}
+        lines.append({"qid": f"{stem}_{counter}", **line})
+        truth.append({"qid": s.qid, **line})
+        counter += 1
+    return lines, truth
+
+
+def _write(path, lines):
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    return path
+
+
+@pytest.mark.parametrize("mode", ["timer1", "canonical"])
+def test_shifted_time_r1_ids_are_put_back_from_targets_or_the_videos_list(tvgbench_split, tmp_path, mode):
+    import random
+
+    from tvgbench.core.splits import load_split
+
+    samples = load_split(tvgbench_split, "test").samples
+    videos = sorted({s.video for s in samples})
+    missing = set(random.Random(0).sample(videos, 12))
+    lines, truth = _time_r1_run(samples, missing, seed=1)
+    by_alias = {s.source_id: s for s in samples}
+    wrong = sum(x["qid"] not in by_alias or by_alias[x["qid"]].span != tuple(x["target"]) for x in lines)
+    assert wrong > 100  # read naively, most lines would be scored against another query
+    shifted, right = _write(tmp_path / "shifted.jsonl", lines), _write(tmp_path / "right.jsonl", truth)
+    want = score(right, tvgbench_split, mode=mode, bootstrap=0)
+    got = score(shifted, tvgbench_split, mode=mode, bootstrap=0)
+    assert got["metrics"] == want["metrics"] and got["breakdowns"] == want["breakdowns"]
+    assert got["timer1_ids"]["realigned_by"] == "targets" and got["timer1_ids"]["matched"] == len(lines)
+    had = tmp_path / "videos.txt"
+    had.write_text("\n".join(f"/data/tvgbench/{v}" for v in videos if v not in missing))
+    listed = score(shifted, tvgbench_split, mode=mode, bootstrap=0, timer1_videos=had)
+    assert listed["metrics"] == want["metrics"] and listed["timer1_ids"]["realigned_by"] == "videos list"
+    # a file without skips is left alone
+    full, _ = _time_r1_run(samples, set(), seed=1)
+    assert "timer1_ids" not in score(_write(tmp_path / "full.jsonl", full), tvgbench_split, mode=mode, bootstrap=0)
+
+
+def test_shifted_ids_that_fit_no_query_are_an_error(tvgbench_split, tmp_path):
+    from tvgbench.core.splits import load_split
+
+    samples = load_split(tvgbench_split, "test").samples
+    lines, _ = _time_r1_run(samples, {samples[0].video}, seed=2)
+    lines[-1]["target"] = [9999.0, 10000.0]
+    with pytest.raises(Timer1Error, match="--timer1-videos"):
+        score(_write(tmp_path / "bad.jsonl", lines), tvgbench_split, mode="timer1", bootstrap=0)

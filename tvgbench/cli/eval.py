@@ -18,22 +18,29 @@ def eval_group():
 @click.argument("predictions", type=click.Path(dir_okay=False))
 @click.option("--split", "split_dir", required=True, type=click.Path(), help="Split folder (HF layout) or parquet file.")
 @click.option("--split-name", default=None, help="Which split in the folder, when it holds several.")
-@click.option("--compat", type=click.Choice(["timer1", "timelens", "lmms-eval"]), default=None,
+@click.option("--compat", type=click.Choice(["timer1", "timelens", "lmms-eval", "moment-detr"]), default=None,
               help="Reproduce a peer's scorer exactly: timer1 = Time-R1's eval_all.py (IoU > θ, loaded-lines "
                    "denominator, last duplicate wins); timelens = TimeLens's compute_metrics.py, lmms-eval = its "
-                   "temporal_grounding_charades (IoU >= θ, entries in the file, the peer's parser).")
+                   "temporal_grounding_charades (IoU >= θ, entries in the file, the peer's parser); moment-detr = "
+                   "moment_detr's standalone_eval (QVHighlights: R1 vs the best true window, mAP, highlights).")
 @click.option("--bootstrap", default=1000, show_default=True, help="Bootstrap resamples (over videos) for 95% intervals; 0 turns them off.")
 @click.option("--seed", default=0, show_default=True, help="Bootstrap seed.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (schema: tvgbench/core/scores.schema.json).")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Also write the JSON result to this file.")
 @click.option("--allow-unknown", is_flag=True,
               help="Score even when most predictions name qids the split does not hold (else exit 2: a wrong --split?).")
-def score_cmd(predictions, split_dir, split_name, compat, bootstrap, seed, as_json, out, allow_unknown):
+@click.option("--timer1-videos", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="Time-R1 lines from a run that skipped missing videos (its ids shift): the videos that run had, "
+                   "one per line, to number its ids as its loader did (without it, shifted ids are matched on "
+                   "each line's target).")
+def score_cmd(predictions, split_dir, split_name, compat, bootstrap, seed, as_json, out, allow_unknown,
+              timer1_videos):
     """Score PREDICTIONS (JSONL) against a split: R1@0.3/0.5/0.7, mIoU, breakdowns, 95% CIs.
 
     \b
     Lines: {"qid", "pred": [s, e]} | {"qid", "text": raw output} | Time-R1 evaluate.py lines
-           | {"qid", "windows": [[s, e, score], ...]} (adds R5@θ).
+           | {"qid", "windows": [[s, e, score], ...]} (adds R5@θ)
+           | moment_detr lines {"qid", "pred_relevant_windows": [[s, e, score], ...], "pred_saliency_scores"}.
     Peers' files too: TimeLens / lmms-eval result dicts {"video>>>query>>>span": text | {"timestamps",
     "answers"}} (JSON or JSONL) and lmms-eval --log_samples JSONL, matched to the split by video and query.
 
@@ -45,7 +52,11 @@ def score_cmd(predictions, split_dir, split_name, compat, bootstrap, seed, as_js
     from tvgbench.core.report import print_score_table, write_json_atomic
 
     result = score(predictions, split_dir, mode=compat or "canonical", split_name=split_name,
-                   bootstrap=bootstrap, seed=seed)
+                   bootstrap=bootstrap, seed=seed, timer1_videos=timer1_videos)
+    if result.get("timer1_ids", {}).get("shifted"):
+        ids = result["timer1_ids"]
+        click.echo(f"note: {ids['shifted']} Time-R1 ids were shifted by a run that skipped videos; matched to "
+                   f"their queries by the {ids['realigned_by']}", err=True)
     warning = unknown_warning(*unknown_predictions(result), result["split"]["name"], split_dir, allow=allow_unknown)
     if warning:
         click.echo(warning, err=True)

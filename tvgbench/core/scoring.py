@@ -36,14 +36,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tvgbench.core import moment_detr
 from tvgbench.core.errors import Timer1Error
 from tvgbench.core.join import CANONICAL, DUPLICATE, SCORED, TIMER1, UNKNOWN, UNPARSEABLE, best_window_iou, join
 from tvgbench.core.metrics import THRESHOLDS, hits, recall_at
 from tvgbench.core.predictions import PredictionColumns, read_predictions
 from tvgbench.core.splits import read_sidecar, read_split_table, resolve_split
+from tvgbench.core.timer1_ids import realign_timer1_ids
 from tvgbench.core.version import SCORER_VERSION
 
-MODES = ("canonical", "timer1", "timelens", "lmms-eval")
+MODES = ("canonical", "timer1", "timelens", "lmms-eval", "moment-detr")
 # the peers' scorers: one unit per entry of the file (last wins), the peer's parser, the entry's own span
 PEER_RULES = {
     "timelens": replace(TIMER1, pred_as_written=False, parser="timelens"),
@@ -204,18 +206,27 @@ def unknown_warning(unknown: int, total: int, split_name: str, split_dir: str | 
 
 def score(pred_path: str | os.PathLike, split_dir: str | os.PathLike, *, mode: str = "canonical",
           split_name: str | None = None, bootstrap: int = 1000, seed: int = 0,
-          predictions: PredictionColumns | None = None) -> dict[str, Any]:
-    """Score a prediction file against a split; returns the documented result object."""
+          predictions: PredictionColumns | None = None, timer1_videos: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Score a prediction file against a split; returns the documented result object.
+
+    Time-R1 ids shifted by a run that skipped videos are put back first (:mod:`tvgbench.core.timer1_ids`,
+    from the lines' targets or the ``timer1_videos`` list).
+    """
     if mode not in MODES:
         raise Timer1Error(f"unknown scoring mode {mode!r}; choose one of {', '.join(MODES)}")
     split = read_split_columns(split_dir, split_name)
     preds = predictions if predictions is not None else read_predictions(pred_path, split_dir, split_name)
+    realigned = realign_timer1_ids(preds, split_dir, split_name, timer1_videos, name=str(pred_path))
     strict = mode == "timer1"
     joined = join(preds, split, PEER_RULES.get(mode) or (TIMER1 if strict else CANONICAL))
     counts: dict[str, int] = {"split_queries": len(split.start), "prediction_lines": len(preds),
                               "unknown_qids": int((joined.line_query < 0).sum())}
+    extra: dict[str, Any] = {}  # keys a compat mode adds to the result
     if mode == "canonical":
         iou, units, groups, r5 = _canonical(joined, preds, split, counts)
+    elif mode == moment_detr.MODE:  # its R1 / mAP / highlight metrics, 2 decimals, override the headline ones
+        truth = moment_detr.read_truth(split_dir, split_name)
+        iou, units, groups, r5, extra = moment_detr.score_units(joined, preds, split, truth, counts)
     else:
         iou, units, groups, r5 = _timer1(joined, preds, split, counts)
 
@@ -241,8 +252,11 @@ def score(pred_path: str | os.PathLike, split_dir: str | os.PathLike, *, mode: s
     }
     if preds.peer_report:
         result["peer_file"] = preds.peer_report
+    if realigned:
+        result["timer1_ids"] = realigned
     if mode in PEER_METRIC_NAMES:
         result["peer_metrics"] = {theirs: float(recall_at(iou, float(ours[3:])) if ours != "mIoU" else
                                                 (iou.mean() * 100 if len(iou) else 0.0))
                                   for ours, theirs in PEER_METRIC_NAMES[mode].items()}
+    result.update(extra)
     return result
