@@ -49,8 +49,10 @@ def quickstart(ctx, out_dir, videos, seed, model_type, max_new_tokens):
     click.echo(f"[2/5] tiny random {family} -> {model}")
     build_tiny_model(model, seed=seed, model_type=model_type)
     click.echo("[3/5] predictions: the tiny model (hf backend, r1 prompt, 2 fps) and a blind baseline")
+    # one query per generate call: on a CPU the tiny model runs a batch of four no faster, and the batch's
+    # padded prefill (video tokens x video tokens attention, four at once) was ~0.6 GB of the quickstart's peak
     summary = run_eval(RunConfig(split, model=model, backend="hf", prompt="r1", out_dir=out / "runs" / run_name,
-                                 overwrite=True, gen={"max_new_tokens": max_new_tokens}))
+                                 overwrite=True, gen={"max_new_tokens": max_new_tokens}, batch_size=1))
     baseline = write_baseline(split, out / "runs" / "baseline-middle" / "predictions.jsonl", "middle")
     db = out / "leaderboard.sqlite"
     click.echo(f"[4/5] leaderboard submissions -> {db}")
