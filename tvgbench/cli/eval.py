@@ -72,3 +72,48 @@ def score_cmd(predictions, split_dir, split_name, compat, bootstrap, seed, as_js
         click.echo(json.dumps(result, indent=2, ensure_ascii=False))
     else:
         print_score_table(result)
+
+
+@click.command("compare")
+@click.argument("predictions", type=click.Path(dir_okay=False))
+@click.option("--split", "split_dir", required=True, type=click.Path(), help="Split folder (HF layout) or parquet file.")
+@click.option("--split-name", default=None, help="Which split in the folder, when it holds several.")
+@click.option("--timer1-videos", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="The videos a Time-R1 run had, for its shifted ids (see eval score).")
+@click.option("--json", "as_json", is_flag=True, help="Print the table and the reasons as JSON.")
+def compare_cmd(predictions, split_dir, split_name, timer1_videos, as_json):
+    """The same PREDICTIONS under every applicable convention, with the reasons they differ.
+
+    canonical, timer1 (Time-R1), timelens, lmms-eval (and moment-detr on a multi-window split), each
+    as `eval score --compat` gives it; then parse failures per parser, queries on a threshold (>= vs >)
+    and what each denominator counts.
+
+    \b
+    Example:
+      timer1 eval compare PRED --split SPLIT
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from tvgbench.core.compare import HEADLINE, compare, reason_lines
+
+    result = compare(predictions, split_dir, split_name, timer1_videos)
+    if as_json:
+        click.echo(json.dumps(result, indent=2, ensure_ascii=False))
+        return
+    table = Table(title=f"{predictions} on {split_dir}")
+    for col in ("convention", *HEADLINE, "hit rule", "denominator", "units", "unparseable"):
+        table.add_column(col, justify="left" if col in ("convention", "hit rule", "denominator") else "right")
+    for mode, row in result["modes"].items():
+        if "error" in row:
+            table.add_row(mode, *["-"] * len(HEADLINE), "refused", row["error"][:60], "-", "-")
+            continue
+        table.add_row(mode, *(f"{row['metrics'][m]:.2f}" for m in HEADLINE), row["hit_rule"], row["denominator"],
+                      str(row["units"]), str(row["unparseable"]))
+    console = Console(width=max(Console().width, 150))  # nine columns: never squeezed into 80
+    console.print(table)
+    for line in reason_lines(result):
+        console.print(line)
+
+
+eval_group.add_command(compare_cmd)
