@@ -39,6 +39,9 @@ SKIPS = [
     (r"--backend vllm\b", "the vllm backend needs a GPU"),
     (r"--backend openai\b", "the openai backend needs a running server"),
     (r"^timer1 eval qa\b", "needs a video-QA dataset folder (tests/test_qa.py builds them)"),
+    (r"^(?:torchrun|accelerate launch|srun)\b.* timer1 (?:eval run|data preprocess)\b",
+     "starts several processes: tests/test_distributed_eval.py runs the 2-process torchrun eval and each rank "
+     "under Slurm's variables (accelerate launch starts the same torchrun agent)"),
     (r"^accelerate launch\b", "multi-GPU DeepSpeed launch; its config file is checked by test_repo_paths_in_docs_exist"),
     (r"^pip install\b", "installs packages (network)"),
     (r"^python -m pytest\b", "the test suite itself"),
@@ -60,6 +63,24 @@ FAST = {
 VIDEO = "videos/synth_0_000.mp4"
 
 
+_BUILT = {}  # the fixtures' folder, for what is built only when an example needs it
+
+
+def _train_run(name: str) -> str:
+    """A finished 1-step tiny-cpu training run (`timer1 train compare` reads them); a second name is a copy."""
+    first = _BUILT["root"] / "train_run_a"
+    if not first.exists():
+        sets = ["trl.max_steps=1", "data.synthetic.n_videos=1", "trl.num_generations=4", "video.max_frames=4",
+                "trl.per_device_train_batch_size=4", "trl.max_completion_length=8"]
+        res = CliRunner().invoke(cli, ["train", "--recipe", "tiny-cpu", "-o", str(first),
+                                       *[a for s in sets for a in ("--set", s)]])
+        assert res.exit_code == 0, res.output
+    target = _BUILT["root"] / name
+    if not target.exists():
+        shutil.copytree(first, target)
+    return str(target)
+
+
 def _shared(rel: str) -> Path:
     path = SHARED_DATA / rel
     if not path.exists():
@@ -75,6 +96,7 @@ FIXTURES = {
     "tiny": ("tiny", ""), "tiny-qwen": ("tiny", ""), "PATH": ("tiny", ""),
     "preds.jsonl": ("preds.jsonl", ""), "PRED": ("preds.jsonl", ""),
     "RUN": ("run", ""), "OTHER": ("run", ""),
+    "RUN_A": lambda: _train_run("train_run_a"), "RUN_B": lambda: _train_run("train_run_b"),
     "FILE.yaml": lambda: str(REPO / "trainer" / "recipes" / "tiny-cpu.yaml"),
     "charades-sta/test.json": lambda: str(_shared("charades-sta/test.json")),
     "activitynet/val_2.json": lambda: str(_shared("activitynet/val_2.json")),
@@ -282,6 +304,7 @@ def fixtures(tmp_path_factory, tiny_model_dir):
     res = CliRunner().invoke(cli, ["eval", "run", "--split", str(root / "synth"), "--model", str(root / "tiny"),
                                    "--out", str(root / "run"), "--limit", "2", "--max-new-tokens", "4", "--quiet"])
     assert res.exit_code == 0, res.output
+    _BUILT["root"] = root
     return root
 
 

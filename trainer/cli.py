@@ -15,7 +15,8 @@ def _recipe_list() -> str:
     return ", ".join(recipe_names())
 
 
-@click.command("train", context_settings={"max_content_width": 100})
+@click.group("train", invoke_without_command=True, subcommand_metavar="[compare RUN...]",
+             context_settings={"max_content_width": 100})
 @click.option("--recipe", "-r", default=None, metavar="NAME|FILE.yaml",
               help="Built-in recipe (timer1-posttrain, timer1-posttrain-sf, finetune-charades, "
                    "finetune-activitynet, tiny-cpu) or a YAML file.")
@@ -30,7 +31,8 @@ def _recipe_list() -> str:
 @click.option("--dry-run", is_flag=True, help="Validate and print the resolved config, then stop.")
 @click.option("--print-schema", is_flag=True, help="Print the recipe JSON schema and exit.")
 @click.option("--list", "list_recipes", is_flag=True, help="List the built-in recipes and exit.")
-def train(recipe, overrides, output_dir, resume, dry_run, print_schema, list_recipes):
+@click.pass_context
+def train(ctx, recipe, overrides, output_dir, resume, dry_run, print_schema, list_recipes):
     """Video GRPO training of Qwen2.5-VL with Time-R1's rewards (TRL 1.16, video in every forward pass).
 
     \b
@@ -41,7 +43,10 @@ def train(recipe, overrides, output_dir, resume, dry_run, print_schema, list_rec
       accelerate launch --config_file trainer/launch/accelerate_zero3.yaml -m trainer \\
           --recipe timer1-posttrain -o runs/r1 --set data.split_dir=splits/timerft
       timer1 train --recipe tiny-cpu -o runs/tiny --resume                 # continue after a stop
+      timer1 train compare RUN_A RUN_B --plot compare.png                # runs side by side
     """
+    if ctx.invoked_subcommand is not None:  # `timer1 train compare ...`: the options above are not used
+        return
     from .config import config_schema, load_config
 
     if print_schema:
@@ -74,3 +79,37 @@ def train(recipe, overrides, output_dir, resume, dry_run, print_schema, list_rec
     with quiet_library_bars():  # the training bar is the one bar shown
         run = run_training(cfg, output_dir, resume=True if resume == "last" else resume)
     click.echo(f"done: {run.get('steps', '?')} steps in {run['wall_seconds']:.0f} s; model -> {run['final']}")
+
+
+@train.command("compare", context_settings={"max_content_width": 100})
+@click.argument("runs", nargs=-1, required=True, type=click.Path(), metavar="RUN...")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+              help="Write the curves (reward, loss, held-out mIoU by step) as a PNG here.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --plot file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison (curves included) as JSON.")
+def compare(runs, plot_path, overwrite, as_json):
+    """Training runs side by side: reward / loss curves and the held-out scores where a run was evaluated.
+
+    A RUN is a `timer1 train -o` folder (finished, or still training: read from its newest checkpoint).
+    Held-out scores are the `timer1 eval run` folders saved inside it, e.g.
+    `timer1 eval run --model RUN/final --split SPLIT --out RUN/eval-heldout`; one scored on the training
+    split itself is never shown as held-out.
+
+    \b
+    Examples:
+      timer1 train compare RUN_A RUN_B --plot compare.png
+      timer1 train compare RUN_A --json
+    """
+    from tvgbench.core.outdir import check_output_file
+
+    from .compare import as_json as to_json, compare_runs, table
+
+    if plot_path:
+        check_output_file(plot_path, overwrite=overwrite)
+    summaries = compare_runs(list(runs), plot_path)
+    if as_json:
+        click.echo(json.dumps(to_json(summaries), indent=2))
+    else:
+        click.echo(table(summaries))
+    if plot_path:
+        click.echo(f"plot -> {plot_path}", err=True)
