@@ -110,7 +110,7 @@ def submit(store: Store, data: bytes, split_dir: str | os.PathLike, *, model_nam
     if file_name is not None:
         file_name = Path(str(file_name)).name[:200] or None
     split = split or SplitIndex.from_dir(split_dir)
-    valid: ValidSubmission = validate_bytes(data, split, max_bytes=max_bytes)
+    valid: ValidSubmission = validate_bytes(data, split, max_bytes=max_bytes, split_dir=split_dir)
     earlier = store.find_file(split.content_hash, valid.sha256)
     if earlier is None:
         check_hidden_split(split, valid, store, quota)

@@ -29,6 +29,7 @@ from jsonschema.exceptions import relevance
 
 from tvgbench.core.errors import Timer1Error
 from tvgbench.core.join import match_qids
+from tvgbench.core.peer_files import looks_like_peer_file, peer_records, read_peer_file, read_split_queries
 from tvgbench.core.splits import content_hash, read_sidecar, read_split_table, resolve_split
 
 SCHEMA_PATH = Path(__file__).with_name("prediction_row.schema.json")
@@ -347,13 +348,42 @@ def _first_repeat(rows: np.ndarray) -> tuple[int, int] | None:
     return later, int(np.flatnonzero(rows == rows[later])[0])
 
 
-def validate_bytes(data: bytes, split: SplitIndex, *, max_bytes: int = DEFAULT_MAX_BYTES) -> ValidSubmission:
+def peer_file_lines(data: bytes, split: SplitIndex, split_dir) -> bytes:
+    """A TimeLens / lmms-eval result file (:mod:`tvgbench.core.peer_files`) as the timer1 lines it means, every
+    entry matched to a query of the split with the key's span equal to the split's; other bytes unchanged."""
+    if not looks_like_peer_file(data[:65536]):
+        return data
+    try:
+        peer = read_peer_file(data)
+    except Timer1Error as e:
+        raise SubmissionRejected(str(e)) from None
+    if peer is None:
+        return data
+    if split_dir is None:
+        raise SubmissionRejected(f"a {peer.format} file is matched to the split's queries by video and query; "
+                                 "this board cannot read the split's queries")
+    records, report = peer_records(peer, read_split_queries(split_dir, split.name))
+    for kind, count in (("unmatched", report.unmatched), ("span_disagreements", report.span_disagreements)):
+        if count:
+            what = "match no query of" if kind == "unmatched" else "carry a span that differs from that of"
+            raise SubmissionRejected(f"{count} of {report.entries} entries of this {peer.format} file {what} split "
+                                     f"{split.name!r} (first: {show(report.examples[kind][0], 120)})")
+    # the ground truth comes from the split: the key's span is checked above, not stored
+    rows = ({k: v for k, v in rec.items() if k != "target"} for rec in records)
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode("utf-8")
+
+
+def validate_bytes(data: bytes, split: SplitIndex, *, max_bytes: int = DEFAULT_MAX_BYTES,
+                   split_dir=None) -> ValidSubmission:
     """Check a prediction file's bytes against the row schema and the split; raise :class:`SubmissionRejected`.
 
     The first problem in file order is the one reported: a bad line, or a qid already given above it;
-    unknown qids are reported once the whole file has been read.
+    unknown qids are reported once the whole file has been read. A peer's result file (TimeLens /
+    lmms-eval; needs ``split_dir``) is checked as the timer1 lines it means, which are what is stored.
     """
-    text = _check_bytes(data, max_bytes)
+    _check_bytes(data, max_bytes)
+    data = peer_file_lines(data, split, split_dir)
+    text = _check_bytes(data, max(max_bytes, len(data)))
     qids: list[str] = []
     linenos: list[int] = []
     bad_line = None

@@ -155,3 +155,31 @@ def test_shifted_ids_that_fit_no_query_are_an_error(tvgbench_split, tmp_path):
     lines[-1]["target"] = [9999.0, 10000.0]
     with pytest.raises(Timer1Error, match="--timer1-videos"):
         score(_write(tmp_path / "bad.jsonl", lines), tvgbench_split, mode="timer1", bootstrap=0)
+
+
+def test_the_leaderboard_reads_a_result_dict_as_the_lines_it_means(split, tmp_path):
+    from leaderboard.service import submit
+    from leaderboard.store import open_store
+    from leaderboard.validate import SplitIndex, SubmissionRejected, validate_bytes
+
+    d, samples = split
+    idx = SplitIndex.from_dir(d)
+    result = {f"{s.video}>>>{s.query}>>>[[{s.span[0]}, {s.span[1]}]]": f"The event happens in {s.span[0]} - {s.span[1]} seconds."
+              for s in samples}
+    data = json.dumps(result).encode()
+    valid = validate_bytes(data, idx, split_dir=d)
+    lines = [json.loads(x) for x in valid.data.decode().splitlines()]
+    assert [x["qid"] for x in lines] == [s.qid for s in samples] and all("target" not in x for x in lines)
+    assert valid.matched == len(samples) and valid.missing == 0
+    store = open_store(tmp_path / "lb.sqlite3")
+    out = submit(store, data, d, model_name="peer", split=idx, bootstrap=0)
+    assert out.created
+    with pytest.raises(SubmissionRejected, match="cannot read the split"):
+        validate_bytes(data, idx)
+    bad = dict(result)
+    bad["ZZZ>>>nobody>>>[[1, 2]]"] = "1 - 2"
+    with pytest.raises(SubmissionRejected, match="1 of 5 entries of this result-dict file match no query"):
+        validate_bytes(json.dumps(bad).encode(), idx, split_dir=d)
+    moved = {k.replace(f"[[{samples[0].span[0]}", "[[20.0"): v for k, v in result.items()}
+    with pytest.raises(SubmissionRejected, match="carry a span that differs"):
+        validate_bytes(json.dumps(moved).encode(), idx, split_dir=d)

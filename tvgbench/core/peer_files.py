@@ -112,7 +112,7 @@ def parse_key_span(text: str) -> tuple[float, float] | None:
     """The span written in a key: a Python / JSON literal (``[24.3, 30.4]``, ``[[24.3, 30.4]]``)."""
     try:
         return _number_pair(ast.literal_eval(text.strip()))
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
         return None
 
 
@@ -168,14 +168,14 @@ def _objects(data: bytes) -> list | None:
     text = bytes(data).decode("utf-8", errors="replace")
     try:
         return [json.loads(text)]
-    except ValueError:
+    except (ValueError, RecursionError):
         pass
     out = []
     for line in text.splitlines():
         if line.strip():
             try:
                 out.append(json.loads(line))
-            except ValueError:
+            except (ValueError, RecursionError):
                 return None
     return out
 

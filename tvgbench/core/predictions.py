@@ -5,6 +5,7 @@ Accepted lines (one object per query):
   ``{"qid": ..., "text": "<raw model output>"}``         parsed with the canonical parser
   ``{"qid", "pred", "target", "duration", "output_text"}``  Time-R1's evaluate.py lines
   ``{"qid": ..., "windows": [[s, e, score], ...]}``      several scored windows (enables R5@θ)
+  ``{"qid", "pred_relevant_windows", "pred_saliency_scores"}``  moment_detr's submission lines (QVHighlights)
 
 What a line means is defined once, by :func:`read_line`:
   * a null value is the same as an absent key; of a repeated key the last one counts (as JSON parsers do)
@@ -13,7 +14,10 @@ What a line means is defined once, by :func:`read_line`:
   * ``text``     the first non-null of ``text``, ``output_text``; a string; read only when ``pred`` gives no
                  finite span (nothing else uses it)
   * ``target``   ``[start, end]`` of numbers: the line's own ground truth (Time-R1 lines); anything else is ignored
-  * ``windows``  a list of ``[start, end]`` or ``[start, end, score]`` numbers
+  * ``windows``  a list of ``[start, end]`` or ``[start, end, score]`` numbers, in the order written
+  * ``pred_relevant_windows``  moment_detr's name for ``windows`` (read when ``windows`` is absent); its first
+                 window is the line's ``pred`` when the line holds none (moment_detr's top-1 is the first)
+  * ``pred_saliency_scores``  a list of numbers: one saliency score per 2-second clip (moment_detr)
   * numbers are read as Python's ``json`` reads them: ``NaN`` and ``Infinity`` too (``json.dump`` writes
     them, and Time-R1's lines come from it); a side that is not finite gives no span; other keys are ignored
 
@@ -58,6 +62,7 @@ class PredictionColumns:
     target_start: np.ndarray | None
     target_end: np.ndarray | None
     windows: list | None  # per line: list of (s, e[, score]) or None
+    saliency: list | None = None  # per line: tuple of clip scores or None (moment_detr's pred_saliency_scores)
     peer_report: dict | None = None  # a peer's file (tvgbench.core.peer_files): how its entries met the split
 
     def __len__(self) -> int:
@@ -75,6 +80,7 @@ class Line:
     text: str | None
     target: tuple[float, float]  # (NaN, NaN) where none
     windows: list | None
+    saliency: tuple | None = None
 
 
 class LineError(ValueError):
@@ -120,6 +126,10 @@ def read_line(obj) -> Line:
             s, e = _num(pred[0]), _num(pred[1])
         except TypeError:
             raise LineError("'pred' holds a non-numeric value") from None
+    win, win_key = _windows_of(obj)
+    if pred is None and win and win_key == "pred_relevant_windows":  # moment_detr's top-1 is its first window
+        pred = win[0][:2]
+        s, e = pred
     text = None
     if not (math.isfinite(s) and math.isfinite(e)):
         text = obj.get("text")
@@ -127,17 +137,35 @@ def read_line(obj) -> Line:
             text = obj.get("output_text")
         if text is not None and not isinstance(text, str):
             raise LineError("'text' must be a string")
-    win = obj.get("windows")
-    if win is not None:
-        if not isinstance(win, list) or not all(isinstance(w, (list, tuple)) and len(w) in (2, 3) for w in win):
-            raise LineError("'windows' must be a list of [start, end, score]")
-        if any(v is None for w in win for v in w):
-            raise LineError("'windows' holds a non-numeric value")
-        try:
-            win = [tuple(_num(v) for v in w) for w in win]
-        except TypeError:
-            raise LineError("'windows' holds a non-numeric value") from None
-    return Line(qid, s, e, pred is not None, text, _target(obj.get("target")), win)
+    return Line(qid, s, e, pred is not None, text, _target(obj.get("target")), win, saliency=_saliency_of(obj))
+
+
+def _windows_of(obj) -> tuple[list | None, str]:
+    """The line's windows (``windows``, else moment_detr's ``pred_relevant_windows``) and the key they came from."""
+    key = "windows" if obj.get("windows") is not None else "pred_relevant_windows"
+    win = obj.get(key)
+    if win is None:
+        return None, key
+    if not isinstance(win, list) or not all(isinstance(w, (list, tuple)) and len(w) in (2, 3) for w in win):
+        raise LineError(f"'{key}' must be a list of [start, end, score]")
+    if any(v is None for w in win for v in w):
+        raise LineError(f"'{key}' holds a non-numeric value")
+    try:
+        return [tuple(_num(v) for v in w) for w in win], key
+    except TypeError:
+        raise LineError(f"'{key}' holds a non-numeric value") from None
+
+
+def _saliency_of(obj) -> tuple | None:
+    scores = obj.get("pred_saliency_scores")
+    if scores is None:
+        return None
+    if not isinstance(scores, list) or any(v is None for v in scores):
+        raise LineError("'pred_saliency_scores' must be a list of numbers")
+    try:
+        return tuple(_num(v) for v in scores)
+    except TypeError:
+        raise LineError("'pred_saliency_scores' must be a list of numbers") from None
 
 
 def columns_from_lines(lines: list[Line]) -> PredictionColumns:
@@ -145,12 +173,14 @@ def columns_from_lines(lines: list[Line]) -> PredictionColumns:
     targets = np.array([x.target for x in lines], dtype=np.float64).reshape(-1, 2)
     any_target = bool(np.isfinite(targets[:, 0]).any())
     windows = [x.windows for x in lines]
+    saliency = [x.saliency for x in lines]
     return PredictionColumns(
         [x.qid for x in lines], np.array([x.start for x in lines], dtype=np.float64),
         np.array([x.end for x in lines], dtype=np.float64), np.array([x.has_pred for x in lines], dtype=bool),
         texts if any(t is not None for t in texts) else None,
         targets[:, 0].copy() if any_target else None, targets[:, 1].copy() if any_target else None,
         windows if any(w is not None for w in windows) else None,
+        saliency=saliency if any(v is not None for v in saliency) else None,
     )
 
 
@@ -224,7 +254,9 @@ def _slow_read(data, name: str) -> PredictionColumns:
 def _arrow_schema(with_text: bool):
     f64 = pa.float64()
     fields = [("qid", pa.string()), ("pred", pa.list_(f64)), ("target", pa.list_(f64)),
-              ("windows", pa.list_(pa.list_(f64)))]
+              ("windows", pa.list_(pa.list_(f64))),
+              # moment_detr's keys: present only to send such files to the line-by-line path (see _fast_read)
+              ("pred_relevant_windows", pa.list_(pa.list_(f64))), ("pred_saliency_scores", pa.list_(f64))]
     if with_text:
         fields += [("text", pa.string()), ("output_text", pa.string())]
     return pa.schema(fields)
@@ -292,6 +324,8 @@ def _fast_read(data, n_lines: int) -> PredictionColumns:
     n = table.num_rows
     if n != n_lines:
         raise ValueError("not one object per line")
+    if any(table.column(k).null_count < n for k in ("pred_relevant_windows", "pred_saliency_scores")):
+        raise ValueError("moment_detr lines")  # their windows, first-window pred and saliency: read_line reads them
     qid = table.column("qid").combine_chunks()
     if qid.null_count or (n and pc.min(pc.binary_length(qid)).as_py() == 0):
         raise ValueError("qid missing")

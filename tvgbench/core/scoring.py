@@ -36,6 +36,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tvgbench.core import moment_detr
 from tvgbench.core.errors import Timer1Error
 from tvgbench.core.join import CANONICAL, DUPLICATE, SCORED, TIMER1, UNKNOWN, UNPARSEABLE, best_window_iou, join
 from tvgbench.core.metrics import THRESHOLDS, hits, recall_at
@@ -44,7 +45,7 @@ from tvgbench.core.splits import read_sidecar, read_split_table, resolve_split
 from tvgbench.core.timer1_ids import realign_timer1_ids
 from tvgbench.core.version import SCORER_VERSION
 
-MODES = ("canonical", "timer1", "timelens", "lmms-eval")
+MODES = ("canonical", "timer1", "timelens", "lmms-eval", "moment-detr")
 # the peers' scorers: one unit per entry of the file (last wins), the peer's parser, the entry's own span
 PEER_RULES = {
     "timelens": replace(TIMER1, pred_as_written=False, parser="timelens"),
@@ -220,8 +221,12 @@ def score(pred_path: str | os.PathLike, split_dir: str | os.PathLike, *, mode: s
     joined = join(preds, split, PEER_RULES.get(mode) or (TIMER1 if strict else CANONICAL))
     counts: dict[str, int] = {"split_queries": len(split.start), "prediction_lines": len(preds),
                               "unknown_qids": int((joined.line_query < 0).sum())}
+    extra: dict[str, Any] = {}  # keys a compat mode adds to the result
     if mode == "canonical":
         iou, units, groups, r5 = _canonical(joined, preds, split, counts)
+    elif mode == moment_detr.MODE:  # its R1 / mAP / highlight metrics, 2 decimals, override the headline ones
+        truth = moment_detr.read_truth(split_dir, split_name)
+        iou, units, groups, r5, extra = moment_detr.score_units(joined, preds, split, truth, counts)
     else:
         iou, units, groups, r5 = _timer1(joined, preds, split, counts)
 
@@ -253,4 +258,5 @@ def score(pred_path: str | os.PathLike, split_dir: str | os.PathLike, *, mode: s
         result["peer_metrics"] = {theirs: float(recall_at(iou, float(ours[3:])) if ours != "mIoU" else
                                                 (iou.mean() * 100 if len(iou) else 0.0))
                                   for ours, theirs in PEER_METRIC_NAMES[mode].items()}
+    result.update(extra)
     return result
