@@ -242,8 +242,8 @@ def test_proxies_keep_counts_sizes_and_time_axis(tmp_path):
     make_counter_video(root / "c.mp4", frames=600, fps="30", size=(480, 640))  # 20 s
     rec = _rec("c.mp4", (3.0, 17.0))
     write_split([rec], tmp_path / "split", "test")
-    report = preprocess(tmp_path / "split", root, tmp_path / "cache", proxy_dir=tmp_path / "px", proxy_height=120,
-                        proxy_fps=4.0, progress=False)
+    report = preprocess(tmp_path / "split", root, tmp_path / "cache", proxy_dir=tmp_path / "px", proxy_limits=(120, 4.0),
+                        progress=False)
     assert report["cached_now"] == 1 and report["failed_entries"] == 0
     manifest = json.loads((tmp_path / "px" / "proxies.json").read_text())
     proxy = manifest["c.mp4"]["proxy"]

@@ -151,13 +151,42 @@ def run(split_dir, split_name, video_root, parser, shard, cache_dir, bootstrap, 
       timer1 eval run --split SPLIT --model PATH --out RUN \\
           --prompt nothink --layout timer1-eval --parser timer1-eval --resize torch
       timer1 eval score RUN/predictions.jsonl --split SPLIT --compat timer1
+    \b
+    Under torchrun, accelerate launch or srun each process evaluates its rank's shard into
+    RUN/shards/rank-K-of-N and the last to finish merges RUN (equal to a 1-process run):
+      torchrun --nproc_per_node 2 --no-python timer1 eval run --split SPLIT --model PATH --out RUN
     """
+    from tvgbench.harness.distributed import launch_from_env, refuse_explicit_shard
     from tvgbench.harness.runner import run_eval
 
-    summary = run_eval(RunConfig(split_dir, video_root, split_name=split_name, parser=parser, shard=shard,
-                                 cache_dir=cache_dir, bootstrap=bootstrap, **_run_fields(kw)))
+    launch = launch_from_env()  # RANK/WORLD_SIZE (torchrun, accelerate) or SLURM_PROCID/SLURM_NTASKS
+    if launch is not None:
+        refuse_explicit_shard(shard, launch)
+    config = RunConfig(split_dir, video_root, split_name=split_name, parser=parser, shard=shard,
+                       cache_dir=cache_dir, bootstrap=bootstrap, **_run_fields(kw))
+    if launch is not None:
+        return _run_rank(config, launch)
+    summary = run_eval(config)
     _echo_summary(summary)
     if summary["status"] != "clean":
+        sys.exit(EXIT_PARTIAL)
+
+
+def _run_rank(config: RunConfig, launch) -> None:
+    """One rank of a distributed ``eval run``: its shard, then (the last rank to finish) the merged run."""
+    from tvgbench.harness.distributed import run_rank
+
+    result = run_rank(config, launch)
+    who, shard = f"rank {launch.rank}/{launch.world_size}", result["shard"]
+    if result["merged"] is not None:
+        click.echo(f"{who}: all {launch.world_size} shards finished; merged into {config.out_dir}")
+        _echo_summary(result["merged"])
+    else:
+        waiting = result["waiting_for"]
+        later = (f"ranks {waiting} have not finished: the last to finish merges (after a failure, rerun the launch "
+                 f"with --resume)" if waiting else f"another rank merged {config.out_dir}")
+        click.echo(f"{who}: shard finished, {shard['counts']['lines']} predictions in {shard['out_dir']}; {later}")
+    if (result["merged"] or shard)["status"] != "clean":
         sys.exit(EXIT_PARTIAL)
 
 

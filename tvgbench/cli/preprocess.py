@@ -49,13 +49,22 @@ def preprocess(split_dir, video_root, cache_dir, split_name, workers, decoder, r
     `eval run`'s. The harness and the trainer read the cache through
     tvgbench.video.sample_for_record(..., cache_dir=CACHE); they hit it when they use the same
     sampling settings (fps, frames, pixels, decoder, resize).
+
+    \b
+    Under torchrun or srun each process takes its rank's share of the videos (as `eval run` does;
+    report CACHE/preprocess_report.rank-K-of-N.json):
+      torchrun --nproc_per_node 4 --no-python timer1 data preprocess SPLIT --video-root DIR --cache DIR
     """
+    from tvgbench.harness.distributed import launch_from_env
     from tvgbench.video.preprocess import preprocess as run_preprocess
+
+    launch = launch_from_env()  # RANK/WORLD_SIZE (torchrun, accelerate) or SLURM_PROCID/SLURM_NTASKS
 
     config = SamplingConfig(fps=fps, max_frames=max_frames, total_pixels=total_pixels, min_pixels=min_pixels,
                             max_pixels=max_pixels, decoder=decoder, resize=resize)
     report = run_preprocess(split_dir, video_root, cache_dir, split=split_name, workers=workers, config=config,
-                            proxy_dir=proxy_dir, proxy_height=proxy_height, proxy_fps=proxy_fps, progress=not quiet)
+                            proxy_dir=proxy_dir, proxy_limits=(proxy_height, proxy_fps), progress=not quiet,
+                            shard=(launch.rank, launch.world_size) if launch else (0, 1))
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:
@@ -67,7 +76,7 @@ def preprocess(split_dir, video_root, cache_dir, split_name, workers, decoder, r
 
 
 def _echo_report(report: dict, cache_dir) -> None:
-    from tvgbench.video.preprocess import REPORT
+    from tvgbench.video.preprocess import report_name
 
     click.echo(f"{report['records']} records -> {report['entries']} cache entries in {cache_dir}: "
                f"{report['cached_now']} new, {report['already_cached']} already cached, {report['failed_entries']} failed")
@@ -77,4 +86,4 @@ def _echo_report(report: dict, cache_dir) -> None:
     for f in report["failures"][:20]:
         click.echo(f"  FAILED {f['reason']:<11} {f['video']} ({f['n_qids']} records){': ' + f['detail'] if f['detail'] else ''}")
     if len(report["failures"]) > 20:
-        click.echo(f"  ... {len(report['failures']) - 20} more in {cache_dir}/{REPORT}")
+        click.echo(f"  ... {len(report['failures']) - 20} more in {cache_dir}/{report_name(tuple(report.get('shard', (0, 1))))}")

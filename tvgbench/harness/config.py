@@ -253,6 +253,9 @@ class RunConfig(EvalConfig):
         "help": "Evaluate shard i of n (i/n, contiguous chunks); join with `eval merge`."})
     score: bool = True  # write scores.json when the run covers the whole split
     bootstrap: int = field(default=1000, metadata={"help": "Bootstrap resamples for the 95% intervals."})
+    # processes of a torchrun / accelerate / Slurm launch (tvgbench.harness.distributed): over N > 1 each shard
+    # is of the first ``limit`` queries, as one process would take them, and run.json records it
+    world_size: int = 1
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -270,6 +273,7 @@ class RunConfig(EvalConfig):
             **self.model_settings(),
             "batch_size": self.batch_size,
             "shard": list(self.shard),
+            **({"world_size": self.world_size} if self.world_size > 1 else {}),  # 1: earlier run.json unchanged
             "limit": self.limit,
             "workers": self.workers,
             "prefetch": self.prefetch,

@@ -513,8 +513,10 @@ def run_eval(*args, backend_obj=None, **fields) -> dict:
         raise Timer1Error(f"--video-root {video_root} is not a folder")
     split = load_split(config.split_dir, config.split_name)
     shard = config.shard
-    selected = split.samples[shard_slice(len(split.samples), shard)]
-    if config.limit is not None:
+    launched = config.world_size > 1  # a rank's shard is of the queries one process would run: --limit first
+    queries = split.samples[:config.limit] if launched else split.samples
+    selected = queries[shard_slice(len(queries), shard)]
+    if config.limit is not None and not launched:
         selected = selected[:config.limit]
     if not selected:
         raise Timer1Error(f"nothing to evaluate: shard {shard[0]}/{shard[1]} of {len(split)} queries is empty")

@@ -189,10 +189,15 @@ def build_proxies(videos, video_root: Path, proxy_dir: Path, *, height: int, fps
 
 def preprocess(
     split_dir, video_root, cache_dir, *, split: str | None = None, workers: int = 1,
-    config: SamplingConfig = SamplingConfig(), proxy_dir=None, proxy_height: int = 360, proxy_fps: float = 4.0,
-    progress: bool = True,
+    config: SamplingConfig = SamplingConfig(), proxy_dir=None, proxy_limits: tuple[int, float] = (360, 4.0),
+    progress: bool = True, shard: tuple[int, int] = (0, 1),
 ) -> dict:
-    """Fill ``cache_dir`` for every record of the split; returns (and writes) the report."""
+    """Fill ``cache_dir`` for every record of the split; returns (and writes) the report.
+
+    ``proxy_limits``: the proxies' largest short side (px) and fps, with ``proxy_dir``.
+
+    ``shard`` (k, n): only the k-th of n contiguous chunks of the split's videos (one rank of a launch; its
+    report is ``preprocess_report.rank-k-of-n.json``). Entries are per video, so shards never write the same one."""
     t0 = time.perf_counter()
     sp = load_split(split_dir, split)
     video_root, cache_dir = Path(video_root), Path(cache_dir)
@@ -203,12 +208,13 @@ def preprocess(
     except OSError as e:
         raise Timer1Error(f"cannot create cache folder {cache_dir}: {e.strerror}") from None
     stale = _remove_stale_tmp(cache_dir)
-    entries, failures = plan_entries(sp.samples, video_root, sp.window_mode, config)
+    entries, failures = plan_entries(shard_samples(sp.samples, shard), video_root, sp.window_mode, config)
     pending = [e for e in entries
                if not cache_mod.entry_is_complete(cache_mod.entry_path(cache_dir, e.key), e.source_size)]
     already = len(entries) - len(pending)
 
     manifest = {}
+    proxy_height, proxy_fps = proxy_limits
     if proxy_dir is not None and pending:
         videos = sorted({e.video for e in pending})
         manifest, proxy_failures = build_proxies(videos, video_root, Path(proxy_dir), height=proxy_height,
@@ -247,7 +253,7 @@ def preprocess(
     report = {
         "split": sp.name, "split_dir": str(split_dir), "content_hash": sp.content_hash,
         "video_root": str(video_root), "cache_dir": str(cache_dir), "workers": workers,
-        "records": len(sp.samples), "entries": len(entries), "already_cached": already, "cached_now": cached,
+        "records": len(shard_samples(sp.samples, shard)), "entries": len(entries), "already_cached": already, "cached_now": cached,
         "failed_entries": len(failures), "failed_records": sum(len(f["qids"]) for f in failures),
         "failures_by_reason": _count_reasons(failures),
         "failures": [{**f, "qids": f["qids"][:20], "n_qids": len(f["qids"])} for f in failures],
@@ -255,10 +261,26 @@ def preprocess(
         "stale_tmp_removed": stale, "interrupted": interrupted, "seconds": round(time.perf_counter() - t0, 3),
         "config": asdict(config),
     }
-    write_json_atomic(cache_dir / REPORT, report)
+    if shard[1] > 1:
+        report["shard"] = list(shard)
+    write_json_atomic(cache_dir / report_name(shard), report)
     if interrupted:
         raise KeyboardInterrupt
     return report
+
+
+def shard_samples(samples, shard: tuple[int, int]) -> list:
+    """The records of shard k of n: those of the k-th contiguous chunk of ceil(V / n) of the split's V videos
+    (in first-appearance order; the chunks of eval run --shard), so every window of a video is in one shard."""
+    k, n = shard
+    videos = list(dict.fromkeys(s.video for s in samples))
+    chunk = -(-len(videos) // n)
+    mine = set(videos[k * chunk:(k + 1) * chunk])
+    return [s for s in samples if s.video in mine]
+
+
+def report_name(shard: tuple[int, int]) -> str:
+    return REPORT if shard[1] == 1 else f"preprocess_report.rank-{shard[0]}-of-{shard[1]}.json"
 
 
 def _count_reasons(failures) -> dict[str, int]:
