@@ -19,16 +19,22 @@ def submission_json(s: Submission, *, full: bool = False) -> dict[str, Any]:
         "metrics": s.canonical["metrics"], "ci95": s.canonical.get("ci95", {}),
         "timer1_compat": s.timer1["metrics"],
     }
+    if s.declared:  # a split declaring another convention: its board ranks this result
+        out["convention"] = s.convention
+        out["declared_metrics"] = s.declared["metrics"]
     if full:
         out["canonical"] = s.canonical
         out["timer1"] = s.timer1
+        if s.declared:
+            out["declared"] = s.declared
     return out
 
 
 def boards_json(bs: list[Board]) -> list[dict[str, Any]]:
     return [
         {
-            "split": {"name": b.split_name, "content_hash": b.split_hash, "pretty_name": b.pretty_name},
+            "split": {"name": b.split_name, "content_hash": b.split_hash, "pretty_name": b.pretty_name,
+                      "convention": b.convention},
             "sort": b.sort,
             "entries": [{"rank": e.rank, "model_submissions": e.model_submissions, **submission_json(e.submission)}
                         for e in b.entries],

@@ -44,10 +44,17 @@ def _common(base: str) -> dict:
             "metrics": METRICS}
 
 
+def tab_labels(boards: list[Board]) -> list[str]:
+    """One tab per board, named for its benchmark and split; boards that would read alike add their hash."""
+    labels = [f"{b.pretty_name} · {b.split_name}" for b in boards]
+    return [f"{label} ({b.split_hash[7:15]})" if labels.count(label) > 1 else label for label, b in zip(labels, boards)]
+
+
 def render_index(boards: list[Board], *, base: str = "", upload: dict | None = None, notice: dict | None = None,
                  highlight: int | None = None) -> str:
     return environment().get_template("index.html.jinja").render(
-        boards=boards, upload=upload, notice=notice, highlight=highlight, **_common(base))
+        boards=boards, tab_labels=tab_labels(boards), upload=upload, notice=notice, highlight=highlight,
+        **_common(base))
 
 
 def render_submission(sub: Submission, *, base: str = "../") -> str:

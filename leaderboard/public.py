@@ -55,4 +55,5 @@ def public_result(result: dict[str, Any]) -> dict[str, Any]:
 def public_submission(sub: Submission) -> Submission:
     if not (is_hidden(sub.canonical) or is_hidden(sub.timer1)):
         return sub
-    return replace(sub, canonical=public_result(sub.canonical), timer1=public_result(sub.timer1))
+    return replace(sub, canonical=public_result(sub.canonical), timer1=public_result(sub.timer1),
+                   declared=public_result(sub.declared) if sub.declared else None)

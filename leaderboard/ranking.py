@@ -18,6 +18,14 @@ from .store import Submission
 
 METRICS = ("R1@0.3", "R1@0.5", "R1@0.7", "mIoU")
 DEFAULT_SORT = "R1@0.5"
+# what each declared convention counts, in one line under the board's title (the definitions: tvgbench.core.scoring)
+CONVENTION_NOTES = {
+    "canonical": "canonical: hit = IoU ≥ θ over every query of the split; missing answers are misses",
+    "timer1": "Time-R1's eval_all.py: hit = IoU > θ over the distinct qids given",
+    "timelens": "TimeLens's compute_metrics: hit = IoU ≥ θ over the entries given",
+    "lmms-eval": "lmms-eval's temporal grounding: hit = IoU ≥ θ over the entries given",
+    "moment-detr": "moment_detr's standalone_eval: R1 against the best-matching true window",
+}
 
 
 @dataclass
@@ -36,15 +44,32 @@ class Board:
     stale: list[Submission] = field(default_factory=list)  # scored by another scorer version
     withdrawn: list[Submission] = field(default_factory=list)  # removed by the maintainer, kept for the record
 
+    def _newest_first(self) -> list[Submission]:
+        return sorted([e.submission for e in self.entries] + self.stale + self.withdrawn, key=lambda s: -(s.id or 0))
+
     @property
     def pretty_name(self) -> str:
         """The dataset's name as its newest submission recorded it (older rows have none: the split name)."""
-        members = sorted([e.submission for e in self.entries] + self.stale + self.withdrawn, key=lambda s: s.id or 0)
-        for s in reversed(members):
+        for s in self._newest_first():
             name = s.canonical.get("split", {}).get("pretty_name")
             if name:
                 return name
         return self.split_name
+
+    @property
+    def convention(self) -> str:
+        """The scoring convention the split declares, as its newest submission recorded it (canonical when none)."""
+        members = self._newest_first()
+        return members[0].convention if members else "canonical"
+
+    @property
+    def convention_note(self) -> str:
+        return CONVENTION_NOTES.get(self.convention, f"scored with --compat {self.convention}")
+
+    @property
+    def tab_id(self) -> str:
+        """A stable anchor for this board's tab: its split name and content hash."""
+        return "board-" + "".join(c if c.isalnum() else "-" for c in self.split_name) + "-" + self.split_hash[7:19]
 
 
 def _order_key(sort: str):

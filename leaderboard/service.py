@@ -45,6 +45,7 @@ class SubmitOutcome:
                          "missing_examples": self.missing_examples},
             "rank": self.rank, "ranked_models": self.ranked_models, "withdrawn": s.withdrawn,
             "canonical": public_result(s.canonical), "timer1": public_result(s.timer1),
+            **({"convention": s.convention, "declared": public_result(s.declared)} if s.declared else {}),
         }
 
 
@@ -53,14 +54,17 @@ def _public(result: dict[str, Any], split: SplitIndex) -> dict[str, Any]:
     out["split"] = {k: v for k, v in result["split"].items() if k != "path"}
     if split.pretty_name:
         out["split"]["pretty_name"] = split.pretty_name
+    if split.convention != "canonical":  # recorded only when declared: canonical splits' results keep their keys
+        out["split"]["convention"] = split.convention
     if split.hidden:  # every public view of this result rounds it and drops the breakdowns (public.py)
         out["split"]["hidden_ground_truth"] = True
     return out
 
 
 def score_bytes(data: bytes, split_dir: str | os.PathLike, split: SplitIndex, *, bootstrap: int = 1000,
-                seed: int = 0) -> tuple[dict, dict]:
-    """Canonical and Time-R1-compat results for validated bytes, read by the core reader like ``eval score``."""
+                seed: int = 0) -> tuple[dict, dict, dict | None]:
+    """Canonical and Time-R1-compat results for validated bytes, read by the core reader like ``eval score``,
+    and the result in the split's declared convention when that is neither (None otherwise)."""
     fd, tmp = tempfile.mkstemp(prefix="timer1-submission-", suffix=".jsonl")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -72,7 +76,8 @@ def score_bytes(data: bytes, split_dir: str | os.PathLike, split: SplitIndex, *,
     # ground truth must come from the split, never from the submitter.
     cols = replace(cols, target_start=None, target_end=None)
     results = []
-    for mode in ("canonical", "timer1"):
+    declared = () if split.convention in ("canonical", "timer1") else (split.convention,)
+    for mode in ("canonical", "timer1", *declared):
         r = score("submission.jsonl", split_dir, mode=mode, split_name=split.name, bootstrap=bootstrap,
                   seed=seed, predictions=cols)
         on_disk = r["split"].get("content_hash")
@@ -81,7 +86,7 @@ def score_bytes(data: bytes, split_dir: str | os.PathLike, split: SplitIndex, *,
                               f"{split.content_hash[:19]}…); restart with the current split")
         r["split"]["content_hash"] = split.content_hash
         results.append(_public(r, split))
-    return results[0], results[1]
+    return results[0], results[1], (results[2] if declared else None)
 
 
 def check_hidden_split(split: SplitIndex, valid: ValidSubmission, store: Store, quota: Quota | None) -> None:
@@ -114,12 +119,12 @@ def submit(store: Store, data: bytes, split_dir: str | os.PathLike, *, model_nam
     earlier = store.find_file(split.content_hash, valid.sha256)
     if earlier is None:
         check_hidden_split(split, valid, store, quota)
-        canonical, timer1 = score_bytes(valid.data, split_dir, split, bootstrap=bootstrap)
+        canonical, timer1, declared = score_bytes(valid.data, split_dir, split, bootstrap=bootstrap)
         sub = Submission(
             model_name=model_name, meta=meta, split_name=split.name, split_hash=split.content_hash,
             file_sha256=valid.sha256, file_name=file_name, file_bytes=len(valid.data), lines=valid.lines,
             matched=valid.matched, missing=valid.missing, scorer_version=SCORER_VERSION,
-            canonical=canonical, timer1=timer1,
+            canonical=canonical, timer1=timer1, declared=declared,
         )
         limited = quota is not None and split.hidden
         sub, created = store.add(sub, valid.data, submitter=quota.submitter if quota else None,
@@ -154,8 +159,8 @@ def rescore(store: Store, split_dir: str | os.PathLike, *, split_name: str | Non
         except SubmissionRejected:
             continue  # an older, laxer validator let it in: it stays marked stale, never silently mixed
         boot = s.canonical.get("bootstrap", {})  # keep the intervals comparable with the first scoring
-        canonical, timer1 = score_bytes(data, split_dir, split, bootstrap=boot.get("samples", bootstrap),
-                                        seed=boot.get("seed", seed))
-        store.update_scores(s.id, SCORER_VERSION, canonical, timer1)
+        canonical, timer1, declared = score_bytes(data, split_dir, split, bootstrap=boot.get("samples", bootstrap),
+                                                  seed=boot.get("seed", seed))
+        store.update_scores(s.id, SCORER_VERSION, canonical, timer1, declared)
         done.append(s.id)
     return done

@@ -2,8 +2,9 @@
 
 A submission row keeps everything needed to audit or re-score it later: the exact bytes submitted
 (zlib-compressed), their sha256, the split's name and content hash, the scorer version, and both
-result objects (canonical, and Time-R1-compat beside it). Another backend (e.g. a server database)
-only has to implement :class:`Store`.
+result objects (canonical, and Time-R1-compat beside it), plus, on a split that declares another
+convention (e.g. TimeLens-Bench's ``timelens``), the result in that convention, which ranks its board.
+Another backend (e.g. a server database) only has to implement :class:`Store`.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from platformdirs import user_data_dir
 from tvgbench.core.errors import Timer1Error
 
 DB_FILENAME = "leaderboard.sqlite3"
-STORE_SCHEMA_VERSION = 2  # 2: submissions.withdrawn
+STORE_SCHEMA_VERSION = 3  # 2: submissions.withdrawn; 3: submissions.declared
 SQLITE_HEADER = b"SQLite format 3\x00"
 MAX_SQLITE_ID = 2**63 - 1  # INTEGER PRIMARY KEY is a signed 64-bit integer
 
@@ -82,9 +83,24 @@ class Submission:
     created_at: str = field(default_factory=utc_now)
     id: int | None = None
     withdrawn: str | None = None  # the maintainer's reason; withdrawn rows stay for the record, unranked
+    declared: dict[str, Any] | None = None  # the result in the split's declared convention, when not one of the two
+
+    @property
+    def convention(self) -> str:
+        """The scoring convention the split declares (recorded in the canonical result; canonical when none)."""
+        return self.canonical.get("split", {}).get("convention", "canonical")
+
+    @property
+    def board_result(self) -> dict[str, Any]:
+        """The result its board ranks and shows: the one in the split's declared convention."""
+        if self.convention == "timer1":
+            return self.timer1
+        if self.convention != "canonical" and self.declared:
+            return self.declared
+        return self.canonical
 
     def metric(self, name: str) -> float:
-        return float(self.canonical["metrics"][name])
+        return float(self.board_result["metrics"][name])
 
 
 class Store(Protocol):
@@ -107,7 +123,8 @@ class Store(Protocol):
 
     def predictions(self, sub_id: int) -> bytes: ...
 
-    def update_scores(self, sub_id: int, scorer_version: str, canonical: dict, timer1: dict) -> None: ...
+    def update_scores(self, sub_id: int, scorer_version: str, canonical: dict, timer1: dict,
+                      declared: dict | None = None) -> None: ...
 
     def withdraw(self, sub_id: int, reason: str) -> None: ...
 
@@ -154,7 +171,8 @@ def _check_existing(path: Path) -> None:
 
 
 _COLUMNS = ("id", "created_at", "model_name", "meta", "split_name", "split_hash", "file_sha256", "file_name",
-            "file_bytes", "lines", "matched", "missing", "scorer_version", "canonical", "timer1", "withdrawn")
+            "file_bytes", "lines", "matched", "missing", "scorer_version", "canonical", "timer1", "withdrawn",
+            "declared")
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS submissions (
@@ -174,6 +192,7 @@ CREATE TABLE IF NOT EXISTS submissions (
     canonical TEXT NOT NULL,
     timer1 TEXT NOT NULL,
     withdrawn TEXT,
+    declared TEXT,
     predictions BLOB NOT NULL,
     UNIQUE (split_hash, file_sha256)
 );
@@ -255,6 +274,8 @@ class SQLiteStore:
         columns = {r[1] for r in db.execute("PRAGMA table_info(submissions)")}
         if "withdrawn" not in columns:  # schema 1 -> 2
             db.execute("ALTER TABLE submissions ADD COLUMN withdrawn TEXT")
+        if "declared" not in columns:  # schema 2 -> 3
+            db.execute("ALTER TABLE submissions ADD COLUMN declared TEXT")
 
     class _Tx:
         def __init__(self, db, lock):
@@ -288,6 +309,7 @@ class SQLiteStore:
             file_name=d["file_name"], file_bytes=d["file_bytes"], lines=d["lines"], matched=d["matched"],
             missing=d["missing"], scorer_version=d["scorer_version"], canonical=orjson.loads(d["canonical"]),
             timer1=orjson.loads(d["timer1"]), withdrawn=d["withdrawn"],
+            declared=orjson.loads(d["declared"]) if d["declared"] else None,
         )
 
     def _select(self, where: str = "", args: tuple = ()) -> list[Submission]:
@@ -312,7 +334,7 @@ class SQLiteStore:
                 (sub.created_at, sub.model_name, _dumps(sub.meta),
                  sub.split_name, sub.split_hash, sub.file_sha256, sub.file_name, sub.file_bytes, sub.lines,
                  sub.matched, sub.missing, sub.scorer_version, _dumps(sub.canonical), _dumps(sub.timer1),
-                 None, zlib.compress(predictions, 6)),
+                 None, _dumps(sub.declared) if sub.declared else None, zlib.compress(predictions, 6)),
             )
             sub.id = cur.lastrowid
             if submitter is not None:
@@ -350,10 +372,12 @@ class SQLiteStore:
         except (sqlite3.DatabaseError, zlib.error, TypeError) as e:
             raise self._corrupt(e) from None
 
-    def update_scores(self, sub_id: int, scorer_version: str, canonical: dict, timer1: dict) -> None:
+    def update_scores(self, sub_id: int, scorer_version: str, canonical: dict, timer1: dict,
+                      declared: dict | None = None) -> None:
         with self._transaction() as db:
-            db.execute("UPDATE submissions SET scorer_version = ?, canonical = ?, timer1 = ? WHERE id = ?",
-                       (scorer_version, _dumps(canonical), _dumps(timer1), int(sub_id)))
+            db.execute("UPDATE submissions SET scorer_version = ?, canonical = ?, timer1 = ?, declared = ? WHERE id = ?",
+                       (scorer_version, _dumps(canonical), _dumps(timer1), _dumps(declared) if declared else None,
+                        int(sub_id)))
 
     def withdraw(self, sub_id: int, reason: str) -> None:
         if _sqlite_id(sub_id) is None:

@@ -30,6 +30,7 @@ from jsonschema.exceptions import relevance
 from tvgbench.core.errors import Timer1Error
 from tvgbench.core.join import match_qids
 from tvgbench.core.peer_files import looks_like_peer_file, peer_records, read_peer_file, read_split_queries
+from tvgbench.core.scoring import MODES
 from tvgbench.core.splits import content_hash, read_sidecar, read_split_table, resolve_split
 
 SCHEMA_PATH = Path(__file__).with_name("prediction_row.schema.json")
@@ -121,6 +122,7 @@ class SplitIndex:
     aliases: tuple[str | None, ...] = field(default=(), repr=False)
     hidden: bool = False  # the sidecar marks its ground truth hidden: see leaderboard/public.py
     pretty_name: str | None = None  # the dataset's name on the board (card or sidecar), beside the split name
+    convention: str = "canonical"  # the scoring mode the split declares (sidecar "convention"); ranks its board
 
     @cached_property
     def _keys(self):
@@ -152,7 +154,18 @@ class SplitIndex:
         hidden = info.get("hidden_ground_truth", sidecar.get("hidden_ground_truth", False)) is True
         pretty = info.get("pretty_name") or sidecar.get("pretty_name") or card_pretty_name(d) or Path(d).resolve().name
         return cls(name=name, content_hash=digest, n=len(qids), qids=tuple(qids), aliases=aliases, hidden=hidden,
-                   pretty_name=one_line(str(pretty), MAX_MODEL_NAME))
+                   pretty_name=one_line(str(pretty), MAX_MODEL_NAME),
+                   convention=declared_convention(info.get("convention", sidecar.get("convention")), d))
+
+
+def declared_convention(value, split_dir) -> str:
+    """The split's declared scoring convention (one of the scorer's modes); canonical when it declares none."""
+    if value is None:
+        return "canonical"
+    if value not in MODES:
+        raise Timer1Error(f"{split_dir}: the split declares scoring convention {show(value)}, which this timer1 "
+                          f"does not score; known: {', '.join(MODES)}")
+    return value
 
 
 # ---- the submission side ---------------------------------------------------------------------------

@@ -243,3 +243,75 @@ def test_a_page_of_another_origin_cannot_plant_submissions(browser, served_token
     browser.find_element("id", "upload-submit").click()
     WebDriverWait(browser, 30).until(lambda d: "submitted=" in d.current_url)
     assert store.count() == before + 1
+
+
+# ---- one board per benchmark: tabs (issue 16, item 7) ---------------------------------------------------
+
+@pytest.fixture
+def two_boards(tmp_path):
+    from test_leaderboard_tabs import make_timelens_split, seed
+
+    canonical = make_tiny_split(tmp_path / "tiny")
+    timelens = make_timelens_split(tmp_path)
+    splits = ((canonical, SplitIndex.from_dir(canonical)), (timelens, SplitIndex.from_dir(timelens)))
+    store = open_store(tmp_path / "lb.db")
+    seed(store, splits)
+    return store, splits
+
+
+def shown_panels(driver) -> list[str]:
+    return [p.get_attribute("id") for p in driver.find_elements("css selector", "section.board") if p.is_displayed()]
+
+
+def test_exported_tabs_show_one_board_at_a_time(browser, two_boards, tmp_path):
+    from leaderboard.html import export_site
+
+    store, _ = two_boards
+    export_site(store, tmp_path / "site", sort="R1@0.5")
+    browser.get((tmp_path / "site" / "index.html").as_uri())
+    tabs = browser.find_elements("css selector", "nav.tabs [role=tab]")
+    assert len(tabs) == 2 and {t.text for t in tabs} >= {"Charades-TimeLens · test"}
+    first, second = (t.get_attribute("data-board") for t in tabs)
+    assert shown_panels(browser) == [first] and tabs[0].get_attribute("aria-selected") == "true"
+    timelens_tab = next(t for t in tabs if t.text == "Charades-TimeLens · test")
+    timelens_tab.click()
+    target = timelens_tab.get_attribute("data-board")
+    assert shown_panels(browser) == [target] and timelens_tab.get_attribute("aria-selected") == "true"
+    assert browser.current_url.endswith("#" + target)
+    panel = browser.find_element("id", target)
+    assert panel.get_attribute("data-convention") == "timelens"
+    assert "declared convention, timelens" in panel.find_element("css selector", "p.convention").text
+    table = panel.find_element("css selector", "table.leaderboard")
+    # ranked in TimeLens's convention: four exact answers of four entries beat half of all of them
+    assert [a.text for a in table.find_elements("css selector", "td.model a")] == ["four-exact", "all-half"]
+    click_header(table, "Model")
+    assert column(browser, table, "Model") == ["all-half", "four-exact"]
+    other = first if target == second else second
+    browser.get((tmp_path / "site" / "index.html").as_uri() + "#" + other)  # a link to a board opens its tab
+    browser.refresh()
+    assert shown_panels(browser) == [other]
+    assert_inert(browser)
+
+
+def test_served_tabs_open_the_board_a_submission_went_to(browser, two_boards, tmp_path):
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    from leaderboard.server import create_app
+
+    store, ((c_dir, _), (t_dir, t_idx)) = two_boards
+    app = create_app(store, split_dirs=[str(c_dir), str(t_dir)], bootstrap=50)
+    with serving(app) as port:
+        browser.get(f"http://127.0.0.1:{port}/")
+        assert len(browser.find_elements("css selector", "nav.tabs [role=tab]")) == 2
+        preds = tmp_path / "tl.jsonl"
+        preds.write_bytes(jsonl(rows_for(t_idx, 6)))
+        browser.find_element("id", "upload-file").send_keys(str(preds))
+        browser.find_element("id", "upload-model").send_keys("six-exact")
+        Select(browser.find_element("id", "upload-split")).select_by_visible_text("Charades-TimeLens · test")
+        browser.find_element("id", "upload-submit").click()
+        WebDriverWait(browser, 30).until(lambda d: "submitted=" in d.current_url)
+        new = browser.find_element("css selector", "tr.new")
+        panel = new.find_element("xpath", "ancestor::section")
+        assert panel.get_attribute("data-convention") == "timelens" and new.is_displayed()
+        assert shown_panels(browser) == [panel.get_attribute("id")]
+        assert_inert(browser)

@@ -65,7 +65,7 @@ def test_store_written_by_schema_1_is_migrated_in_place(tiny, tmp_path):
     with open_store(db) as s:
         assert [x.model_name for x in s.submissions()] == ["before"] and s.get(1).withdrawn is None
         s.withdraw(1, "test")
-        assert s._db.execute("SELECT value FROM store_info WHERE key = 'schema_version'").fetchone()[0] == "2"
+        assert s._db.execute("SELECT value FROM store_info WHERE key = 'schema_version'").fetchone()[0] == "3"
     con = sqlite3.connect(db)
     con.execute("UPDATE store_info SET value = '99' WHERE key = 'schema_version'")
     con.commit()
@@ -273,7 +273,7 @@ def test_8_processes_x_50_concurrent_submissions_all_stored_none_corrupt(tiny, t
         assert s.meta == {"proc": s.model_name.split("-")[0][1:]} and s.matched == TINY_N
         assert s.canonical["counts"]["matched"] == TINY_N and len(s.canonical["ci95"]) == 4
     for s in random.Random(0).sample(subs, 40):  # and re-scoring the stored bytes gives the stored numbers
-        canonical, _ = score_bytes(store.predictions(s.id), split_dir, idx, bootstrap=0)
+        canonical, _, _ = score_bytes(store.predictions(s.id), split_dir, idx, bootstrap=0)
         assert canonical["metrics"] == s.canonical["metrics"]
     store.close()
 

@@ -282,7 +282,7 @@ def test_fuzz_valid_submissions_are_accepted_and_scored_like_eval_score(tiny, tm
     assert ok.matched == len(rows) and ok.missing == TINY_N - len(rows)
     from leaderboard.service import score_bytes
 
-    canonical, compat = score_bytes(blob, split_dir, idx, bootstrap=0)
+    canonical, compat, _ = score_bytes(blob, split_dir, idx, bootstrap=0)
     p = tmp_path_factory.mktemp("pred") / "p.jsonl"
     p.write_bytes(blob)
     assert canonical["metrics"] == score(p, split_dir, bootstrap=0)["metrics"]

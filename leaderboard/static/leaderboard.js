@@ -32,7 +32,33 @@
       });
     });
   }
+  // One board per benchmark: with several, the tabs show one at a time (without script every board shows).
+  // The open board is the one the address names (#board-...), else the one holding a new submission, else the first.
+  function setupTabs() {
+    const tabs = Array.from(document.querySelectorAll("nav.tabs [role=tab]"));
+    if (!tabs.length) return;
+    const panels = tabs.map((t) => document.getElementById(t.dataset.board));
+    const show = (id) => {
+      tabs.forEach((t, i) => {
+        const on = t.dataset.board === id;
+        t.setAttribute("aria-selected", on ? "true" : "false");
+        panels[i].hidden = !on;
+      });
+    };
+    const known = (id) => tabs.some((t) => t.dataset.board === id);
+    const fromHash = () => decodeURIComponent(location.hash.slice(1));
+    const fresh = document.querySelector("section.board tr.new");
+    const start = known(fromHash()) ? fromHash() : fresh ? fresh.closest("section.board").id : tabs[0].dataset.board;
+    show(start);
+    tabs.forEach((t) => t.addEventListener("click", (e) => {
+      e.preventDefault();
+      show(t.dataset.board);
+      history.replaceState(null, "", "#" + t.dataset.board);
+    }));
+    window.addEventListener("hashchange", () => { if (known(fromHash())) show(fromHash()); });
+  }
   document.addEventListener("DOMContentLoaded", () => {
     document.querySelectorAll("table.sortable").forEach(setup);
+    setupTabs();
   });
 })();
