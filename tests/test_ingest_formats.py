@@ -177,3 +177,14 @@ def test_many_rejections_print_the_top_reasons(tmp_path):
     r = run("data", "ingest", "--format", "charades-cd", p, "-o", tmp_path / "o")
     assert r.exit_code == 0, r.output
     assert "  most rejections: 3 rejected: start_after_end 3; e.g. V0000[0]: start 5.0 > end 3.0" in r.output
+
+
+def test_data_build_names_the_new_layouts_without_a_format_suffix():
+    from tvgbench.data.build import infer_format
+
+    assert infer_format(FIX / "nlq_val.json", None) == "ego4d-nlq"
+    assert infer_format(FIX / "charades_test_ood.json", "cd") == "charades-cd"
+    assert infer_format(FIX / "qvhighlights-timelens.json", None) == "timelens"
+    sta = DATA / "charades-sta" / "test.json"
+    if sta.exists():  # the older layouts keep their name-based choice
+        assert infer_format(sta, None) == "charades-sta"

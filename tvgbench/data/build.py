@@ -33,6 +33,7 @@ from tvgbench.core.validate import FLAG_END_PAST_DURATION, FLAG_ZERO_LENGTH
 from tvgbench.data import qtype as qt
 from tvgbench.data.small_builds import Candidates, cover_deciles, scaled_minimum, type_plan
 from tvgbench.data.sources import FORMATS, ingest
+from tvgbench.data.sources.detect import detect_format
 
 N_DURATION_BINS = 9
 MAX_DURATION_S = N_DURATION_BINS * VIDEOLEN_BIN_SECONDS  # 180 s
@@ -486,6 +487,18 @@ def parse_source_spec(spec: str) -> SourceSpec:
     return SourceSpec(name=name, path=path, fmt=fmt)
 
 
+# formats whose layout alone names them (their keys differ from Charades-STA's); the older ones keep the name hints
+LAYOUT_NAMED = ("charades-cd", "timelens", "ego4d-nlq", "qvhighlights")
+
+
+def _layout_only_format(path: Path) -> str | None:
+    try:
+        found = detect_format(path, FORMATS)
+    except Timer1Error:
+        return None
+    return found if found in LAYOUT_NAMED else None
+
+
 def infer_format(path, name: str | None) -> str:
     """Guess a source file's format from its name and first bytes."""
     p = Path(path)
@@ -497,6 +510,9 @@ def infer_format(path, name: str | None) -> str:
         raise Timer1Error(f"{p} is a folder without data/*.parquet; give a file or a timer1 split folder")
     if p.suffix == ".txt":
         return "charades-sta-txt"
+    shaped = _layout_only_format(p)
+    if shaped:
+        return shaped
     with open(p, "rb") as f:
         head = f.read(8192).decode("utf-8", errors="replace")
     first = head.lstrip()[:1]
