@@ -188,3 +188,17 @@ def test_data_build_names_the_new_layouts_without_a_format_suffix():
     sta = DATA / "charades-sta" / "test.json"
     if sta.exists():  # the older layouts keep their name-based choice
         assert infer_format(sta, None) == "charades-sta"
+
+
+def test_ego4d_clip_files_are_records_without_a_window(tmp_path):
+    full = {s.source_id: s for s in ingest("ego4d-nlq", FIX / "nlq_val.json").samples}
+    clips = {s.source_id: s for s in ingest("ego4d-nlq", FIX / "nlq_val.json", videos="clips").samples}
+    assert full.keys() == clips.keys()
+    for key, s in clips.items():
+        assert s.window is None and s.video == f"{s.meta['clip_uid']}.mp4"
+        assert (s.span, s.duration, s.query) == (full[key].span, full[key].duration, full[key].query)
+    r = run("data", "ingest", "--format", "ego4d-nlq", "--ego4d-videos", "clips", FIX / "nlq_val.json",
+            "-o", tmp_path / "c")
+    assert r.exit_code == 0, r.output
+    assert read_sidecar(tmp_path / "c")["splits"]["val"]["build"]["ego4d_videos"] == "clips"
+    assert {s.window for s in load_split(tmp_path / "c").samples} == {None}

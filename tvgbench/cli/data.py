@@ -29,11 +29,13 @@ INGEST_FORMATS = ("timer1-tvgbench", "timer1-timerft", "charades-sta", "activity
               help="Seconds a span end may pass the duration and still be kept (flagged).")
 @click.option("--durations", type=click.Path(dir_okay=False), default=None,
               help="charades-sta-txt only: the Charades_v1_*.csv with video lengths.")
+@click.option("--ego4d-videos", type=click.Choice(["full", "clips"]), default="full", show_default=True,
+              help="ego4d-nlq only: full videos <video_uid>.mp4 (the clip is the window) or clip files <clip_uid>.mp4.")
 @click.option("--json", "as_json", is_flag=True, help="Print the ingestion summary as JSON.")
 @click.option("--overwrite", is_flag=True,
               help="Replace the split if OUT already holds it, or write beside files timer1 did not write "
                    "(those are never touched).")
-def ingest_cmd(src, fmt, out_dir, split, end_tolerance, durations, as_json, overwrite):
+def ingest_cmd(src, fmt, out_dir, split, end_tolerance, durations, ego4d_videos, as_json, overwrite):
     """Validate SRC and write it as a canonical split (parquet + data card) under OUT.
 
     OUT may already hold other splits (they are kept); a split of the same name needs --overwrite.
@@ -52,6 +54,9 @@ def ingest_cmd(src, fmt, out_dir, split, end_tolerance, durations, as_json, over
     if asked == "auto" and not as_json:
         click.echo(f"detected format: {fmt}")
     kwargs = {"durations": durations} if fmt == "charades-sta-txt" else {}
+    clips = fmt == "ego4d-nlq" and ego4d_videos == "clips"
+    if clips:
+        kwargs = {"videos": "clips"}
     result = ingest(fmt, src, end_tolerance=end_tolerance, **kwargs)
     if not result.samples:
         from tvgbench.core.errors import Timer1Error
@@ -63,7 +68,8 @@ def ingest_cmd(src, fmt, out_dir, split, end_tolerance, durations, as_json, over
                        owned=lambda d: split_ownership(d, name)) as staging:
         info = write_split(
             result.samples, staging, name, window_mode=result.window_mode,
-            build={"command": "ingest", "format": fmt, "source_file": str(src), "end_tolerance": end_tolerance},
+            build={"command": "ingest", "format": fmt, "source_file": str(src), "end_tolerance": end_tolerance,
+                   **({"ego4d_videos": "clips"} if clips else {})},
             report={**report, **({"bin_differences": result.extra["bin_differences"]} if "bin_differences" in result.extra else {})},
             benchmark={k: result.extra[k] for k in ("pretty_name", "convention") if k in result.extra} or None,
         )

@@ -5,8 +5,9 @@ language_queries: [{query, template, clip_start_sec, clip_end_sec, video_start_s
 A query's ``clip_start_sec``/``clip_end_sec`` are relative to its clip, and the clip is a stretch
 ``[video_start_sec, video_end_sec]`` of the full video: so a record is the full video
 ``<video_uid>.mp4`` with the clip as its window (cropped when frames are sampled) and the span
-relative to the window, the way TVGBench stores its Ego4D-NLQ items. ``clip_uid`` is kept in ``meta``
-for those who hold the clip files instead.
+relative to the window, the way TVGBench stores its Ego4D-NLQ items. Who holds the clip files instead
+(the Ego4D CLI's ``clips`` dataset, ``<clip_uid>.mp4``) reads with ``videos="clips"``: each record is
+then its clip's file, no window. ``clip_uid`` is kept in ``meta`` either way.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from tvgbench.core.validate import IngestReport, Verdict, check_record
 from tvgbench.data.sources.base import Ingested, load_json, text_of
 
 SOURCE = "egonlq"  # TVGBench's name for this source (its bins.dataset)
+VIDEO_FILES = ("full", "clips")  # full videos <video_uid>.mp4 cropped to the clip, or the clip files <clip_uid>.mp4
 
 
 def _seconds(value: Any) -> float | None:
@@ -38,7 +40,7 @@ def clip_window(clip: dict) -> list | None:
     return None
 
 
-def _clip_records(video_uid: str, clip: dict, report: IngestReport, end_tolerance: float) -> list:
+def _clip_records(video_uid: str, clip: dict, report: IngestReport, end_tolerance: float, videos: str) -> list:
     clip_uid = text_of(clip.get("clip_uid"), "?")
     window = clip_window(clip)
     if window is None:
@@ -46,6 +48,7 @@ def _clip_records(video_uid: str, clip: dict, report: IngestReport, end_toleranc
         return []
     start, end = (_seconds(w) for w in window)
     duration = end - start if start is not None and end is not None else None  # None: rejected as non-numeric
+    video, window = (f"{video_uid}.mp4", window) if videos == "full" else (f"{clip_uid}.mp4", None)
     samples = []
     for ann in _list(clip.get("annotations")):
         ann_uid = text_of(ann.get("annotation_uid"), "?") if isinstance(ann, dict) else "?"
@@ -60,7 +63,7 @@ def _clip_records(video_uid: str, clip: dict, report: IngestReport, end_toleranc
                                                             "test file?)"), where)
                 continue
             v = check_record(
-                source=SOURCE, video=f"{video_uid}.mp4", query=q.get("query"),
+                source=SOURCE, video=video, query=q.get("query"),
                 span=[q["clip_start_sec"], q["clip_end_sec"]], duration=duration, window=window,
                 end_tolerance=end_tolerance, source_id=f"{clip_uid}_{ann_uid}_{j}",
                 meta={"clip_uid": clip_uid, "annotation_uid": ann_uid, "query_idx": j,
@@ -72,7 +75,9 @@ def _clip_records(video_uid: str, clip: dict, report: IngestReport, end_toleranc
     return samples
 
 
-def read(path: Path, *, end_tolerance: float) -> Ingested:
+def read(path: Path, *, end_tolerance: float, videos: str = "full") -> Ingested:
+    if videos not in VIDEO_FILES:
+        raise Timer1Error(f"videos must be one of {', '.join(VIDEO_FILES)}, got {videos!r}")
     data = load_json(path)
     if not isinstance(data, dict) or not isinstance(data.get("videos"), list):
         raise Timer1Error(f"{path}: an Ego4D NLQ file is a JSON object with a 'videos' list")
@@ -85,7 +90,7 @@ def read(path: Path, *, end_tolerance: float) -> Ingested:
             continue
         for clip in _list(video.get("clips")):
             if isinstance(clip, dict):
-                samples += _clip_records(uid, clip, report, end_tolerance)
+                samples += _clip_records(uid, clip, report, end_tolerance, videos)
             else:
                 report.add(Verdict(None, "malformed_record", "clip is not an object"), f"video {uid}")
     stem = path.stem.lower()
