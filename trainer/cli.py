@@ -19,7 +19,8 @@ def _recipe_list() -> str:
              context_settings={"max_content_width": 100})
 @click.option("--recipe", "-r", default=None, metavar="NAME|FILE.yaml",
               help="Built-in recipe (timer1-posttrain, timer1-posttrain-sf, finetune-charades, "
-                   "finetune-activitynet, tiny-cpu) or a YAML file.")
+                   "finetune-activitynet, tiny-cpu; SFT: finetune-sft, finetune-sft-lora, tiny-cpu-sft, "
+                   "tiny-cpu-sft-lora) or a YAML file.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a recipe value, dotted for sections (repeatable), e.g. --set trl.max_steps=5 "
                    "--set data.split_dir=splits/timerft --set rewards.format=0.5")
@@ -33,7 +34,8 @@ def _recipe_list() -> str:
 @click.option("--list", "list_recipes", is_flag=True, help="List the built-in recipes and exit.")
 @click.pass_context
 def train(ctx, recipe, overrides, output_dir, resume, dry_run, print_schema, list_recipes):
-    """Video GRPO training of Qwen2.5-VL with Time-R1's rewards (TRL 1.16, video in every forward pass).
+    """Video GRPO training with Time-R1's rewards, or SFT / SFT-LoRA on the true spans (recipe `paradigm`);
+    TRL 1.16, the video in every forward pass.
 
     \b
     Examples:
@@ -43,6 +45,8 @@ def train(ctx, recipe, overrides, output_dir, resume, dry_run, print_schema, lis
       accelerate launch --config_file trainer/launch/accelerate_zero3.yaml -m trainer \\
           --recipe timer1-posttrain -o runs/r1 --set data.split_dir=splits/timerft
       timer1 train --recipe tiny-cpu -o runs/tiny --resume                 # continue after a stop
+      timer1 train --recipe tiny-cpu-sft-lora -o runs/sft-lora             # SFT-LoRA: final/ + final/merged/
+      timer1 train --recipe tiny-cpu -o runs/sft-grpo --set model.path=runs/sft-lora/final  # GRPO from SFT
       timer1 train compare RUN_A RUN_B --plot compare.png                # runs side by side
     """
     if ctx.invoked_subcommand is not None:  # `timer1 train compare ...`: the options above are not used

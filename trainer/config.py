@@ -100,16 +100,30 @@ class SampleFilterSection:
     batch_size: int = 4
 
 
+PARADIGMS = ("grpo", "sft")  # GRPO with the rewards (video_grpo.py); supervised fine-tuning on the true spans (video_sft.py)
+
+
+@dataclass
+class SFTSection:
+    """What supervised fine-tuning trains on: each record's completion, written from its true span."""
+
+    # the answer tokens after the prompt (the r1 prompt's format; a prompt whose assistant prefix already
+    # holds the <think> block, e.g. nothink, wants only the <answer> part); {start}/{end}: the span in seconds
+    completion: str = "<think></think><answer>{start:.2f} to {end:.2f}</answer>"
+
+
 @dataclass
 class TrainConfig:
     name: str = "custom"
     description: str = ""
+    paradigm: str = "grpo"  # one of PARADIGMS; the trl section holds that trainer's config fields
     model: ModelSection = field(default_factory=ModelSection)
     lora: LoraSection = field(default_factory=LoraSection)
     data: DataSection = field(default_factory=DataSection)
     video: VideoSection = field(default_factory=VideoSection)
     rewards: dict[str, float] = field(default_factory=lambda: {"iou_v2": 1.0, "format": 1.0})
     sample_filter: SampleFilterSection = field(default_factory=SampleFilterSection)
+    sft: SFTSection = field(default_factory=SFTSection)
     trl: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -231,7 +245,7 @@ def from_dict(data: dict[str, Any] | DictConfig, overrides: list[str] | tuple[st
     check_semantics(cfg)
     if runnable:
         require_runnable(cfg)
-    check_trl(cfg.trl)
+    check_trl(cfg.trl, cfg.paradigm)
     return cfg
 
 
@@ -241,29 +255,35 @@ def load_config(recipe: str, overrides: list[str] | tuple[str, ...] = (), runnab
 
 
 # -- checks ----------------------------------------------------------------------------------------
-def grpo_config_types() -> dict[str, Any]:
-    """GRPOConfig's fields in the installed TRL and their annotations."""
-    from trl import GRPOConfig
+def grpo_config_types(paradigm: str = "grpo") -> dict[str, Any]:
+    """The paradigm's TRL config fields (GRPOConfig, SFTConfig) in the installed TRL and their annotations."""
+    import trl
 
-    hints = typing.get_type_hints(GRPOConfig)
-    return {f.name: hints[f.name] for f in dataclasses.fields(GRPOConfig)}
+    config_cls = trl.SFTConfig if paradigm == "sft" else trl.GRPOConfig
+    hints = typing.get_type_hints(config_cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(config_cls)}
 
 
 def _type_name(tp) -> str:
     return tp.__name__ if isinstance(tp, type) else str(tp).replace("typing.", "")
 
 
-def check_trl(trl: dict[str, Any]) -> None:
-    """Each ``trl`` key names a GRPOConfig field and holds a value of its type (strictly: no "5" for
-    an int, no 1 for a bool; an int is a float), so a wrong value stops here, not inside TRL."""
+SFT_RESERVED = ("output_dir", "remove_unused_columns", "dataset_kwargs")  # the video collator needs them as set
+
+
+def check_trl(trl: dict[str, Any], paradigm: str = "grpo") -> None:
+    """Each ``trl`` key names a field of the paradigm's TRL config (GRPOConfig, SFTConfig) and holds a value
+    of its type (strictly: no "5" for an int, no 1 for a bool; an int is a float), so a wrong value stops
+    here, not inside TRL."""
     if not trl:
         return
 
-    types = grpo_config_types()
+    types = grpo_config_types(paradigm)
     unknown = sorted(set(trl) - set(types))
     if unknown:
-        raise Timer1Error(f"unknown trl option(s) {', '.join(unknown)} (not GRPOConfig fields in this TRL)")
-    reserved = sorted(set(trl) & {"output_dir", "reward_weights"})
+        owner = "SFTConfig" if paradigm == "sft" else "GRPOConfig"
+        raise Timer1Error(f"unknown trl option(s) {', '.join(unknown)} (not {owner} fields in this TRL)")
+    reserved = sorted(set(trl) & (set(SFT_RESERVED) if paradigm == "sft" else {"output_dir", "reward_weights"}))
     if reserved:
         raise Timer1Error(f"trl.{reserved[0]} is set by timer1 (use --output-dir / the rewards section)")
     for key, value in trl.items():
@@ -276,6 +296,10 @@ def check_trl(trl: dict[str, Any]) -> None:
 
 def check_semantics(cfg: TrainConfig) -> None:
     """What the field types cannot say."""
+    if cfg.paradigm not in PARADIGMS:
+        raise Timer1Error(f"paradigm must be one of {', '.join(PARADIGMS)}, got {cfg.paradigm!r}")
+    if cfg.paradigm == "sft":
+        check_sft(cfg)
     bad = [n for n in cfg.rewards if n not in REWARDS]
     if bad:
         raise Timer1Error(f"unknown reward(s) {', '.join(bad)}; choose from {', '.join(REWARDS)}")
@@ -290,6 +314,15 @@ def check_semantics(cfg: TrainConfig) -> None:
         raise Timer1Error(f"video.{e}") from None
     if cfg.trl.get("use_vllm"):
         raise Timer1Error("trl.use_vllm: TRL 1.16's vLLM rollouts carry images only, not video; use transformers rollouts")
+
+
+def check_sft(cfg: TrainConfig) -> None:
+    if cfg.sample_filter.enabled:
+        raise Timer1Error("sample_filter needs the GRPO policy's scores; it does not run with paradigm: sft")
+    try:
+        cfg.sft.completion.format(start=1.0, end=2.0)
+    except (KeyError, IndexError, ValueError) as e:
+        raise Timer1Error(f"sft.completion must be a format string of {{start}} and {{end}}: {e!r}") from None
 
 
 # report_to names whose Python package has the same name

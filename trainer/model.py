@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tvgbench.core.errors import Timer1Error
 from tvgbench.models import adapter_class, adapter_for
+from tvgbench.models.base import peft_base
 from tvgbench.models.hub import parse_hub_spec, resolve_model
 
 # LoRA on the language model only; the vision tower's linear layers share some of these names
@@ -29,6 +30,8 @@ def check_model_source(path: str, cache_dir=None, offline: bool | None = None) -
     (downloaded when online: :func:`tvgbench.models.hub.resolve_model`, as ``eval run`` and ``predict`` do)."""
     folder = Path(path).expanduser()
     if folder.exists():
+        if peft_base(folder) is not None:  # a LoRA adapter folder (an SFT-LoRA final/): its base must load
+            return check_model_source(peft_base(folder), cache_dir, offline)
         if not (folder / "config.json").is_file():
             raise Timer1Error(f"model.path {path} is not a model folder (looked for {folder / 'config.json'})")
         return
@@ -80,8 +83,66 @@ def load_policy(path: str, dtype: str = "float32", attn_implementation: str | No
     return model, tok
 
 
-def lora_config(r: int, alpha: int, dropout: float, target_regex: str | None = None):
+def merge_adapter(adapter_dir, dest) -> Path:
+    """A LoRA adapter folder merged into its base (adapter_config.json's ``base_model_name_or_path``) and saved
+    whole in ``dest`` with the adapter folder's tokenizer: a plain checkpoint (vLLM, GRPO's reference model)."""
+    from peft import PeftModel
+    from transformers import AutoConfig, AutoTokenizer
+
+    base = resolve_model(peft_base(adapter_dir), what=f"the base model of {adapter_dir}").path
+    try:
+        model_class = adapter_class(AutoConfig.from_pretrained(base).model_type, repr(base)).model_class()
+        model = PeftModel.from_pretrained(model_class.from_pretrained(base, dtype="auto"), str(adapter_dir))
+    except (OSError, ValueError) as e:
+        raise Timer1Error(f"cannot load the adapter {adapter_dir} on {base}: {str(e).splitlines()[0]}") from None
+    dest = Path(dest)
+    model.merge_and_unload().save_pretrained(dest)
+    AutoTokenizer.from_pretrained(adapter_dir).save_pretrained(dest)
+    return dest
+
+
+def lora_config(r: int, alpha: int, dropout: float, target_regex: str | None = None,
+                modules_to_save: list[str] | None = None):
+    """LoRA on ``target_regex``; ``modules_to_save``: modules trained whole beside the adapter (and saved in it)."""
     from peft import LoraConfig
 
     return LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_regex or LORA_TARGET_REGEX,
-                      task_type="CAUSAL_LM")
+                      task_type="CAUSAL_LM", modules_to_save=modules_to_save or None)
+
+
+def projector_names(model) -> list[str]:
+    """Qualified names of the vision projector's modules (Qwen's merger, Qwen3-VL's deepstack mergers too):
+    what LoRA trains whole, as full fine-tuning trains the merger (``freeze_vision(train_merger=True)``)."""
+    _, projector = adapter_for(model.config).vision_parts(model)
+    by_id = {id(module): name for name, module in model.named_modules()}
+    import torch
+
+    # a ModuleList built to hold several projectors (Qwen3-VL) is no submodule itself: its members are
+    grouped = isinstance(projector, torch.nn.ModuleList) and id(projector) not in by_id
+    parts = list(projector) if grouped else [projector]
+    names = [by_id[id(p)] for p in parts if id(p) in by_id]
+    if len(names) != len(parts):
+        raise Timer1Error(f"{type(model).__name__}: the vision projector is not a submodule; cannot train it with LoRA")
+    return names
+
+
+def restore_full_checkpoint(target, checkpoint) -> bool:
+    """Restore a full-model checkpoint through ``from_pretrained``'s key mapping; False when it is not one
+    (an adapter checkpoint, or a PEFT model: the upstream Trainer path handles those).
+
+    transformers 5.17's Trainer resumes with a plain ``load_state_dict(strict=False)``, but
+    ``save_pretrained`` wrote Qwen2.5-VL's legacy key names (``model.layers.*``, ``visual.*``), so
+    no weight matched and the run silently went on from the initial weights.
+    ``tests/test_trainer_cli.py`` pins the upstream behaviour so this can go when it is fixed.
+    """
+    ckpt = Path(checkpoint)
+    full_model = (ckpt / "model.safetensors").exists() or (ckpt / "model.safetensors.index.json").exists()
+    if not full_model or hasattr(target, "peft_config"):
+        return False
+    dtype = next(target.parameters()).dtype
+    restored = type(target).from_pretrained(ckpt, dtype=dtype).state_dict()
+    result = target.load_state_dict(restored, strict=False)
+    if result.missing_keys or result.unexpected_keys:
+        raise Timer1Error(f"checkpoint {ckpt} does not match the model: missing {result.missing_keys[:3]}, "
+                          f"unexpected {result.unexpected_keys[:3]}")
+    return True

@@ -29,13 +29,14 @@ from tvgbench.core.errors import Timer1Error
 from tvgbench.core.report import write_json_atomic, write_text_atomic
 from tvgbench.core.splits import load_split
 from tvgbench.models import adapter_for
+from tvgbench.models.base import peft_base
 from tvgbench.models.hub import resolve_model
 from tvgbench.models.prompts import build_messages, get_prompt, render_prompt
 from tvgbench.models.tiny import build_tiny_model
 from tvgbench.video import sample_for_record
 
 from .config import TrainConfig, require_runnable, sampling_config
-from .model import freeze_vision, load_policy, lora_config
+from .model import freeze_vision, load_policy, lora_config, merge_adapter, projector_names
 from .model_card import write_model_card
 from .rewards import resolve_rewards
 from .sample_filter import run_rounds
@@ -89,6 +90,8 @@ def build_rows(samples, tokenizer, prompt: str, layout: str) -> list[dict[str, A
 
 
 def resolve_model_path(cfg: TrainConfig, out: Path) -> str:
+    if cfg.model.path != "tiny" and peft_base(cfg.model.path) is not None:
+        return start_from_adapter(cfg.model.path, out)
     if cfg.model.path != "tiny":
         return cfg.model.path
 
@@ -97,6 +100,39 @@ def resolve_model_path(cfg: TrainConfig, out: Path) -> str:
         build_tiny_model(target, seed=int(cfg.trl.get("seed", 0)), hidden_size=cfg.model.tiny_hidden_size,
                          num_heads=cfg.model.tiny_num_heads)
     return str(target)
+
+
+def start_from_adapter(adapter_dir: str, out: Path) -> str:
+    """A LoRA adapter folder (an SFT-LoRA final/) as a starting point: merged once into OUTPUT/start-model, so
+    the policy and GRPO's KL reference (TRL loads it from the policy's path) both start from the SFT weights."""
+    target = out / "start-model"
+    if not (target / "config.json").exists():
+        staging = out / ".start-model.tmp"
+        shutil.rmtree(staging, ignore_errors=True)
+        merge_adapter(adapter_dir, staging)
+        copy_processor_files(adapter_dir, staging)
+        os.replace(staging, target)
+    return str(target)
+
+
+def pin_adapter_base(adapter_dir: Path, model_path: str) -> None:
+    """adapter_config.json names its base as an absolute folder (or the Hub id): eval loads it from anywhere."""
+    path = adapter_dir / "adapter_config.json"
+    settings = json.loads(path.read_text())
+    local = Path(model_path).expanduser()
+    settings["base_model_name_or_path"] = str(local.resolve()) if local.exists() else model_path
+    write_text_atomic(path, json.dumps(settings, indent=2, sort_keys=True) + "\n")
+
+
+def default_trainer(cfg: TrainConfig):
+    """The trainer class of the recipe's paradigm (imports TRL)."""
+    if cfg.paradigm == "sft":
+        from .video_sft import VideoSFTTrainer
+
+        return VideoSFTTrainer
+    from .video_grpo import VideoGRPOTrainer
+
+    return VideoGRPOTrainer
 
 
 def resolve_split(cfg: TrainConfig, out: Path) -> tuple[Path, str | None, Path]:
@@ -160,8 +196,9 @@ def train_round(cfg: TrainConfig, *, model_path: str, ref_path: str | None, samp
     if ref_path and ref_path != model_path:
         model.config._name_or_path = ref_path  # TRL builds the reference model from this path
     peft = None
-    if cfg.lora.enabled:
-        peft = lora_config(cfg.lora.r, cfg.lora.alpha, cfg.lora.dropout, cfg.lora.target_regex)
+    if cfg.lora.enabled:  # SFT-LoRA trains the vision projector whole beside the adapter, as full SFT does
+        whole = projector_names(model) if cfg.paradigm == "sft" and cfg.model.train_merger else None
+        peft = lora_config(cfg.lora.r, cfg.lora.alpha, cfg.lora.dropout, cfg.lora.target_regex, whole)
     elif cfg.model.freeze_vision:
         freeze_vision(model, train_merger=cfg.model.train_merger)
     rows = build_rows(samples, tok, cfg.data.prompt, cfg.data.layout)
@@ -169,11 +206,18 @@ def train_round(cfg: TrainConfig, *, model_path: str, ref_path: str | None, samp
     sampling = dataclasses.replace(sampling_config(cfg), **adapter.sampling_factors())
     provider = VideoInputs(samples, video_root, split_info.get("window_mode", "crop"), sampling,
                            cfg.video.cache_dir, adapter=adapter)
-    args = grpo_args(cfg, out, weights)
-    trainer = (make_trainer or VideoGRPOTrainer)(
-        model=model, reward_funcs=funcs, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok,
-        video_inputs=provider, peft_config=peft,
-    )
+    if cfg.paradigm == "sft":
+        from .video_sft import sft_args, sft_rows
+
+        trainer = (make_trainer or default_trainer(cfg))(
+            model=model, args=sft_args(cfg.trl, out), train_dataset=Dataset.from_list(sft_rows(rows, cfg.sft.completion)),
+            processing_class=tok, video_inputs=provider, peft_config=peft)
+    else:
+        args = grpo_args(cfg, out, weights)
+        trainer = (make_trainer or VideoGRPOTrainer)(
+            model=model, reward_funcs=funcs, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok,
+            video_inputs=provider, peft_config=peft,
+        )
     show_progress(trainer)  # one bar and a readable line per log, instead of transformers' dicts
     if optimizer_state is not None and optimizer_state.exists():
         import torch
@@ -190,6 +234,10 @@ def train_round(cfg: TrainConfig, *, model_path: str, ref_path: str | None, samp
         import torch
 
         torch.save(trainer.optimizer.state_dict(), staging / "optimizer_state.pt")
+    if cfg.paradigm == "sft" and cfg.lora.enabled:  # final/ is the adapter; final/merged/ a plain checkpoint
+        pin_adapter_base(staging, model_path)
+        merge_adapter(staging, staging / "merged")
+        copy_processor_files(model_path, staging / "merged")
     _swap_in(staging, final)
     _write_log(trainer.state.log_history, out / "train_log.jsonl")
     return {"final": str(final), "steps": trainer.state.global_step, "train_seconds": time.perf_counter() - started,
@@ -307,14 +355,12 @@ def run_training(cfg: TrainConfig, output_dir: str | os.PathLike, resume: bool |
                  trainer_cls=None, **trainer_kwargs) -> dict[str, Any]:
     """Run a validated config end to end; returns (and writes) ``run.json``.
 
-    ``trainer_cls`` (a VideoGRPOTrainer subclass) and ``trainer_kwargs`` (more keyword arguments for
-    it, e.g. ``callbacks``) build the trainer of every round; benchmarks use them, recipes never need them.
+    ``trainer_cls`` (a VideoGRPOTrainer subclass, or VideoSFTTrainer's for ``paradigm: sft``) and
+    ``trainer_kwargs`` (more keyword arguments for it, e.g. ``callbacks``) build the trainer of every round; benchmarks use them, recipes never need them.
     """
     import torch
     import transformers
     import trl
-
-    from .video_grpo import VideoGRPOTrainer
 
     require_runnable(cfg)
     out = Path(output_dir)
@@ -334,7 +380,7 @@ def run_training(cfg: TrainConfig, output_dir: str | os.PathLike, resume: bool |
     if missing:
         print(f"warning: {missing} of {len(split.samples)} records have no video under {video_root}; "
               "training without them (counted in run.json)", file=sys.stderr)
-    make_trainer = functools.partial(trainer_cls or VideoGRPOTrainer, **trainer_kwargs)
+    make_trainer = functools.partial(trainer_cls or default_trainer(cfg), **trainer_kwargs)
     run: dict[str, Any] = {
         "recipe": cfg.name, "output_dir": str(out), "model": model_path, "split": str(split.path),
         "split_name": split.name, "split_hash": split.content_hash, "window_mode": split.window_mode,
@@ -368,6 +414,10 @@ def write_cards(cfg: TrainConfig, run: dict[str, Any], out: Path) -> None:
 
 def config_summary(cfg: TrainConfig) -> str:
     t = cfg.trl
+    steps = f"{'max_steps=' + str(t['max_steps']) if t.get('max_steps') else 'epochs=' + str(t.get('num_train_epochs', 3))}"
+    if cfg.paradigm == "sft":  # no rewards, no rollouts: the true spans' answers
+        return (f"{cfg.name}: sft{'-lora r=' + str(cfg.lora.r) if cfg.lora.enabled else ''} model={cfg.model.path} "
+                f"lr={t.get('learning_rate', 2e-5)} {steps}")
     return (f"{cfg.name}: model={cfg.model.path} rewards={dict(cfg.rewards)} G={t.get('num_generations', 8)} "
             f"beta={t.get('beta', 0.0)} lr={t.get('learning_rate', 1e-6)} "
             f"{'max_steps=' + str(t['max_steps']) if t.get('max_steps') else 'epochs=' + str(t.get('num_train_epochs', 3))}"

@@ -25,7 +25,6 @@ One video per prompt, no tools, transformers rollouts (TRL 1.16's vLLM path carr
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Callable
 
 import trl
@@ -33,6 +32,8 @@ from trl import GRPOTrainer
 
 from tvgbench.core.errors import Timer1Error
 from tvgbench.models import ModelAdapter, adapter_for
+
+from .model import restore_full_checkpoint
 
 TESTED_TRL_VERSION = "1.16.0"
 
@@ -157,21 +158,7 @@ class VideoGRPOTrainer(GRPOTrainer):
 
     # -- resume: restore the weights for real ------------------------------------------------------
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
-        """Restore a full-model checkpoint through ``from_pretrained``'s key mapping.
-
-        transformers 5.17's Trainer resumes with a plain ``load_state_dict(strict=False)``, but
-        ``save_pretrained`` wrote Qwen2.5-VL's legacy key names (``model.layers.*``, ``visual.*``), so
-        no weight matched and the run silently went on from the initial weights.
-        ``tests/test_trainer_cli.py`` pins the upstream behaviour so this can go when it is fixed.
-        """
-        target = model if model is not None else self.model
-        ckpt = Path(resume_from_checkpoint)
-        full_model = (ckpt / "model.safetensors").exists() or (ckpt / "model.safetensors.index.json").exists()
-        if not full_model or hasattr(target, "peft_config"):  # adapters: the upstream path handles them
-            return super()._load_from_checkpoint(resume_from_checkpoint, model)
-        dtype = next(target.parameters()).dtype
-        restored = type(target).from_pretrained(ckpt, dtype=dtype).state_dict()
-        result = target.load_state_dict(restored, strict=False)
-        if result.missing_keys or result.unexpected_keys:
-            raise Timer1Error(f"checkpoint {ckpt} does not match the model: missing {result.missing_keys[:3]}, "
-                              f"unexpected {result.unexpected_keys[:3]}")
+        """Restore a full-model checkpoint through ``from_pretrained``'s key mapping (transformers 5.17's
+        Trainer matches no Qwen2.5-VL key: :func:`trainer.model.restore_full_checkpoint`); adapters upstream."""
+        if not restore_full_checkpoint(model if model is not None else self.model, resume_from_checkpoint):
+            super()._load_from_checkpoint(resume_from_checkpoint, model)

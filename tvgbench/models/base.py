@@ -199,8 +199,28 @@ def adapter_class(model_type: str | None, what: str = "") -> type[ModelAdapter]:
     return cls
 
 
+PEFT_ADAPTER_CONFIG = "adapter_config.json"  # a PEFT (LoRA) adapter folder: weights to add to a base model
+
+
+def peft_base(model_dir) -> str | None:
+    """The base model (folder or Hub id) a PEFT adapter folder was trained on; None for a full checkpoint."""
+    path = Path(model_dir) / PEFT_ADAPTER_CONFIG
+    if not path.is_file():
+        return None
+    try:
+        base = json.loads(path.read_text()).get("base_model_name_or_path")
+    except (OSError, ValueError):
+        raise Timer1Error(f"{path} is not readable JSON") from None
+    if not base:
+        raise Timer1Error(f"{path} names no base_model_name_or_path: which model does the adapter go on?")
+    return base
+
+
 def read_model_type(model_dir) -> str | None:
-    """config.json's ``model_type`` of a local checkpoint folder."""
+    """config.json's ``model_type`` of a local checkpoint folder (an adapter folder: its base model's)."""
+    base = peft_base(model_dir) if not (Path(model_dir) / "config.json").is_file() else None
+    if base is not None:
+        return read_model_type(resolve_model(base, what=f"the base model of {model_dir}").path)
     try:
         return json.loads((Path(model_dir) / "config.json").read_text()).get("model_type")
     except (OSError, ValueError):

@@ -39,8 +39,11 @@ def family_sampling(sampling, name: str, model, backend_obj=None):
         from transformers import AutoConfig
 
         from tvgbench.models import adapter_for
+        from tvgbench.models.base import peft_base
 
-        adapter = adapter_for(AutoConfig.from_pretrained(folder), str(model))
+        base = peft_base(folder) if not (folder / "config.json").is_file() else None  # a LoRA adapter: its base's
+        config_folder = resolve_model(base).path if base else folder
+        adapter = adapter_for(AutoConfig.from_pretrained(config_folder), str(model))
     return replace(sampling, **adapter.sampling_factors())
 
 

@@ -18,6 +18,8 @@ from tvgbench.core.errors import Timer1Error
 from tvgbench.harness.backends.base import GenParams, Generation
 from tvgbench.harness.provenance import model_identity
 from tvgbench.models import adapter_class, adapter_for, read_model_type
+from tvgbench.models.base import peft_base
+from tvgbench.models.hub import resolve_model
 from tvgbench.models.prompts import ensure_chat_template, render_prompt
 
 
@@ -46,6 +48,18 @@ def pick_device(device: str | None) -> str:
     if str(device).startswith("cuda") and not torch.cuda.is_available():
         raise Timer1Error(f"--device {device}: no CUDA GPU is available here (use cpu or auto)")
     return device
+
+
+def load_weights(model_class, folder, kwargs: dict):
+    """A checkpoint folder's model; a PEFT (LoRA) adapter folder: the base its adapter_config.json names, with
+    the adapter loaded by peft and merged in (the same outputs as the unmerged model, at the base's speed)."""
+    base = peft_base(folder) if not (Path(folder) / "config.json").is_file() else None
+    if base is None:
+        return model_class.from_pretrained(folder, **kwargs)
+    from peft import PeftModel
+
+    base_model = model_class.from_pretrained(resolve_model(base, what=f"the base model of {folder}").path, **kwargs)
+    return PeftModel.from_pretrained(base_model, str(folder)).merge_and_unload()
 
 
 class HFBackend:
@@ -87,7 +101,7 @@ class HFBackend:
                 kwargs["attn_implementation"] = attn_implementation
             self.tokenizer = AutoTokenizer.from_pretrained(model)
             ensure_chat_template(self.tokenizer, model)
-            self.model = family.model_class().from_pretrained(model, **kwargs).to(self.device).eval()
+            self.model = load_weights(family.model_class(), model, kwargs).to(self.device).eval()
         self.adapter = adapter_for(self.model.config, self.model_path)
         self.adapter.adapt_model(self.model)
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
