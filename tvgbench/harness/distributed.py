@@ -176,7 +176,7 @@ def _clear_merged(run_dir: Path) -> None:
 def rank_config(config: RunConfig, launch: Launch) -> RunConfig:
     """This rank's run: shard K/N of the launch into RUN/shards/rank-K-of-N, its GPU when there are GPUs."""
     options = dict(config.backend_options)
-    if config.backend == "hf" and options.get("device", "auto") == "auto" and launch.local_rank is not None:
+    if config.backend == "hf" and options.get("device", "auto") in ("auto", "cuda") and launch.local_rank is not None:
         import torch
 
         if torch.cuda.is_available():  # one GPU per rank, not every rank on cuda:0

@@ -528,7 +528,8 @@ def run_eval(*args, backend_obj=None, **fields) -> dict:
     with open_run_folder(config, config.settings(split), backend_obj, [s.qid for s in selected]) as folder:
         items = tvg_items(selected, video_root, split.window_mode, config.prompt, config.layout)
         loop = folder.evaluate(items, config, finish=tvg_finisher(config.parser),
-                               assistant_prefix=config.prompt.assistant_prefix)
+                               assistant_prefix=config.prompt.assistant_prefix,
+                               desc=f"shard {shard[0]}/{shard[1]}" if shard[1] > 1 else "evaluating")
         return finalize_run(folder.out, folder.run, split_dir=config.split_dir, split_name=split.name,
                             subset=selected if config.limit else None, window_mode=split.window_mode, shard=shard,
                             loop=loop, score=config.score, bootstrap=config.bootstrap)
