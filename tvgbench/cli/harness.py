@@ -214,11 +214,20 @@ def merge(shard_dirs, out_dir, allow_missing, bootstrap):
 @click.option("--bootstrap", default=1000, show_default=True)
 @click.option("--overwrite", is_flag=True,
               help="Write into an -o folder that holds other files (they are left untouched).")
-def report(run_dir, out_dir, other, bootstrap, overwrite):
-    """Markdown + PNG report of a run: per-query-type bars with 95% CIs, IoU histogram, centre/length scatter, parse failures."""
+@click.option("--vs-published", "vs_published", default=None, metavar="BENCHMARK",
+              help="Put the run beside the published results of BENCHMARK (tvgbench/data/published.yaml: tvgbench, "
+                   "charades-sta, activitynet, charades-timelens, ...), scored in each row's convention.")
+def report(run_dir, out_dir, other, bootstrap, overwrite, vs_published):
+    """Markdown + PNG report of a run: per-query-type bars with 95% CIs, IoU histogram, centre/length scatter, parse failures.
+
+    \b
+    Example:
+      timer1 eval report RUN --vs-published tvgbench
+    """
     from tvgbench.harness.report import write_report
 
-    path = write_report(run_dir, out_dir, other=other, bootstrap=bootstrap, overwrite=overwrite)
+    path = write_report(run_dir, out_dir, other=other, bootstrap=bootstrap, overwrite=overwrite,
+                        vs_published=vs_published)
     click.echo(f"report: {path}")
 
 

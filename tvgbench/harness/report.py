@@ -22,8 +22,9 @@ from tvgbench.core.outdir import NOTHING_OWNED, Owned, owned_files, staged_outpu
 from tvgbench.core.predictions import columns_from_records
 from tvgbench.core.report import write_text_atomic
 from tvgbench.core.schema import QTYPES
-from tvgbench.core.scoring import bootstrap_ci, read_split_columns, score
+from tvgbench.core.scoring import MODES, bootstrap_ci, read_split_columns, score
 from tvgbench.core.splits import read_split_table
+from tvgbench.data.published import PublishedResult, published_results
 from tvgbench.harness.jsonl import recover
 from tvgbench.harness.runner import PREDICTIONS, RUN_JSON, SCORES
 
@@ -262,6 +263,50 @@ def _settings_lines(view: RunView) -> list[str]:
     ]
 
 
+PUBLISHED_METRICS = ("R1@0.3", "R1@0.5", "R1@0.7", "mIoU", "mAP")
+
+
+def run_split(view: RunView) -> tuple[Path, str | None]:
+    """The split a run was scored on (its scored subset when it has one) and the split's name."""
+    settings = view.run.get("settings", {})
+    subset = view.path / "scored_subset"
+    return (subset if subset.exists() else Path(settings.get("split", ""))), settings.get("split_name")
+
+
+def scores_by_convention(view: RunView, conventions) -> dict[str, dict | None]:
+    """The run's predictions scored in each convention (None where this timer1 has no such mode)."""
+    split_dir, split_name = run_split(view)
+    return {c: score(view.path / PREDICTIONS, split_dir, mode=c, split_name=split_name, bootstrap=0)["metrics"]
+            if c in MODES else None for c in dict.fromkeys(conventions)}
+
+
+def _cells(metrics: dict | None) -> list[str]:
+    return ["–" if metrics is None or m not in metrics else f"{metrics[m]:.2f}" for m in PUBLISHED_METRICS]
+
+
+def published_lines(view: RunView, benchmark: str) -> list[str]:
+    """A Markdown table: the benchmark's published rows, each followed by this run in that row's convention."""
+    rows: list[PublishedResult] = published_results(benchmark)
+    ours = scores_by_convention(view, [r.convention for r in rows])
+    smp, p = view.run.get("settings", {}).get("sampling", {}), view.run.get("settings", {}).get("prompt", {})
+    mine = f"fps {smp.get('fps')}, total_pixels {smp.get('total_pixels')}, prompt {p.get('name')}"
+    lines = [f"## Beside published results: {benchmark}", "",
+             "Each published row, then this run scored in that row's convention (`eval score --compat`). "
+             "Settings differ where the columns say so; numbers are comparable only where they agree.", "",
+             "| model | setting | convention | " + " | ".join(PUBLISHED_METRICS) + " | fps | pixels | prompt | source |",
+             "|---" * (8 + len(PUBLISHED_METRICS)) + "|"]
+    shown = set()
+    for r in rows:
+        lines.append(f"| {r.model} | {r.setting} | {r.convention} | " + " | ".join(_cells(r.metrics))
+                     + f" | {r.fps if r.fps is not None else '–'} | {r.pixels or '–'} | {r.prompt or '–'} | {r.source} |")
+        if r.convention not in shown:
+            shown.add(r.convention)
+            note = "" if ours[r.convention] is not None else " (this timer1 has no such mode)"
+            lines.append(f"| **{view.name}** (this run) | – | {r.convention}{note} | " + " | ".join(_cells(ours[r.convention]))
+                         + f" | {smp.get('fps')} | {mine} | {p.get('name')} | run.json |")
+    return lines + [""]
+
+
 REPORT_MD = "report.md"
 REPORT_TITLE = "# timer1 evaluation report: "
 REPORT_PNGS = ("qtype_r1_0.5.png", "qtype_miou.png", "iou_hist.png", "centre_length_scatter.png", "parse_status.png")
@@ -277,8 +322,14 @@ def report_owned(target: Path) -> Owned:
     return Owned(files=owned_files(target, (REPORT_MD, *REPORT_PNGS))) if ours else NOTHING_OWNED
 
 
-def write_report(run_dir, out_dir=None, *, other=None, bootstrap: int = 1000, overwrite: bool = False) -> Path:
-    """Write ``report.md`` and its PNGs (staged: a folder holding other files is refused); returns the Markdown path."""
+def write_report(run_dir, out_dir=None, *, other=None, bootstrap: int = 1000, overwrite: bool = False,
+                 vs_published: str | None = None) -> Path:
+    """Write ``report.md`` and its PNGs (staged: a folder holding other files is refused); returns the Markdown path.
+
+    ``vs_published``: a benchmark of :mod:`tvgbench.data.published` whose rows the run is put beside.
+    """
+    if vs_published is not None:
+        published_results(vs_published)  # an unknown benchmark fails before anything is written
     import matplotlib
 
     matplotlib.use("Agg")
@@ -289,7 +340,10 @@ def write_report(run_dir, out_dir=None, *, other=None, bootstrap: int = 1000, ov
             views[1].name += " (B)"
     target = Path(out_dir) if out_dir else Path(run_dir) / "report"
     with staged_output(target, overwrite=overwrite, command="eval report", owned=report_owned) as out:
-        _render_report(views, out, bootstrap)
+        path = _render_report(views, out, bootstrap)
+        if vs_published is not None:
+            text = path.read_text(encoding="utf-8")
+            write_text_atomic(path, text + "\n".join(published_lines(views[0], vs_published)) + "\n")
     return target / REPORT_MD
 
 
