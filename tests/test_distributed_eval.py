@@ -186,6 +186,9 @@ def test_refusals_are_one_line(tmp_path, split, tiny_model_dir, single):
     assert res.exit_code == 2 and "WORLD_SIZE is set but RANK is not" in res.output
     res = as_rank(tmp_path, eval_args(split, tiny_model_dir, "--overwrite"), RANK="0", WORLD_SIZE="2")
     assert res.exit_code == 2 and "--overwrite with several processes needs the launch's id" in res.output
+    res = as_rank(tmp_path, ["eval", "qa", "--dataset", "mvbench", "--root", str(split), "--model", "m", "--out", "qa"],
+                  **torchrun(1))
+    assert res.exit_code == 2 and "eval qa does not split its work across processes" in res.output
     # a 1-process run is not resumed by 2 processes
     shutil.copytree(single, tmp_path / "run")
     res = as_rank(tmp_path, [*eval_args(split, tiny_model_dir), "--resume"], **torchrun(0))

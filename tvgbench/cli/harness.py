@@ -242,8 +242,10 @@ def qa(dataset, root, subset, **kw):
 
     EgoSchema without answers writes the official submission file; nothing is sent anywhere.
     """
+    from tvgbench.harness.distributed import refuse_launch
     from tvgbench.harness.qa import run_qa
 
+    refuse_launch("eval qa")  # its ranks would all run the whole benchmark into one folder
     summary = run_qa(QARunConfig(dataset, root, subset=subset, **_run_fields(kw)))
     acc = summary["scores"]
     click.echo(f"{summary['status']}: {summary['counts']['lines']} answers in {summary['out_dir']}")

@@ -98,6 +98,14 @@ def refuse_explicit_shard(shard, launch: Launch) -> None:
                           f"takes its own shard (this is rank {launch.rank}); drop --shard")
 
 
+def refuse_launch(command: str) -> None:
+    """A command that does not shard across processes, started by a launcher of 2+: refused (one line)."""
+    launch = launch_from_env()
+    if launch is not None:
+        raise Timer1Error(f"{command} does not split its work across processes, and this is rank {launch.rank} of a "
+                          f"{launch.world_size}-process {launch.launcher} launch; run it as one process")
+
+
 def shard_dir(run_dir: Path, rank: int, world_size: int) -> Path:
     return Path(run_dir) / SHARDS / f"rank-{rank}-of-{world_size}"
 
