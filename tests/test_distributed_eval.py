@@ -228,3 +228,21 @@ def test_preprocess_two_ranks_fill_the_cache_once(tmp_path):
     whole = as_rank(tmp_path, args)  # one process afterwards: everything is already there
     assert whole.exit_code == 0
     assert (json.loads(whole.output)["already_cached"], json.loads(whole.output)["cached_now"]) == (2, 0)
+
+
+def test_overwrite_without_a_launcher_id_shares_rank_0s_over_gloo(tmp_path):
+    """accelerate launch sets TORCHELASTIC_RUN_ID=none: for --overwrite the ranks agree on rank 0's id over gloo."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    code = ("from tvgbench.harness.distributed import launch_from_env, shared_launch_id; "
+            "print(shared_launch_id(launch_from_env()))")
+    env = {k: v for k, v in os.environ.items() if k not in LAUNCH_VARS}
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                              env={**env, "RANK": str(r), "WORLD_SIZE": "2", "TORCHELASTIC_RUN_ID": "none",
+                                   "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}) for r in (0, 1)]
+    ids = [p.communicate(timeout=120)[0].strip() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0]
+    assert ids[0] == ids[1] and ids[0].startswith("gloo:") and len(ids[0]) == len("gloo:") + 32
