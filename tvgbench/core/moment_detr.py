@@ -29,7 +29,7 @@ from tvgbench.core.join import DUPLICATE
 from tvgbench.core.metrics import THRESHOLDS, hits
 from tvgbench.core.multiwindow import (
     LENGTH_BUCKETS, MAP_THRESHOLDS, MAX_PRED_WINDOWS, SALIENCY_LEVELS, average_precision, clip_scores,
-    highlight_ap, highlight_hit1, in_bucket, pad_windows, recall1_iou, saliency_labels,
+    highlight_ap, highlight_hit1, in_bucket, pad_windows, recall1_iou, saliency_labels, top_clips,
 )
 from tvgbench.core.splits import read_sidecar, read_split_table, resolve_split
 
@@ -71,11 +71,12 @@ def line_windows(preds, lines: np.ndarray) -> list:
     return out
 
 
-def retrieval_metrics(pred_windows: list, true_windows: list, bucket: tuple[float, float] | None = None) -> dict:
-    """``{"MR-mAP": {θ: v, ..., "average": v}, "MR-R1": {θ: v, ...}, "n": queries}`` at full precision
-    (fractions), over the queries with a true window in ``bucket`` (all when None)."""
-    ps, pe, score, pvalid = pad_windows(pred_windows, MAX_PRED_WINDOWS)
-    gs, ge, _, gvalid = pad_windows(true_windows)
+def retrieval_metrics(pred: tuple, truth: tuple, bucket: tuple[float, float] | None = None) -> dict:
+    """``{"MR-mAP": {θ: v, ..., "average": v}, "MR-R1": {θ: v, ...}, "n": queries, "iou": R1 IoUs}`` at full
+    precision (fractions) over the queries with a true window in ``bucket`` (all when None); ``pred`` and
+    ``truth`` are :func:`~tvgbench.core.multiwindow.pad_windows` arrays."""
+    ps, pe, score, pvalid = pred
+    gs, ge, _, gvalid = truth
     if bucket is not None:
         gvalid = in_bucket(gs, ge, gvalid, bucket)
     keep = gvalid.any(axis=1) & pvalid.any(axis=1)
@@ -92,19 +93,24 @@ def highlight_metrics(pred_saliency: list, saliency: list, duration: np.ndarray)
     """``{"HL-min-Fair": {"HL-mAP": v, "HL-Hit1": v}, ...}`` at full precision (fractions)."""
     labels, n_clips = saliency_labels(saliency, duration)
     scores = clip_scores(pred_saliency, n_clips)
+    levels = list(SALIENCY_LEVELS.values())
+    # every (level, annotator) label column at once: the clips are sorted by score once
+    positive = np.concatenate([labels >= level for level in levels], axis=2)
+    ap = highlight_ap(scores, positive, n_clips).reshape(len(scores), len(levels), ANNOTATORS)
+    top = top_clips(pred_saliency)
     out = {}
-    for name, level in SALIENCY_LEVELS.items():
-        hit = highlight_hit1(pred_saliency, labels, n_clips, level)
-        ap = np.stack([highlight_ap(scores, labels[..., w] >= level, n_clips) for w in range(ANNOTATORS)], axis=1)
-        out[f"HL-min-{name}"] = {"HL-mAP": mean(ap), "HL-Hit1": mean(hit)}
+    for k, (name, level) in enumerate(SALIENCY_LEVELS.items()):
+        hit = highlight_hit1(top, labels, n_clips, level)
+        out[f"HL-min-{name}"] = {"HL-mAP": mean(ap[:, k, :]), "HL-Hit1": mean(hit)}
     return out
 
 
 def full_table(pred_windows, true_windows, pred_saliency=None, saliency=None, duration=None) -> dict:
     """Every metric moment_detr reports, at full precision: buckets ``short``/``middle``/``long``/``full``
     and, with saliency on both sides, ``HL-min-*``."""
-    table = {name: retrieval_metrics(pred_windows, true_windows, b) for name, b in LENGTH_BUCKETS.items()}
-    table["full"] = retrieval_metrics(pred_windows, true_windows)
+    pred, truth = pad_windows(pred_windows, MAX_PRED_WINDOWS), pad_windows(true_windows)
+    table = {name: retrieval_metrics(pred, truth, b) for name, b in LENGTH_BUCKETS.items()}
+    table["full"] = retrieval_metrics(pred, truth)
     if pred_saliency is not None and saliency is not None:
         table.update(highlight_metrics(pred_saliency, saliency, duration))
     return table

@@ -82,12 +82,13 @@ def _greedy_hits(iou: np.ndarray, pvalid: np.ndarray, thresholds: np.ndarray) ->
     matters when both are free and above θ, where either choice gives the same counts.
     """
     q_n, k_n, g_n = iou.shape
+    iou = np.ascontiguousarray(iou[..., ::-1])  # windows last to first: argmax's first of equals is the later
     locked = np.zeros((q_n, len(thresholds), g_n), dtype=bool)
     tp = np.zeros((q_n, len(thresholds), k_n), dtype=bool)
     for k in range(k_n):  # sequential by nature: a match locks the window for the later predictions
         cand = (iou[:, k, None, :] >= thresholds[None, :, None]) & ~locked
         masked = np.where(cand, iou[:, k, None, :], -np.inf)
-        j = g_n - 1 - np.argmax(masked[..., ::-1], axis=-1)
+        j = np.argmax(masked, axis=-1)
         hit = cand.any(axis=-1) & pvalid[:, k, None]
         q_idx, t_idx = np.nonzero(hit)
         locked[q_idx, t_idx, j[q_idx, t_idx]] = True
@@ -153,40 +154,50 @@ def clip_scores(pred: list, n_clips: np.ndarray) -> np.ndarray:
     return out
 
 
-def highlight_hit1(pred: list, labels: np.ndarray, n_clips: np.ndarray, level: int) -> np.ndarray:
-    """Per query, 1.0 when the clip of highest predicted score (the first of equals, over the whole list)
-    is positive for any annotator, else 0.0."""
-    top = np.array([int(np.argmax(p)) if len(p) else -1 for p in pred], dtype=np.int64)
+def top_clips(pred: list) -> np.ndarray:
+    """Per query, the clip of highest predicted score over the whole list (the first of equals; -1: none)."""
+    width = max((len(p) for p in pred), default=0)
+    padded = np.full((len(pred), max(width, 1)), -np.inf)
+    for q, p in enumerate(pred):
+        padded[q, :len(p)] = p
+    top = np.argmax(padded, axis=1)
+    return np.where([len(p) > 0 for p in pred], top, -1)
+
+
+def highlight_hit1(top: np.ndarray, labels: np.ndarray, n_clips: np.ndarray, level: int) -> np.ndarray:
+    """Per query, 1.0 when its :func:`top_clips` clip is positive for any annotator, else 0.0."""
     inside = (top >= 0) & (top < n_clips)
     at = np.clip(top, 0, labels.shape[1] - 1)
-    positive = (labels[np.arange(len(pred)), at] >= level).any(axis=1)
+    positive = (labels[np.arange(len(top)), at] >= level).any(axis=1)
     return (inside & positive).astype(np.float64)
 
 
 def highlight_ap(scores: np.ndarray, positive: np.ndarray, n_clips: np.ndarray) -> np.ndarray:
-    """Per row, the interpolated AP of clip ``scores`` (-inf past ``n_clips``) against ``positive`` labels.
+    """(Q, M) interpolated AP of clip ``scores`` (Q, N; -inf past ``n_clips``) against each of the M label
+    columns of ``positive`` (Q, N, M).
 
     Tied scores form one threshold; at each threshold whose clips hold a positive (a recall step) the
     precision is the best at that recall or more; the AP is their mean, summed from the lowest threshold up.
-    All-negative rows score 0 and all-positive rows 1.
+    All-negative columns score 0 and all-positive ones 1.
     """
     rows, width = scores.shape
     order = np.argsort(-scores, axis=1, kind="stable")
     s = np.take_along_axis(scores, order, axis=1)
-    y = np.take_along_axis(positive, order, axis=1)
+    y = np.take_along_axis(positive, order[:, :, None], axis=1)
     tp = np.cumsum(y, axis=1)
     real = np.arange(width)[None, :] < n_clips[:, None]
     ends = real.copy()
     ends[:, :-1] &= s[:, :-1] != s[:, 1:]  # a threshold's last clip
-    precision = np.where(ends, tp / np.arange(1, width + 1)[None, :], 0.0)
+    ends = ends[:, :, None]
+    precision = np.where(ends, tp / np.arange(1, width + 1)[None, :, None], 0.0)
     best = np.maximum.accumulate(precision[:, ::-1], axis=1)[:, ::-1]
     before = np.zeros_like(tp)
     before[:, 1:] = np.maximum.accumulate(np.where(ends, tp, 0), axis=1)[:, :-1]
     steps = ends & (tp != before)
-    total = np.zeros(rows)
+    total = np.zeros((rows, positive.shape[2]))
     for i in range(width - 1, -1, -1):
         total = total + np.where(steps[:, i], best[:, i], 0.0)
-    n_pos = (positive & real).sum(axis=1)
+    n_pos = (positive & real[:, :, None]).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         ap = total / steps.sum(axis=1)
-    return np.where(n_pos == 0, 0.0, np.where(n_pos == n_clips, 1.0, ap))
+    return np.where(n_pos == 0, 0.0, np.where(n_pos == n_clips[:, None], 1.0, ap))

@@ -148,8 +148,10 @@ def _windows_of(obj) -> tuple[list | None, str]:
         return None, key
     if not isinstance(win, list) or not all(isinstance(w, (list, tuple)) and len(w) in (2, 3) for w in win):
         raise LineError(f"'{key}' must be a list of [start, end, score]")
-    if any(v is None for w in win for v in w):
+    if any(None in w for w in win):
         raise LineError(f"'{key}' holds a non-numeric value")
+    if {type(v) for w in win for v in w} <= {float}:  # the common case, without a call per number
+        return [tuple(w) for w in win], key
     try:
         return [tuple(_num(v) for v in w) for w in win], key
     except TypeError:
@@ -160,8 +162,10 @@ def _saliency_of(obj) -> tuple | None:
     scores = obj.get("pred_saliency_scores")
     if scores is None:
         return None
-    if not isinstance(scores, list) or any(v is None for v in scores):
+    if not isinstance(scores, list) or None in scores:
         raise LineError("'pred_saliency_scores' must be a list of numbers")
+    if set(map(type, scores)) <= {float}:  # the common case, without a call per number
+        return tuple(scores)
     try:
         return tuple(_num(v) for v in scores)
     except TypeError:
