@@ -108,12 +108,13 @@ def _print_boards(bs, split_name) -> None:
         convention = f" ({escape(b.convention)})" if b.convention != "canonical" else ""
         t = Table(title=f"{escape(b.pretty_name)} · split {escape(b.split_name)} ({b.split_hash[:19]}…), "
                         f"ranked by {b.sort}{convention}")
-        for col in ("#", "model", *SORT_CHOICES, "coverage", "submitted", "id"):
+        for col in ("#", "model", *b.metrics, "coverage", "submitted", "id"):
             t.add_column(col, justify="right" if col not in ("model", "submitted") else "left", no_wrap=col != "model")
         for e in b.entries:
             s = e.submission
             ci = s.board_result.get("ci95", {})  # the split's declared convention's result
-            cells = [f"{s.metric(m):.2f}" + (f" [{ci[m][0]:.1f}, {ci[m][1]:.1f}]" if m in ci else "") for m in SORT_CHOICES]
+            cells = [(f"{s.metric(m):.2f}" if s.metric(m) > float("-inf") else "—")
+                     + (f" [{ci[m][0]:.1f}, {ci[m][1]:.1f}]" if m in ci else "") for m in b.metrics]
             t.add_row(str(e.rank), escape(s.model_name), *cells, f"{s.matched}/{s.matched + s.missing}",
                       s.created_at[:10], f"#{s.id}")
         console.print(t)

@@ -63,6 +63,14 @@ class Board:
         return members[0].convention if members else "canonical"
 
     @property
+    def metrics(self) -> tuple[str, ...]:
+        """The board's columns: timer1's four, or the metrics its declared convention names (moment_detr's mAP...)."""
+        if self.convention in ("canonical", "timer1") or not self.entries:
+            return METRICS
+        names = self.entries[0].submission.board_result["metrics"]
+        return tuple(k for k, v in names.items() if isinstance(v, (int, float)) and not isinstance(v, bool))
+
+    @property
     def convention_note(self) -> str:
         return CONVENTION_NOTES.get(self.convention, f"scored with --compat {self.convention}")
 

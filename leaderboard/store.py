@@ -100,7 +100,9 @@ class Submission:
         return self.canonical
 
     def metric(self, name: str) -> float:
-        return float(self.board_result["metrics"][name])
+        """``name`` in the board's result; -inf where its convention has no such metric (ranked last)."""
+        value = self.board_result["metrics"].get(name)
+        return float(value) if isinstance(value, (int, float)) else float("-inf")
 
 
 class Store(Protocol):

@@ -163,3 +163,24 @@ def test_exported_site_carries_the_tabs(two_splits, tmp_path):
     html = (tmp_path / "site" / "index.html").read_text()
     assert html.count('role="tab"') == 2 and html.count('role="tabpanel"') == 2
     assert "setupTabs" in (tmp_path / "site" / "static" / "leaderboard.js").read_text()
+
+
+def test_a_convention_with_its_own_metric_names_gets_its_own_columns():
+    """A convention naming other metrics (moment_detr: R1@0.5, R1@0.7, mAP, no mIoU) ranks and renders by them."""
+    from leaderboard.store import Submission
+
+    def sub(i, name, r05, m_ap):
+        split = {"name": "val", "pretty_name": "QVHighlights", "convention": "moment-detr"}
+        result = {"metrics": {"R1@0.5": r05, "R1@0.7": r05 / 2, "mAP": m_ap}, "split": split}
+        canonical = {"metrics": {"R1@0.3": 1.0, "R1@0.5": 1.0, "R1@0.7": 1.0, "mIoU": 1.0}, "split": split}
+        return Submission(model_name=name, split_name="val", split_hash="sha256:" + "ab" * 32, file_sha256=f"f{i}",
+                          scorer_version="v", canonical=canonical, timer1=canonical, declared=result, id=i,
+                          created_at="2026-12-01T00:00:0%dZ" % i)
+
+    subs = [sub(1, "low", 20.0, 30.0), sub(2, "high", 50.0, 10.0)]
+    (b,) = boards(subs, "R1@0.5", scorer_version="v")
+    assert b.metrics == ("R1@0.5", "R1@0.7", "mAP") and b.convention == "moment-detr"
+    assert [e.submission.model_name for e in b.entries] == ["high", "low"]  # no mIoU to break ties with: fine
+    html = render_index([b])
+    assert 'data-metric="mAP"' in html and 'data-metric="mIoU"' not in html
+    assert "standalone_eval: R1 against the best-matching true window" in html
