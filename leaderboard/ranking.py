@@ -64,11 +64,14 @@ class Board:
 
     @property
     def metrics(self) -> tuple[str, ...]:
-        """The board's columns: timer1's four, or the metrics its declared convention names (moment_detr's mAP...)."""
+        """The board's columns: timer1's four, or the metrics its declared convention adds (moment_detr's mAP...);
+        a metric repeated under the peer's own name (``peer_metrics``: MR-full-R1@0.5 ...) is shown once."""
         if self.convention in ("canonical", "timer1") or not self.entries:
             return METRICS
-        names = self.entries[0].submission.board_result["metrics"]
-        return tuple(k for k, v in names.items() if isinstance(v, (int, float)) and not isinstance(v, bool))
+        result = self.entries[0].submission.board_result
+        repeats = set(result.get("peer_metrics", {})) - set(METRICS)
+        return tuple(k for k, v in result["metrics"].items()
+                     if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in repeats)
 
     @property
     def convention_note(self) -> str:

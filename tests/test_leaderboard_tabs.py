@@ -171,7 +171,8 @@ def test_a_convention_with_its_own_metric_names_gets_its_own_columns():
 
     def sub(i, name, r05, m_ap):
         split = {"name": "val", "pretty_name": "QVHighlights", "convention": "moment-detr"}
-        result = {"metrics": {"R1@0.5": r05, "R1@0.7": r05 / 2, "mAP": m_ap}, "split": split}
+        result = {"metrics": {"R1@0.5": r05, "R1@0.7": r05 / 2, "mAP": m_ap, "MR-full-mAP": m_ap},
+                  "peer_metrics": {"MR-full-mAP": m_ap}, "split": split}  # the peer's name: shown once
         canonical = {"metrics": {"R1@0.3": 1.0, "R1@0.5": 1.0, "R1@0.7": 1.0, "mIoU": 1.0}, "split": split}
         return Submission(model_name=name, split_name="val", split_hash="sha256:" + "ab" * 32, file_sha256=f"f{i}",
                           scorer_version="v", canonical=canonical, timer1=canonical, declared=result, id=i,
@@ -184,3 +185,30 @@ def test_a_convention_with_its_own_metric_names_gets_its_own_columns():
     html = render_index([b])
     assert 'data-metric="mAP"' in html and 'data-metric="mIoU"' not in html
     assert "standalone_eval: R1 against the best-matching true window" in html
+
+
+def test_qvhighlights_board_ranks_in_moment_detr_terms(tmp_path):
+    """Real QVHighlights val, ingested with --format auto: its board is moment_detr's, with mAP columns."""
+    import json
+
+    from click.testing import CliRunner
+
+    from tvgbench.cli.main import cli
+
+    val = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "qvhighlights" / "highlight_val_release.jsonl"
+    if not val.exists():
+        pytest.skip(f"{val} is absent (real annotation files live in ../shared/data)")
+    r = CliRunner().invoke(cli, ["data", "ingest", "--format", "auto", str(val), "-o", str(tmp_path / "qvh")])
+    assert r.exit_code == 0 and r.output.startswith("detected format: qvhighlights"), r.output
+    idx = SplitIndex.from_dir(tmp_path / "qvh")
+    assert (idx.convention, idx.pretty_name) == ("moment-detr", "QVHighlights")
+    rows = load_split(tmp_path / "qvh").samples[:300]
+    lines = [json.dumps({"qid": s.qid, "windows": [[s.span[0] + i % 3, s.span[1] + i % 3, 0.9]]})
+             for i, s in enumerate(rows)]
+    with open_store(tmp_path / "lb.db") as store:
+        submit(store, "\n".join(lines).encode() + b"\n", tmp_path / "qvh", model_name="shifted", bootstrap=0, split=idx)
+        (b,) = boards(store.submissions())
+        sub = b.entries[0].submission
+    assert b.convention == "moment-detr" and sub.declared["mode"] == "moment-detr"
+    assert {"mAP", "mAP@0.5", "mAP@0.75"} <= set(b.metrics) and not any(m.startswith("MR-") for m in b.metrics)
+    assert sub.metric("R1@0.5") == sub.declared["metrics"]["R1@0.5"] > 50  # 300 answered, shifted by 0-2 s
