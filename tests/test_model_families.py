@@ -32,7 +32,7 @@ def test_families_json_is_one_row_per_family_from_the_adapters():
                 row["family"], row["time_encoding"], row["backends"], row["trainer"])
             assert set(cls.backends) <= set(BACKENDS)
     qwen = next(row for row in rows if row["family"] == "Qwen2.5-VL")
-    assert qwen["backends"] == ["hf", "vllm", "openai"] and qwen["trainer"] == ["grpo"]
+    assert qwen["backends"] == ["hf", "vllm", "openai"] and qwen["trainer"] == ["grpo", "sft"]
     assert "second_per_grid_ts" in qwen["time_encoding"]
 
 
@@ -41,7 +41,7 @@ def test_the_table_columns_are_the_harness_backends_and_one_row_per_family():
     table = CliRunner().invoke(cli, ["model", "families"]).output.strip().splitlines()
     assert table[0] == "| family | model types | time encoding | hf | vllm | openai | trainer |"
     assert len(table) == 2 + len(family_rows())
-    assert any(line.startswith("| Qwen2.5-VL | `qwen2_5_vl` |") and line.endswith("| yes | yes | yes | grpo |")
+    assert any(line.startswith("| Qwen2.5-VL | `qwen2_5_vl` |") and line.endswith("| yes | yes | yes | grpo, sft |")
                for line in table)
 
 

@@ -37,7 +37,7 @@ class InternVLAdapter(ModelAdapter):
     # openai: frames as images, each after its 'Frame{i} at {t} s: ' text (--family); vllm_request is built
     # but not yet run against vLLM
     backends = ("hf", "openai")
-    trainer = ("grpo",)
+    trainer = ("grpo", "sft")  # timer1 train paradigms run on its tiny model (tests/test_trainer_*.py)
 
     def __init__(self, config):
         super().__init__(config)

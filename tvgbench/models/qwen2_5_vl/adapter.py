@@ -69,7 +69,7 @@ class Qwen25VLAdapter(QwenVideoAdapter):
     video_keys = ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts")
     time_encoding = "absolute time in M-RoPE positions (second_per_grid_ts)"
     backends = ("hf", "vllm", "openai")
-    trainer = ("grpo",)
+    trainer = ("grpo", "sft")  # timer1 train paradigms run on its tiny model (tests/test_trainer_*.py)
 
     @classmethod
     def model_class(cls):

@@ -27,7 +27,7 @@ class Qwen3VLAdapter(QwenVideoAdapter):
     # openai: frames as images with the patch times as text beside them (--family); vllm_request is built
     # (video_needs_metadata) but not yet run against vLLM
     backends = ("hf", "openai")
-    trainer = ("grpo",)
+    trainer = ("grpo", "sft")  # timer1 train paradigms run on its tiny model (tests/test_trainer_*.py)
     temporal_patch_size = 2  # every released Qwen3-VL/3.5 vision_config's; an instance reads its config's
 
     def __init__(self, config):
