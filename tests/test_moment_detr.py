@@ -297,3 +297,29 @@ def test_single_window_splits_score_with_their_span_as_the_one_window(tmp_path):
     assert result["metrics"]["R1@0.5"] == result["metrics"]["R1@0.7"] == 100.0
     assert result["moment_detr"]["full"]["MR-R1"]["0.8"] == 100.0 and result["moment_detr"]["full"]["MR-R1"]["0.85"] == 0.0
     assert result["moment_detr"]["full"]["MR-mAP"]["0.8"] == 100.0
+
+
+def test_canonical_mode_on_a_multi_window_split_scores_against_the_best_true_window(qvh):
+    """Canonical rules (IoU >= θ, every split query counts, a missing line is IoU 0), with each span against
+    the true window of highest IoU and R5 over any true window."""
+    result = score(qvh["pred"], qvh["split"], bootstrap=0)
+    by_qid = {x["qid"]: x["pred_relevant_windows"] for x in qvh["lines"]}
+    ious, best5 = [], []
+    for r in qvh["rows"]:
+        preds = by_qid.get(r["qid"])
+        if not preds:
+            ious.append(0.0)
+            best5.append(0.0)
+            continue
+        ious.append(ref_r1_iou(preds, r["relevant_windows"]))
+        top5 = sorted(preds, key=lambda p: -p[2])[:5]
+        best5.append(max(iou_true_union(p, g) for p in top5 for g in r["relevant_windows"]))
+    for t in (0.3, 0.5, 0.7):
+        assert result["metrics"][f"R1@{t}"] == round(100 * sum(i >= t for i in ious) / len(ious), 4)
+        assert result["metrics"][f"R5@{t}"] == round(100 * sum(i >= t for i in best5) / len(best5), 4)
+    assert result["metrics"]["mIoU"] == pytest.approx(100 * sum(ious) / len(ious), abs=1e-4)
+    assert result["counts"]["missing"] == 1550 - len(qvh["lines"])
+    # the first window alone would score lower: the extra windows are used
+    first_only = [iou_hull(by_qid[r["qid"]][0], r["relevant_windows"][0]) if r["qid"] in by_qid else 0.0
+                  for r in qvh["rows"]]
+    assert sum(first_only) < sum(ious)

@@ -26,11 +26,12 @@ import numpy as np
 
 from tvgbench.core.errors import Timer1Error
 from tvgbench.core.join import DUPLICATE
-from tvgbench.core.metrics import THRESHOLDS, hits
+from tvgbench.core.metrics import THRESHOLDS, hits, temporal_iou_array
 from tvgbench.core.multiwindow import (
-    LENGTH_BUCKETS, MAP_THRESHOLDS, MAX_PRED_WINDOWS, SALIENCY_LEVELS, average_precision, clip_scores,
-    highlight_ap, highlight_hit1, in_bucket, pad_windows, recall1_iou, saliency_labels, top_clips,
+    LENGTH_BUCKETS, MAP_THRESHOLDS, MAX_PRED_WINDOWS, SALIENCY_LEVELS, average_precision, best_window, clip_scores,
+    cross_iou, highlight_ap, highlight_hit1, in_bucket, pad_windows, recall1_iou, saliency_labels, top_clips,
 )
+from tvgbench.core.predictions import MAX_WINDOWS
 from tvgbench.core.splits import read_sidecar, read_split_table, resolve_split
 
 MODE = "moment-detr"
@@ -138,6 +139,37 @@ def rounded(table: dict) -> dict:
         out[name] = {k: ({kk: pct(vv) for kk, vv in v.items()} if isinstance(v, dict) else pct(v))
                      for k, v in block.items() if k not in ("n", "iou")}
     return out
+
+
+def match_best_windows(joined, true_windows: list) -> None:
+    """Canonical scoring on a multi-window split: each unit's span scores against the true window of its
+    query with the highest IoU with it (moment_detr's R1 rule); ``joined``'s ground truth and IoU follow."""
+    units = np.flatnonzero(joined.query >= 0)
+    if not len(units):
+        return
+    gs, ge, _, gvalid = pad_windows([true_windows[q] for q in joined.query[units]])
+    s, e = joined.start[units], joined.end[units]
+    usable = np.isfinite(s) & np.isfinite(e)
+    j = best_window(np.where(usable, s, 0.0), np.where(usable, e, 0.0), gs, ge, gvalid)
+    rows = np.arange(len(units))
+    joined.gt_start[units], joined.gt_end[units] = gs[rows, j], ge[rows, j]
+    joined.iou[units] = np.where(usable, temporal_iou_array(s, e, gs[rows, j], ge[rows, j]), 0.0)
+
+
+def best_of_windows_iou(preds, joined, true_windows: list) -> np.ndarray:
+    """R5's IoU on a multi-window split: per unit, the best IoU of the line's top windows by score
+    (:data:`~tvgbench.core.predictions.MAX_WINDOWS`) with any true window of its query (0 without windows)."""
+    best = np.zeros(len(joined))
+    units = np.flatnonzero((joined.line >= 0) & (joined.query >= 0))
+    ranked = [sorted(preds.windows[joined.line[u]] or [], key=lambda w: -(w[2] if len(w) > 2 else 0.0))[:MAX_WINDOWS]
+              for u in units]
+    ranked = [[(min(w[0], w[1]), max(w[0], w[1])) for w in r] for r in ranked]  # reversed windows swapped
+    ps, pe, _, pvalid = pad_windows(ranked)
+    gs, ge, _, gvalid = pad_windows([true_windows[q] for q in joined.query[units]])
+    iou = cross_iou(ps, pe, gs, ge)
+    iou = np.where(pvalid[:, :, None] & gvalid[:, None, :], iou, 0.0)
+    best[units] = iou.max(axis=(1, 2), initial=0.0)
+    return best
 
 
 def _scored_units(joined, preds) -> tuple[np.ndarray, np.ndarray, list]:

@@ -6,7 +6,8 @@ Two modes, both auditable in one sitting:
     hit = IoU ≥ θ; the denominator is every query of the split; a missing or unparseable prediction
     counts as IoU 0 and is counted. Numeric ``pred`` spans are used as given (reversed ones are
     swapped and counted); lines without a finite ``pred`` are parsed from ``text``/``output_text``
-    with the canonical parser. Duplicate qids are an error.
+    with the canonical parser. Duplicate qids are an error. On a multi-window split (QVHighlights) a
+    span scores against the true window of highest IoU with it, and R5 against any true window.
 ``timer1``
     Time-R1's ``eval_all.py``: hit = IoU > θ; the denominator is the distinct qids
     loaded (the last duplicate wins); ``pred`` is used exactly as written ([null, null] → 0), or
@@ -21,6 +22,11 @@ Two modes, both auditable in one sitting:
     peer's parser (``tvgbench.core.parsing``: first pair; none → IoU 0, counted); the ground truth is
     the span in the entry's key (a line's ``target``) when it has one. Metric names as the peer prints
     them are in ``peer_metrics``.
+
+``moment-detr``
+    moment_detr's ``standalone_eval`` for QVHighlights (:mod:`tvgbench.core.moment_detr`): the queries in
+    both the split and the file; R1 of the first window against the best true window, mAP over ten IoU
+    thresholds and three length buckets, highlight mAP / HIT@1; its names and 2-decimal rounding.
 
 What a prediction line means is :func:`tvgbench.core.predictions.read_line`; how lines meet the split's queries
 is :func:`tvgbench.core.join.join` (rules ``CANONICAL`` and ``TIMER1``); the hit rule is :func:`tvgbench.core.metrics.hits`.
@@ -223,7 +229,13 @@ def score(pred_path: str | os.PathLike, split_dir: str | os.PathLike, *, mode: s
                               "unknown_qids": int((joined.line_query < 0).sum())}
     extra: dict[str, Any] = {}  # keys a compat mode adds to the result
     if mode == "canonical":
+        true_windows = moment_detr.read_truth(split_dir, split_name)[0]
+        if true_windows is not None:  # several true windows: a span scores against the best-matching one
+            moment_detr.match_best_windows(joined, true_windows)
         iou, units, groups, r5 = _canonical(joined, preds, split, counts)
+        if true_windows is not None and r5:
+            best = moment_detr.best_of_windows_iou(preds, joined, true_windows)
+            r5 = {f"R5@{t}": round(recall_at(best, t), 4) for t in THRESHOLDS}
     elif mode == moment_detr.MODE:  # its R1 / mAP / highlight metrics, 2 decimals, override the headline ones
         truth = moment_detr.read_truth(split_dir, split_name)
         iou, units, groups, r5, extra = moment_detr.score_units(joined, preds, split, truth, counts)
