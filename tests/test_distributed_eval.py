@@ -151,6 +151,11 @@ def test_slurm_ranks_in_either_order_equal_one_process(tmp_path, split, tiny_mod
     assert (tmp_path / "run" / "run.json").read_text() == before
     res = as_rank(tmp_path, [*eval_args(split, tiny_model_dir), "--resume"])  # one process: not this run
     assert res.exit_code == 2 and "settings differ (world_size: 2 -> None)" in res.output
+    # a merge killed after predictions.jsonl and before run.json: the next --resume merges again
+    (tmp_path / "run" / "run.json").unlink()
+    res = as_rank(tmp_path, [*eval_args(split, tiny_model_dir), "--resume"], SLURM_PROCID="0", **slurm)
+    assert res.exit_code == 0 and "merged into run" in res.output, res.output
+    assert_equals_single(tmp_path / "run", single)
 
 
 def test_overwrite_never_merges_a_shard_of_an_earlier_launch(tmp_path, split, tiny_model_dir, single):

@@ -139,8 +139,9 @@ def check_run_folder(run_dir: Path, world_size: int, *, resume: bool, overwrite:
         return
     if not resume:
         raise Timer1Error(f"{run_dir} already holds a run; pass --resume to continue it or --overwrite to replace it")
-    before = ((_read_json(run_dir / RUN_JSON) or {}).get("settings") or {}).get("world_size", 1)
-    if before != world_size:
+    settings = (_read_json(run_dir / RUN_JSON) or {}).get("settings")
+    before = None if settings is None else settings.get("world_size", 1)  # None: a merge killed before run.json
+    if before not in (None, world_size):
         raise Timer1Error(f"cannot resume {run_dir} with {world_size} processes: it holds a {before}-process run; "
                           f"resume it as it was launched, or start again with --overwrite")
 
