@@ -70,6 +70,7 @@ def test_single_window_splits_write_no_optional_column(tmp_path):
     ({"relevant_windows": [[0, 2], [10, 400]]}, "end_past_duration"),
     ({"relevant_clip_ids": [1], "saliency_scores": [[1, 2]]}, "malformed_record"),
     ({"saliency_scores": [[1, 2, 9]]}, "malformed_record"),
+    ({"relevant_clip_ids": [75]}, "malformed_record"),  # 150 s: clips 0-74
 ])
 def test_bad_records_are_rejected_with_a_reason(tmp_path, record, reason):
     good = {"qid": 7, "query": "a dog runs", "duration": 150, "vid": "abc_0.0_150.0",

@@ -11,6 +11,7 @@ submissions (``{"qid": 2579, "pred_relevant_windows": ...}``) name the split's q
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from tvgbench.core.errors import Timer1Error
@@ -58,8 +59,11 @@ def _saliency(rec: dict) -> tuple[dict | None, str]:
         return None, ""
     if not isinstance(ids, list) or not isinstance(scores, list) or len(ids) != len(scores):
         return None, "relevant_clip_ids and saliency_scores must be lists of one length"
-    if not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in ids):
-        return None, "relevant_clip_ids must be non-negative integers"
+    duration = rec.get("duration")
+    # moment_detr counts int(duration / 2) clips and indexes its score matrix with these ids
+    n_clips = int(duration / CLIP_SECONDS) if isinstance(duration, (int, float)) and math.isfinite(duration) else 0
+    if not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < n_clips for i in ids):
+        return None, f"relevant_clip_ids must be integers in [0, {n_clips}) (the video's 2-second clips)"
     ok = all(isinstance(s, list) and len(s) == ANNOTATORS
              and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_SCORE for v in s) for s in scores)
     if not ok:
