@@ -73,12 +73,24 @@ def test_timelens_subsets(name, subset, pretty, n):
         assert s.query == raw[vid]["queries"][int(j)].strip()
 
 
-def test_timelens_multi_window_query_keeps_its_first_window_and_says_so():
+def test_timelens_multi_window_query_keeps_every_window(tmp_path):
     res = ingest("timelens", FIX / "qvhighlights-timelens.json")
     cook = next(s for s in res.samples if s.query.startswith("A woman cooks"))
-    assert cook.span == (20.0, 34.0)
-    assert res.report.notes == ["1 further true windows of multi-window queries were left out: "
-                                "each query keeps its first window"]
+    assert cook.span == (20.0, 34.0) and cook.windows == [(20.0, 34.0), (80.0, 96.0)]
+    assert all(s.windows is None for s in res.samples if s is not cook)  # single-window queries: as before
+    assert res.report.notes == ["1 queries have several true windows (kept in 'windows'; 'span' is the first)"]
+    r = run("data", "ingest", "--format", "timelens", FIX / "qvhighlights-timelens.json", "-o", tmp_path / "q")
+    assert r.exit_code == 0, r.output
+    back = next(s for s in load_split(tmp_path / "q").samples if s.query.startswith("A woman cooks"))
+    assert back.windows == [(20.0, 34.0), (80.0, 96.0)]
+
+
+def test_timelens_bad_further_window_rejects_its_query(tmp_path):
+    raw = {"v1": {"duration": 30.0, "spans": [[[1.0, 2.0], [9.0, 4.0]], [3.0, 5.0]], "queries": ["bad", "good"]}}
+    p = tmp_path / "qvhighlights-timelens.json"
+    p.write_text(json.dumps(raw))
+    res = ingest("timelens", p)
+    assert [s.query for s in res.samples] == ["good"] and dict(res.report.rejected) == {"start_after_end": 1}
 
 
 def test_ego4d_nlq_clip_is_the_window_and_spans_are_clip_relative():

@@ -3,8 +3,8 @@
 One JSON per subset (``charades-timelens.json``, ``activitynet-timelens.json``,
 ``qvhighlights-timelens.json``): ``{video_id: {duration, spans: [[s, e], ...], queries: [...]}}``, one span
 per query; videos are ``videos/<subset>/<video_id>.mp4``. TimeLens's own scorer takes the span as the
-query's one true window. A span entry that is itself a list of windows keeps its first window (the
-others are counted in a note) until the schema carries several true windows per query.
+query's one true window. A span entry that is itself a list of windows keeps them all in the
+sample's ``windows`` (``span`` is the first), as QVHighlights' own release does.
 """
 
 from __future__ import annotations
@@ -33,10 +33,10 @@ def subset_of(path: Path) -> str:
 
 
 def first_window(span):
-    """``[s, e]`` as it is; ``[[s, e], [s2, e2], ...]`` → its first window and how many were left out."""
+    """``[s, e]`` as it is; ``[[s, e], [s2, e2], ...]`` → its first window and the further ones."""
     if isinstance(span, (list, tuple)) and span and all(isinstance(w, (list, tuple)) for w in span):
-        return span[0], len(span) - 1
-    return span, 0
+        return span[0], list(span[1:])
+    return span, []
 
 
 def read(path: Path, *, end_tolerance: float, video_ext: str = ".mp4") -> Ingested:
