@@ -323,3 +323,33 @@ def test_canonical_mode_on_a_multi_window_split_scores_against_the_best_true_win
     first_only = [iou_hull(by_qid[r["qid"]][0], r["relevant_windows"][0]) if r["qid"] in by_qid else 0.0
                   for r in qvh["rows"]]
     assert sum(first_only) < sum(ious)
+
+
+def test_cli_scores_a_submission_and_a_bad_one_is_one_error_line(tmp_path):
+    import subprocess
+    import sys
+
+    from tvgbench.core.schema import Sample
+
+    samples = [Sample(video=f"v{i}.mp4", query=f"q{i}", span=(1.0, 9.0), duration=30.0, source="x", source_id=str(i),
+                      windows=[(1.0, 9.0), (20.0, 25.0)]) for i in range(3)]
+    write_split(samples, tmp_path / "s", "val")
+    p = tmp_path / "p.jsonl"
+    p.write_text("".join(json.dumps({"qid": i, "pred_relevant_windows": [[20, 25, 0.8], [1, 9, 0.7]]}) + "\n"
+                         for i in range(3)))
+    cli = [sys.executable, "-m", "tvgbench.cli.main", "eval", "score", str(p), "--split", str(tmp_path / "s"),
+           "--compat", "moment-detr", "--json", "--bootstrap", "0"]
+    out = subprocess.run(cli, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    # the first window is the second true window exactly; both true windows found: AP 1 at every θ
+    assert result["metrics"]["R1@0.7"] == 100.0 and result["peer_metrics"]["MR-full-mAP"] == 100.0
+    p.write_text('{"qid": 0, "pred_relevant_windows": [[1, "x", 0.5]]}\n')
+    out = subprocess.run(cli, capture_output=True, text=True)
+    assert out.returncode != 0 and out.stderr.strip().startswith("error:") and len(out.stderr.strip().splitlines()) == 1
+    assert "pred_relevant_windows" in out.stderr
+
+
+def test_train_release_ingests_7218_queries():
+    res = ingest("qvhighlights", shared_file("qvhighlights/highlight_train_release.jsonl"))
+    assert len(res.samples) == 7218 and res.default_split == "train" and res.report.to_dict()["rejected"] == 0
