@@ -236,3 +236,18 @@ def test_a_key_whose_span_disagrees_is_reported(charades, tmp_path):
     assert "NOSUCH" in rep["examples"]["unmatched"][0]
     # TimeLens scores every entry on its key's span: the unknown one is a hit (IoU 1)
     assert got["counts"]["scored"] == 4
+
+
+def test_a_runs_lines_are_reparsed_by_the_peers_parser(tmp_path):
+    """A run writes the raw text and the canonical parser's span: the peers' modes parse the text."""
+    from tvgbench.core.schema import Sample
+
+    s = Sample(video="v.mp4", query="q", span=(12.0, 18.0), duration=40.0, source="t")
+    write_split([s], tmp_path / "split", "test")
+    text = "It happens at 12.0 - 18.0, or maybe 3.0 - 5.0"
+    assert parse_answer(text).span == (3.0, 5.0) and timelens_extract(text)[0] == (12.0, 18.0)
+    p = tmp_path / "run.jsonl"
+    p.write_text(json.dumps({"qid": s.qid, "text": text, "pred": [3.0, 5.0]}) + "\n")
+    assert score(p, tmp_path / "split", bootstrap=0)["metrics"]["mIoU"] == 0.0  # canonical: the pred
+    assert score(p, tmp_path / "split", mode="timelens", bootstrap=0)["metrics"]["mIoU"] == 100.0
+    assert score(p, tmp_path / "split", mode="lmms-eval", bootstrap=0)["metrics"]["mIoU"] == 100.0

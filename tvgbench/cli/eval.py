@@ -117,3 +117,28 @@ def compare_cmd(predictions, split_dir, split_name, timer1_videos, as_json):
 
 
 eval_group.add_command(compare_cmd)
+
+
+@click.command("convert")
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+@click.option("--to", "to", required=True, type=click.Choice(["timelens", "lmms-eval", "moment-detr", "timer1"]),
+              help="The peer's format: TimeLens / lmms-eval result dicts, moment_detr submission JSONL, Time-R1 "
+                   "evaluate.py lines.")
+@click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), help="The file to write.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing file.")
+def convert_cmd(run_dir, to, out, overwrite):
+    """Write a run's predictions in a peer's own format, for the peer's scorer.
+
+    `eval score --compat PEER` of the written file gives the run's scores in that convention.
+
+    \b
+    Example:
+      timer1 eval convert RUN --to timelens -o timelens_results.json
+    """
+    from tvgbench.harness.convert import convert_run
+
+    done = convert_run(run_dir, to, out, overwrite=overwrite)
+    click.echo(f"{done['format']}: {done['queries']} queries ({done['with_prediction']} with a prediction) -> {out}")
+
+
+eval_group.add_command(convert_cmd)

@@ -50,12 +50,11 @@ def applicable_modes(split_dir, split_name=None) -> list[str]:
 
 
 def _texts(preds) -> list[str]:
-    """The raw outputs whose span the parsers decide (lines with no finite numeric span)."""
+    """The raw outputs the parsers read (read with ``keep_text``: a run's lines also carry a span)."""
     if preds.text is None:
         return []
     texts = preds.text.to_pylist() if hasattr(preds.text, "to_pylist") else list(preds.text)
-    finite = np.isfinite(preds.start) & np.isfinite(preds.end)
-    return [t for t, f in zip(texts, finite) if isinstance(t, str) and not f]
+    return [t for t in texts if isinstance(t, str)]
 
 
 def parser_reasons(texts: list[str], modes: list[str]) -> dict[str, dict[str, int]]:
@@ -96,7 +95,7 @@ def compare(pred_path: str | os.PathLike, split_dir: str | os.PathLike, split_na
     """Scores of one file under every applicable mode, and the counted reasons they differ."""
     modes = applicable_modes(split_dir, split_name)
     rows = {mode: _row(pred_path, split_dir, mode, split_name, timer1_videos) for mode in modes}
-    preds = read_predictions(pred_path, split_dir, split_name)
+    preds = read_predictions(pred_path, split_dir, split_name, keep_text=True)  # every raw answer, as the peers
     realign_timer1_ids(preds, split_dir, split_name, timer1_videos, name=str(pred_path))
     joined = join(preds, read_split_columns(split_dir, split_name), REPORT)
     reasons = {

@@ -108,8 +108,9 @@ def _target(tgt) -> tuple[float, float]:
     return math.nan, math.nan
 
 
-def read_line(obj) -> Line:
-    """The meaning of one decoded prediction line (the field rules in the module docstring)."""
+def read_line(obj, keep_text: bool = False) -> Line:
+    """The meaning of one decoded prediction line (the field rules in the module docstring); ``keep_text``
+    reads the text even beside a finite ``pred`` (the peers' modes parse every raw answer themselves)."""
     if not isinstance(obj, dict):
         raise LineError(f"expected a JSON object, got {type(obj).__name__}")
     qid = obj.get("qid")
@@ -131,7 +132,7 @@ def read_line(obj) -> Line:
         pred = win[0][:2]
         s, e = pred
     text = None
-    if not (math.isfinite(s) and math.isfinite(e)):
+    if keep_text or not (math.isfinite(s) and math.isfinite(e)):
         text = obj.get("text")
         if text is None:
             text = obj.get("output_text")
@@ -233,7 +234,7 @@ def _raw_lines(data):
     return io.BytesIO(data)
 
 
-def _slow_read(data, name: str) -> PredictionColumns:
+def _slow_read(data, name: str, keep_text: bool = False) -> PredictionColumns:
     lines = []
     for lineno, raw in enumerate(_raw_lines(data), 1):
         if not raw.strip():
@@ -246,7 +247,7 @@ def _slow_read(data, name: str) -> PredictionColumns:
             if obj is None:
                 raise Timer1Error(f"{where}: not valid JSON ({e.msg})") from None
         try:
-            lines.append(read_line(obj))
+            lines.append(read_line(obj, keep_text))
         except LineError as e:
             raise Timer1Error(f"{where}: {e}") from None
     return columns_from_lines(lines)
@@ -321,7 +322,7 @@ def _windows(wcol, n: int) -> list | None:
     return [None if w is None else [tuple(x) for x in w] for w in wcol.to_pylist()]
 
 
-def _fast_read(data, n_lines: int) -> PredictionColumns:
+def _fast_read(data, n_lines: int, keep_text: bool = False) -> PredictionColumns:
     # Raw outputs are only needed where no numeric span was given; skip materialising them
     # (they are most of the bytes) unless some line needs them.
     table = _read_json_table(data, with_text=False)
@@ -336,10 +337,11 @@ def _fast_read(data, n_lines: int) -> PredictionColumns:
     start, end, has_pred = _span_columns(table.column("pred").combine_chunks(), n)
     text = None
     finite = np.isfinite(start) & np.isfinite(end)
-    if not finite.all():
+    if keep_text or not finite.all():
         with_text = _read_json_table(data, with_text=True)
         text = pc.coalesce(with_text.column("text").combine_chunks(), with_text.column("output_text").combine_chunks())
-        text = pc.if_else(pa.array(finite), pa.scalar(None, pa.string()), text)  # read_line reads it only there
+        if not keep_text:
+            text = pc.if_else(pa.array(finite), pa.scalar(None, pa.string()), text)  # read_line reads it only there
         if text.null_count == n:
             text = None
     target = table.column("target").combine_chunks()
@@ -390,11 +392,11 @@ def _peer_columns(data, p: Path, split_dir, split_name) -> PredictionColumns | N
 
 
 def read_predictions(path: str | os.PathLike, split_dir: str | os.PathLike | None = None,
-                     split_name: str | None = None) -> PredictionColumns:
+                     split_name: str | None = None, keep_text: bool = False) -> PredictionColumns:
     """Read a prediction file; a bad file ends in a :class:`Timer1Error` naming the problem.
 
     timer1 JSONL lines, or a peer's result file (:mod:`tvgbench.core.peer_files`), whose entries are
-    matched to ``split_dir``'s queries.
+    matched to ``split_dir``'s queries. ``keep_text``: see :func:`read_line`.
     """
     p = Path(path)
     data = _read_bytes(p)
@@ -408,11 +410,11 @@ def read_predictions(path: str | os.PathLike, split_dir: str | os.PathLike | Non
     n_lines = _one_object_per_line(data)
     if n_lines is not None:
         try:
-            cols = _fast_read(data, n_lines)
+            cols = _fast_read(data, n_lines, keep_text)
         except Exception:  # anything the fast path does not read exactly as read_line: the line-by-line path
             cols = None
     if cols is None:
-        cols = _slow_read(data, p.name)
+        cols = _slow_read(data, p.name, keep_text)
     if len(cols) == 0:
         raise Timer1Error(f"predictions file has no prediction lines: {p}")
     return cols

@@ -18,10 +18,11 @@ Two modes, both auditable in one sitting:
 ``timelens`` / ``lmms-eval``
     TimeLens's ``compute_metrics.py`` and lmms-eval's ``temporal_grounding_charades``: hit = IoU ≥ θ; the
     denominator is the entries in the file (one per distinct qid or result key, the last one winning);
-    a numeric span (TimeLens's ``timestamps``) is used as written, else the text is parsed with the
-    peer's parser (``tvgbench.core.parsing``: first pair; none → IoU 0, counted); the ground truth is
-    the span in the entry's key (a line's ``target``) when it has one. Metric names as the peer prints
-    them are in ``peer_metrics``.
+    a line's raw text is parsed with the peer's parser (``tvgbench.core.parsing``: the first pair; none →
+    IoU 0, counted), as the peers parse every answer themselves (a run's lines also carry the canonical
+    parser's span, which these modes ignore); a numeric span (TimeLens's ``timestamps``) is used as
+    written where there is no text; the ground truth is the span in the entry's key (a line's
+    ``target``) when it has one. Metric names as the peer prints them are in ``peer_metrics``.
 
 ``moment-detr``
     moment_detr's ``standalone_eval`` for QVHighlights (:mod:`tvgbench.core.moment_detr`): the queries in
@@ -183,6 +184,18 @@ def _timer1(joined, preds: PredictionColumns, split: SplitColumns, counts: dict)
     return joined.iou[keep], units, groups, None
 
 
+def text_first(preds: PredictionColumns) -> PredictionColumns:
+    """The peers parse every raw answer themselves: a line's text, when it has one, replaces its ``pred``
+    (a run's lines carry both: the text and the canonical parser's span)."""
+    if preds.text is None:
+        return preds
+    if isinstance(preds.text, (pa.Array, pa.ChunkedArray)):
+        has_text = pc.is_valid(preds.text).to_numpy(zero_copy_only=False)
+    else:
+        has_text = np.array([t is not None for t in preds.text], dtype=bool)
+    return replace(preds, start=np.where(has_text, np.nan, preds.start), end=np.where(has_text, np.nan, preds.end))
+
+
 def unknown_predictions(result: dict[str, Any]) -> tuple[int, int]:
     """(predictions naming a qid the split does not hold, predictions) of a :func:`score` result.
 
@@ -221,7 +234,11 @@ def score(pred_path: str | os.PathLike, split_dir: str | os.PathLike, *, mode: s
     if mode not in MODES:
         raise Timer1Error(f"unknown scoring mode {mode!r}; choose one of {', '.join(MODES)}")
     split = read_split_columns(split_dir, split_name)
-    preds = predictions if predictions is not None else read_predictions(pred_path, split_dir, split_name)
+    peer_rule = PEER_RULES.get(mode)
+    preds = predictions if predictions is not None else read_predictions(pred_path, split_dir, split_name,
+                                                                         keep_text=peer_rule is not None)
+    if peer_rule is not None:
+        preds = text_first(preds)
     realigned = realign_timer1_ids(preds, split_dir, split_name, timer1_videos, name=str(pred_path))
     strict = mode == "timer1"
     joined = join(preds, split, PEER_RULES.get(mode) or (TIMER1 if strict else CANONICAL))
