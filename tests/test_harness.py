@@ -98,6 +98,12 @@ def test_shards_then_merge_equal_the_full_run(full_run, tmp_path, synth_split, t
         dirs.append(str(d))
     res = CliRunner().invoke(cli, ["eval", "merge", *dirs[:2], "-o", str(tmp_path / "bad")])
     assert res.exit_code == 2 and "shards [2] of 3 are missing" in res.output
+    project = tmp_path / "project"  # merge writes run.json and scores.json straight into -o: never over a user's
+    project.mkdir()
+    (project / "run.json").write_text("mine")
+    res = CliRunner().invoke(cli, ["eval", "merge", *dirs, "-o", str(project)])
+    assert res.exit_code == 2 and res.output.startswith("error: ") and "not empty (run.json)" in res.output
+    assert [p.name for p in project.iterdir()] == ["run.json"] and (project / "run.json").read_text() == "mine"
     res = CliRunner().invoke(cli, ["eval", "merge", *dirs, "-o", str(tmp_path / "merged"), "--bootstrap", "200"])
     assert res.exit_code == 0, res.output
     merged = tmp_path / "merged"

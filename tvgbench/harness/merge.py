@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from tvgbench.core.errors import Timer1Error
+from tvgbench.core.outdir import foreign_files
 from tvgbench.harness.jsonl import DurableLog, recover
 from tvgbench.harness.config import fingerprint
 from tvgbench.harness.runner import PREDICTIONS, RUN_JSON, RUN_FORMAT, finalize_run, project_version
@@ -54,9 +55,12 @@ def merge_runs(shard_dirs, out_dir, *, allow_missing: bool = False, bootstrap: i
         raise Timer1Error(f"unfinished shard runs (resume them first): {', '.join(unfinished)}")
 
     out = Path(out_dir)
+    if out.is_dir() and foreign_files(out, frozenset()):  # it writes run.json, scores.json… straight into out
+        raise Timer1Error(f"{out} is not empty ({', '.join(foreign_files(out, frozenset()))}); "
+                          "merge into a new or empty folder")
+    if out.exists() and not out.is_dir():
+        raise Timer1Error(f"{out} exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
-    if (out / PREDICTIONS).exists():
-        raise Timer1Error(f"{out} already holds predictions; merge into a new folder")
     seen: dict[str, str] = {}
     order = sorted(range(len(dirs)), key=lambda k: shards[k][0])
     tmp = out / (PREDICTIONS + ".tmp")
