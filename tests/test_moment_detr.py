@@ -350,6 +350,21 @@ def test_cli_scores_a_submission_and_a_bad_one_is_one_error_line(tmp_path):
     assert "pred_relevant_windows" in out.stderr
 
 
+def test_plain_span_and_raw_text_lines_score_as_one_window(qvh, tmp_path):
+    """A timer1 run's lines on QVHighlights: the span (given, or parsed from the text) is the one window."""
+    lines = []
+    for k, x in enumerate(qvh["lines"][:60]):
+        s, e = x["pred_relevant_windows"][0][:2]
+        lines.append({"qid": x["qid"], "pred": [s, e]} if k % 2 else {"qid": x["qid"], "text": f"<answer>{s} to {e}</answer>"})
+    p = tmp_path / "run.jsonl"
+    p.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    result = score(p, qvh["split"], mode="moment-detr", bootstrap=0)
+    ref = ref_retrieval({x["qid"]: [x["pred_relevant_windows"][0][:2] + [0.0]] for x in qvh["lines"][:60]}, qvh["gt"])
+    assert result["counts"]["scored"] == 60
+    assert result["moment_detr"]["full"]["MR-R1"]["0.5"] == float(f"{100 * ref['MR-R1']['0.5']:.2f}")
+    assert result["moment_detr"]["full"]["MR-mAP"]["average"] == float(f"{100 * ref['MR-mAP']['average']:.2f}")
+
+
 def test_train_release_ingests_7218_queries():
     res = ingest("qvhighlights", shared_file("qvhighlights/highlight_train_release.jsonl"))
     assert len(res.samples) == 7218 and res.default_split == "train" and res.report.to_dict()["rejected"] == 0

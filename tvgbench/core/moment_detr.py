@@ -61,13 +61,14 @@ def read_truth(split_dir, split_name: str | None = None) -> tuple[list | None, l
     return windows, saliency
 
 
-def line_windows(preds, lines: np.ndarray) -> list:
-    """Each line's windows as written, or its finite ``pred`` span as one window scoring 0."""
+def line_windows(preds, joined, units: np.ndarray) -> list:
+    """Each unit's windows as its line wrote them, else the span the canonical join read (its ``pred``, or
+    its text through the canonical parser) as one window scoring 0."""
     out = []
-    for line in lines:
-        w = preds.windows[line] if preds.windows is not None else None
-        if not w and np.isfinite(preds.start[line]) and np.isfinite(preds.end[line]):
-            w = [(float(preds.start[line]), float(preds.end[line]), 0.0)]
+    for u in units:
+        w = preds.windows[joined.line[u]] if preds.windows is not None else None
+        if not w and np.isfinite(joined.start[u]) and np.isfinite(joined.end[u]):
+            w = [(float(joined.start[u]), float(joined.end[u]), 0.0)]
         out.append(w or [])
     return out
 
@@ -178,7 +179,7 @@ def _scored_units(joined, preds) -> tuple[np.ndarray, np.ndarray, list]:
         raise Timer1Error(f"{int(twice.sum())} qids appear more than once; moment_detr's scorer needs one line "
                           "per qid (it would merge their windows for mAP and keep the last for R1)")
     rows = np.flatnonzero(joined.line >= 0)
-    windows = line_windows(preds, joined.line[rows])
+    windows = line_windows(preds, joined, rows)
     has = np.array([len(w) > 0 for w in windows], dtype=bool)
     return rows[has], joined.line[rows[has]], [w for w, h in zip(windows, has) if h]
 
