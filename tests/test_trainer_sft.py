@@ -243,3 +243,47 @@ def test_sft_recipes_resolve_and_refuse_what_sft_cannot_do():
         load_config("tiny-cpu-sft", ["sample_filter.enabled=true"])
     with pytest.raises(Timer1Error, match="paradigm must be one of grpo, sft"):
         load_config("tiny-cpu", ["paradigm=dpo"])
+
+
+@pytest.mark.parametrize("model_type", FAMILIES)
+def test_lora_trains_each_familys_projector_whole(model_type, family_models):
+    from trainer.model import load_policy, projector_names
+    from tvgbench.models import adapter_for
+
+    model, _ = load_policy(str(family_models(model_type)), "float32")
+    names = projector_names(model)
+    modules = dict(model.named_modules())
+    _, projector = adapter_for(model.config).vision_parts(model)
+    assert {id(p) for name in names for p in modules[name].parameters()} == {id(p) for p in projector.parameters()}
+
+
+@pytest.mark.parametrize("name", ["tiny-cpu-sft", "tiny-cpu-sft-lora", "finetune-sft", "finetune-sft-lora"])
+def test_every_sft_recipe_builds_an_sft_config(name, tmp_path):
+    from trainer.config import load_config
+    from trainer.video_sft import sft_args
+
+    cfg = load_config(name, ["trl.use_cpu=true", "trl.bf16=false", "trl.gradient_checkpointing=false"])
+    args = sft_args(cfg.trl, tmp_path)
+    assert args.remove_unused_columns is False and args.dataset_kwargs == {"skip_prepare_dataset": True}
+    assert args.learning_rate == cfg.trl["learning_rate"]
+
+
+def test_upstream_sft_trainer_still_trains_a_video_model_on_text_alone(family_models, one_video, tmp_path):
+    """Why VideoSFTTrainer exists: stock SFTTrainer given the same prompt/completion rows tokenises the text
+    and runs the forward pass with no video tensors (the <|video_pad|> is one text token). When this fails,
+    upstream passes video itself: revisit trainer/video_sft.py."""
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    from trainer.train import build_rows
+    from trainer.video_sft import sft_rows
+
+    model, tok, adapter, samples, _ = _provider(family_models("qwen2_5_vl"), one_video)
+    rows = [{"prompt": r["prompt"], "completion": r["completion"]}
+            for r in sft_rows(build_rows(samples[:2], tok, "r1", "timer1-train"), COMPLETION)]
+    seen = []
+    model.register_forward_pre_hook(lambda m, a, kw: seen.append(set(kw)), with_kwargs=True)
+    args = SFTConfig(output_dir=str(tmp_path), max_steps=1, per_device_train_batch_size=2, use_cpu=True,
+                     report_to="none", save_strategy="no", logging_steps=1)
+    SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok).train()
+    assert seen and not any(set(adapter.video_keys) & keys for keys in seen)
