@@ -189,7 +189,8 @@ def qvh(tmp_path_factory):
     rows = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
     out = tmp_path_factory.mktemp("qvh")
     res = ingest("qvhighlights", path)
-    write_split(res.samples, out / "split", "val", window_mode=res.window_mode)
+    write_split(res.samples, out / "split", "val", window_mode=res.window_mode,
+                benchmark={k: res.extra[k] for k in ("pretty_name", "convention")})
     lines = make_submission(rows)
     pred = out / "submission.jsonl"
     pred.write_text("".join(json.dumps(x) + "\n" for x in lines))
@@ -368,3 +369,23 @@ def test_plain_span_and_raw_text_lines_score_as_one_window(qvh, tmp_path):
 def test_train_release_ingests_7218_queries():
     res = ingest("qvhighlights", shared_file("qvhighlights/highlight_train_release.jsonl"))
     assert len(res.samples) == 7218 and res.default_split == "train" and res.report.to_dict()["rejected"] == 0
+
+
+def test_leaderboard_takes_a_moment_detr_submission_and_ranks_it_in_moment_detrs_terms(qvh, tmp_path):
+    from leaderboard.ranking import boards
+    from leaderboard.service import submit
+    from leaderboard.store import open_store
+    from leaderboard.validate import SplitIndex, SubmissionRejected, validate_bytes
+
+    idx = SplitIndex.from_dir(qvh["split"])
+    data = qvh["pred"].read_bytes()
+    valid = validate_bytes(data, idx)
+    assert valid.lines == len(qvh["lines"]) and valid.missing == 1550 - len(qvh["lines"])
+    with pytest.raises(SubmissionRejected, match="pred_relevant_windows"):
+        validate_bytes(b'{"qid": 2579, "pred_relevant_windows": [[1, "x", 0.5]]}\n', idx)
+    with open_store(tmp_path / "lb.db") as store:
+        submit(store, data, qvh["split"], model_name="perturbed", bootstrap=0, split=idx)
+        (board,) = boards(store.submissions())
+        sub = board.entries[0].submission
+    direct = score(qvh["pred"], qvh["split"], mode="moment-detr", bootstrap=0)
+    assert board.convention == "moment-detr" and sub.declared["metrics"] == direct["metrics"]
