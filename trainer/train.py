@@ -36,6 +36,7 @@ from tvgbench.models.tiny import build_tiny_model
 from tvgbench.video import sample_for_record
 
 from .config import TrainConfig, require_runnable, sampling_config
+from .distributed import check_launch, process_args, refuse_unsupported, world_record, writer_first
 from .model import freeze_vision, load_policy, lora_config, merge_adapter, projector_names
 from .model_card import write_model_card
 from .rewards import resolve_rewards
@@ -48,7 +49,8 @@ PROCESSOR_FILES = ("preprocessor_config.json", "video_preprocessor_config.json",
 class VideoInputs:
     """``row -> the family adapter's video inputs`` for the trainer: decode once per record, keep the last few.
 
-    A prompt's G rollouts (and its old/ref/loss passes) share one decoded tensor.
+    A prompt's G rollouts (and its old/ref/loss passes) share one decoded tensor; ``sampled(row)`` is the
+    decoded frames themselves (what a vLLM rollout request carries).
     """
 
     def __init__(self, samples, video_root, window_mode: str, config, cache_dir=None, keep: int = 32, *, adapter):
@@ -56,20 +58,25 @@ class VideoInputs:
         self.adapter = adapter
         self.video_root, self.window_mode, self.config, self.cache_dir = video_root, window_mode, config, cache_dir
         self.keep = keep
-        self._memo: OrderedDict[str, dict] = OrderedDict()
+        self._memo: OrderedDict[str, tuple[dict, Any]] = OrderedDict()  # qid -> (inputs, sampled)
 
     def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
+        return self._decoded(row)[0]
+
+    def sampled(self, row: dict[str, Any]):
+        return self._decoded(row)[1]
+
+    def _decoded(self, row: dict[str, Any]) -> tuple[dict, Any]:
         qid = row["qid"]
         if qid in self._memo:
             self._memo.move_to_end(qid)
             return self._memo[qid]
         sampled = sample_for_record(self.samples[qid], self.video_root, window_mode=self.window_mode,
                                     config=self.config, cache_dir=self.cache_dir)
-        inputs = self.adapter.video_inputs(sampled)
-        self._memo[qid] = inputs
+        self._memo[qid] = (self.adapter.video_inputs(sampled), sampled)
         while len(self._memo) > self.keep:
             self._memo.popitem(last=False)
-        return inputs
+        return self._memo[qid]
 
 
 def present_samples(samples, video_root) -> tuple[list, int]:
@@ -226,8 +233,14 @@ def train_round(cfg: TrainConfig, *, model_path: str, ref_path: str | None, samp
         trainer.optimizer.load_state_dict(torch.load(optimizer_state, map_location="cpu", weights_only=True))
     started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=resume or None)
-    final, staging = out / "final", _fresh_staging(out)
-    trainer.save_model(str(staging))
+    final, staging = out / "final", out / ".final.tmp"
+    if trainer.args.should_save:
+        _fresh_staging(out)
+    trainer.accelerator.wait_for_everyone()  # the writer's staging folder is empty before anyone saves into it
+    trainer.save_model(str(staging))  # every process (ZeRO-3 gathers the weights); the writer writes them
+    if not trainer.args.should_save:  # the writer finishes final/ and the log; run_training waits for it
+        return {"final": str(final), "steps": trainer.state.global_step, "metrics": result.metrics,
+                "n_samples": len(samples), "resumed_from": resume or None}
     tok.save_pretrained(str(staging))
     copy_processor_files(model_path, staging)
     if trainer.optimizer is not None:
@@ -363,14 +376,19 @@ def run_training(cfg: TrainConfig, output_dir: str | os.PathLike, resume: bool |
     import trl
 
     require_runnable(cfg)
+    check_launch(os.environ)
     out = Path(output_dir)
+    processes = process_args(cfg.trl, out)  # this process among all of the launch (one when not launched)
+    refuse_unsupported(cfg, processes.world_size)
     check_output_is_ours(out)
     check_final_is_ours(out)
-    out.mkdir(parents=True, exist_ok=True)
-    write_config(cfg, out)
     started = time.perf_counter()
-    model_path = resolve_model_path(cfg, out)
-    split_dir, split_name, video_root = resolve_split(cfg, out)
+    with writer_first(processes):  # one process writes the tiny model and synthetic split, the others reuse them
+        if processes.should_save:
+            out.mkdir(parents=True, exist_ok=True)
+            write_config(cfg, out)
+        model_path = resolve_model_path(cfg, out)
+        split_dir, split_name, video_root = resolve_split(cfg, out)
     split = load_split(split_dir, split_name)
     samples, missing = present_samples(split.samples, video_root)
     if cfg.data.limit:
@@ -386,7 +404,7 @@ def run_training(cfg: TrainConfig, output_dir: str | os.PathLike, resume: bool |
         "split_name": split.name, "split_hash": split.content_hash, "window_mode": split.window_mode,
         "video_root": str(video_root), "n_records": len(samples), "missing_videos": missing,
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "trl": trl.__version__},
-        "config": cfg.to_dict(),
+        "config": cfg.to_dict(), **world_record(processes),
     }
     if cfg.sample_filter.enabled:
         round_trainer = functools.partial(train_round, make_trainer=make_trainer)
@@ -398,8 +416,10 @@ def run_training(cfg: TrainConfig, output_dir: str | os.PathLike, resume: bool |
                              video_root=video_root, out=out, resume=resume, make_trainer=make_trainer)
         run.update(result)
     run["wall_seconds"] = time.perf_counter() - started
-    write_json_atomic(out / "run.json", run)
-    write_cards(cfg, run, out)
+    if processes.should_save:
+        write_json_atomic(out / "run.json", run)
+        write_cards(cfg, run, out)
+    processes.distributed_state.wait_for_everyone()  # the others end when the writer has finished the folder
     return run
 
 

@@ -157,6 +157,27 @@ class VideoGRPOTrainer(GRPOTrainer):
             self._video_ctx = None
 
     # -- resume: restore the weights for real ------------------------------------------------------
+    def _load_optimizer_and_scheduler(self, checkpoint):
+        """Resume the optimizer of a run on several CPU processes.
+
+        transformers 5.17 loads the optimizer state with ``map_location=args.device`` when world_size > 1;
+        on CPU processes that device is ``cpu:RANK``, which ``torch.load`` refuses ("don't know how to restore
+        data location ... cpu:0"), so a multi-process CPU run could not resume. For that one call the
+        arguments' device reads as plain ``cpu`` (the same memory). ``tests/test_trainer_distributed.py``
+        pins the upstream behaviour so this can go when it is fixed.
+        """
+        import torch
+
+        device = self.args.device
+        if checkpoint is None or device.type != "cpu" or device.index is None:
+            return super()._load_optimizer_and_scheduler(checkpoint)
+        cached = self.args.__dict__  # TrainingArguments.device returns its cached _setup_devices
+        cached["_setup_devices"] = torch.device("cpu")
+        try:
+            return super()._load_optimizer_and_scheduler(checkpoint)
+        finally:
+            cached["_setup_devices"] = device
+
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
         """Restore a full-model checkpoint through ``from_pretrained``'s key mapping (transformers 5.17's
         Trainer matches no Qwen2.5-VL key: :func:`trainer.model.restore_full_checkpoint`); adapters upstream."""
