@@ -15,6 +15,12 @@ What counts, as moment_detr's ``eval_submission(..., match_number=False)`` has i
   the whole table (every θ, every bucket) is the result's ``moment_detr`` object.
 
 Definitions: :mod:`tvgbench.core.multiwindow`. Means are exact sums (``math.fsum``) divided by the count.
+
+Where moment_detr's code has no defined answer, timer1 says what it does: two windows with a zero union
+have IoU 0 (moment_detr divides by zero, and its matching walk takes the NaN as a match); a line with an
+empty window list is left out (moment_detr's R1 fails on it); of true windows with equal IoU the matching
+takes the later (moment_detr's order depends on numpy's argsort of ties). On real submissions none of
+these arise (the tests compare every θ and bucket with a loop reference on QVHighlights val).
 """
 
 from __future__ import annotations
