@@ -57,8 +57,9 @@ class VideoSFTCollator:
     rest; every row carries its own video (one per prompt).
     """
 
-    def __init__(self, video_inputs: VideoInputsFn, adapter, tokenizer):
+    def __init__(self, video_inputs: VideoInputsFn, adapter, tokenizer, pixel_dtype=None):
         self.video_inputs, self.adapter, self.tokenizer = video_inputs, adapter, tokenizer
+        self.pixel_dtype = pixel_dtype  # the vision tower's, as the evaluation's hf backend casts them
         self.eot_id = end_of_turn_id(tokenizer, adapter)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eot_id
         self._ids: dict[str, list[int]] = {}
@@ -91,7 +92,7 @@ class VideoSFTCollator:
             attention_mask[i, : len(ids)] = 1
         videos = [{k: v[k] for k in self.adapter.video_keys} for _, _, v in examples]
         return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels,
-                **self.adapter.video_kwargs(videos, input_ids)}
+                **self.adapter.video_kwargs(videos, input_ids, self.pixel_dtype)}
 
 
 class VideoSFTTrainer(SFTTrainer):
@@ -116,7 +117,8 @@ class VideoSFTTrainer(SFTTrainer):
         if video_id != adapter.video_token_id:
             raise Timer1Error(f"the tokenizer's {adapter.tokens.video_pad} is id {video_id}, the model's config says "
                               f"{adapter.video_token_id}: tokenizer and weights do not match")
-        kwargs["data_collator"] = VideoSFTCollator(video_inputs, adapter, tokenizer)
+        pixel_dtype = next(adapter.vision_parts(model)[0].parameters()).dtype
+        kwargs["data_collator"] = VideoSFTCollator(video_inputs, adapter, tokenizer, pixel_dtype)
         super().__init__(*args, **kwargs)
         # the evaluation harness's instance-level fixes (Qwen2.5-VL: exact video time positions)
         self.adapter = adapter
