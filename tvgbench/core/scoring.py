@@ -239,7 +239,7 @@ def score(pred_path: str | os.PathLike, split_dir: str | os.PathLike, *, mode: s
                                                                          keep_text=peer_rule is not None)
     if peer_rule is not None:
         preds = text_first(preds)
-    realigned = realign_timer1_ids(preds, split_dir, split_name, timer1_videos, name=str(pred_path))
+    realigned = realign_timer1_ids(preds, split_dir, split_name, timer1_videos, name=str(pred_path), split_qid=split.qid)
     strict = mode == "timer1"
     joined = join(preds, split, PEER_RULES.get(mode) or (TIMER1 if strict else CANONICAL))
     counts: dict[str, int] = {"split_queries": len(split.start), "prediction_lines": len(preds),

@@ -101,20 +101,25 @@ def _by_targets(lines, items: list[ReleaseItem], ts: np.ndarray, te: np.ndarray,
     return out
 
 
-def _names_outside_split(preds: PredictionColumns, split_dir, split_name) -> bool:
+def _names_outside_split(preds: PredictionColumns, split_qid) -> bool:
     """Whether some line names no qid of the split (vectorised: a million-line file costs milliseconds)."""
-    d, name, _ = resolve_split(split_dir, split_name)
-    split_qid = read_split_table(d, name, columns=["qid"]).column("qid").combine_chunks()
-    return bool(pc.any(pc.invert(pc.is_in(as_string_array(preds.qid), value_set=split_qid))).as_py())
+    qid = as_string_array(preds.qid)
+    if len(qid) == len(split_qid) and qid.equals(split_qid):
+        return False  # the split's own order, as a run writes it
+    return bool(pc.any(pc.invert(pc.is_in(qid, value_set=split_qid))).as_py())
 
 
 def realign_timer1_ids(preds: PredictionColumns, split_dir, split_name=None, videos_file=None,
-                       name: str = "predictions") -> dict | None:
+                       name: str = "predictions", split_qid=None) -> dict | None:
     """Rewrite shifted Time-R1 ids of ``preds`` in place to the split's qids; the report, or None when
-    the file names no alias or its aliases already agree with their targets (and no list was given)."""
+    the file names no alias or its aliases already agree with their targets (and no list was given).
+    ``split_qid``: the split's qids when the caller holds them (else they are read)."""
     if videos_file is None and preds.target_start is None:
         return None  # no targets to check against and no list: nothing to go on (and nothing to read)
-    if not _names_outside_split(preds, split_dir, split_name):
+    if split_qid is None:
+        d, sname, _ = resolve_split(split_dir, split_name)
+        split_qid = read_split_table(d, sname, columns=["qid"]).column("qid").combine_chunks()
+    if not _names_outside_split(preds, as_string_array(split_qid)):
         return None  # every line names a timer1 qid: no Time-R1 id to put back
     qids = [str(q) for q in (preds.qid.to_pylist() if hasattr(preds.qid, "to_pylist") else preds.qid)]
     split_qids, items = release_items(split_dir, split_name)
