@@ -77,3 +77,20 @@ def test_duplicates_refuse_canonical_only_and_the_cli_prints_json(tmp_path):
     assert out["modes"]["timer1"]["metrics"]["R1@0.3"] == 0.0  # the last duplicate wins there
     table = CliRunner().invoke(cli, ["eval", "compare", str(p), "--split", str(d)])
     assert table.exit_code == 0 and "refused" in table.output and "threshold:" in table.output
+
+
+def test_a_multi_window_split_adds_moment_detr(tmp_path):
+    from conftest import shared_file
+
+    from tvgbench.data.sources import ingest
+
+    res = ingest("qvhighlights", shared_file("qvhighlights/highlight_val_release.jsonl"))
+    d = tmp_path / "qvh"
+    write_split(res.samples, d, "val", window_mode=res.window_mode, report=res.report.to_dict())
+    p = tmp_path / "p.jsonl"
+    p.write_text("".join(json.dumps({"qid": s.qid, "pred": [s.span[0], s.span[1] + 4.0]}) + "\n" for s in res.samples))
+    got = compare(p, d)
+    assert list(got["modes"]) == ["canonical", "timer1", "timelens", "lmms-eval", "moment-detr"]
+    want = score(p, d, mode="moment-detr", bootstrap=0)["metrics"]
+    row = got["modes"]["moment-detr"]["metrics"]
+    assert row and row == {m: want[m] for m in row}

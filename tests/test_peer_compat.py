@@ -251,3 +251,24 @@ def test_a_runs_lines_are_reparsed_by_the_peers_parser(tmp_path):
     assert score(p, tmp_path / "split", bootstrap=0)["metrics"]["mIoU"] == 0.0  # canonical: the pred
     assert score(p, tmp_path / "split", mode="timelens", bootstrap=0)["metrics"]["mIoU"] == 100.0
     assert score(p, tmp_path / "split", mode="lmms-eval", bootstrap=0)["metrics"]["mIoU"] == 100.0
+
+
+@pytest.mark.parametrize("mode", ["timelens", "lmms-eval"])
+def test_per_query_iou_equals_the_reference(charades, tmp_path, mode):
+    """Query by query: the IoU the mode's join gives is the reference's for that answer and ground truth."""
+    from tvgbench.core.join import join
+    from tvgbench.core.predictions import read_predictions
+    from tvgbench.core.scoring import PEER_RULES, read_split_columns, text_first
+
+    split_dir, samples = charades
+    texts = raw_answers(samples, 7)
+    path = tmp_path / "pred.jsonl"
+    path.write_text("".join(json.dumps({"qid": s.qid, "text": t}) + "\n" for s, t in zip(samples, texts)))
+    preds = text_first(read_predictions(path, split_dir, keep_text=True))
+    joined = join(preds, read_split_columns(split_dir), PEER_RULES[mode])
+    ref = (timelens_ref if mode == "timelens" else lmms_ref)([(s.span, t) for s, t in zip(samples, texts)])
+    by_qid = dict(zip((s.qid for s in samples), ref))
+    split_qids = read_split_columns(split_dir).qid.to_pylist()
+    got = {split_qids[q]: float(v) for q, v in zip(joined.query, joined.iou)}
+    assert len(got) == len(by_qid)
+    assert all(got[q] == pytest.approx(by_qid[q], abs=1e-12) for q in by_qid)

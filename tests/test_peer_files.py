@@ -183,3 +183,24 @@ def test_the_leaderboard_reads_a_result_dict_as_the_lines_it_means(split, tmp_pa
     moved = {k.replace(f"[[{samples[0].span[0]}", "[[20.0"): v for k, v in result.items()}
     with pytest.raises(SubmissionRejected, match="carry a span that differs"):
         validate_bytes(json.dumps(moved).encode(), idx, split_dir=d)
+
+
+def test_cli_notes_shifted_ids_and_takes_the_videos_list(tvgbench_split, tmp_path):
+    import random
+
+    from tvgbench.core.splits import load_split
+
+    samples = load_split(tvgbench_split, "test").samples
+    videos = sorted({s.video for s in samples})
+    missing = set(random.Random(3).sample(videos, 5))
+    lines, truth = _time_r1_run(samples, missing, seed=3)
+    shifted = _write(tmp_path / "shifted.jsonl", lines)
+    had = tmp_path / "had.txt"
+    had.write_text("\n".join(v for v in videos if v not in missing))
+    want = score(_write(tmp_path / "right.jsonl", truth), tvgbench_split, mode="timer1", bootstrap=0)["metrics"]
+    for extra in ([], ["--timer1-videos", str(had)]):
+        res = CliRunner().invoke(cli, ["eval", "score", str(shifted), "--split", str(tvgbench_split), "--compat",
+                                       "timer1", "--json", "--bootstrap", "0", *extra])
+        assert res.exit_code == 0, res.output
+        assert "Time-R1 ids were shifted" in res.stderr
+        assert json.loads(res.stdout)["metrics"] == want
