@@ -287,3 +287,15 @@ def test_upstream_sft_trainer_still_trains_a_video_model_on_text_alone(family_mo
                      report_to="none", save_strategy="no", logging_steps=1)
     SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok).train()
     assert seen and not any(set(adapter.video_keys) & keys for keys in seen)
+
+
+def test_a_lora_run_killed_before_final_is_completed_from_its_last_checkpoint(sft_runs, tmp_path):
+    run = tmp_path / "killed"
+    shutil.copytree(sft_runs["lora"], run, ignore=shutil.ignore_patterns("final", "run.json"))
+    assert _train("tiny-cpu-sft-lora", run, SHORT, resume=True)["train_seconds"] == 0.0  # nothing left to train
+    adapter = json.loads((run / "final" / "adapter_config.json").read_text())
+    assert adapter["base_model_name_or_path"] == str((run / "tiny-model").resolve())
+    again, first = _weights(run / "final"), _weights(sft_runs["lora"] / "final")
+    assert again.keys() == first.keys() and all(torch.equal(again[k], first[k]) for k in first)
+    rebuilt, merged = _weights(run / "final" / "merged"), _weights(sft_runs["lora"] / "final" / "merged")
+    assert all(torch.equal(rebuilt[k], merged[k]) for k in merged)

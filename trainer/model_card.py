@@ -96,7 +96,7 @@ def _eval_commands(cfg: TrainConfig, run: dict[str, Any]) -> list[str]:
             "```",
             *(["", f"`{final}` is a LoRA adapter (peft loads its base, named in adapter_config.json); "
                f"`{final}/merged` is the same model merged into one checkpoint (for vLLM)."]
-              if cfg.lora.enabled and cfg.paradigm == "sft" else []),
+              if cfg.lora.enabled else []),
             "",
             "That scores the training split (a check that training took); to report a benchmark, pass its split "
             "and videos instead (e.g. TVGBench: `timer1 data download tvgbench`). `--backend vllm` on a GPU."]

@@ -36,7 +36,7 @@ from tvgbench.models.tiny import build_tiny_model
 from tvgbench.video import sample_for_record
 
 from .config import TrainConfig, require_runnable, sampling_config
-from .distributed import check_launch, process_args, refuse_unsupported, world_record, writer_first
+from .distributed import check_launch, is_writer, process_args, refuse_unsupported, world_record, writer_first
 from .model import freeze_vision, load_policy, lora_config, merge_adapter, projector_names
 from .model_card import write_model_card
 from .rewards import resolve_rewards
@@ -131,6 +131,13 @@ def pin_adapter_base(adapter_dir: Path, model_path: str) -> None:
     write_text_atomic(path, json.dumps(settings, indent=2, sort_keys=True) + "\n")
 
 
+def finish_adapter(final: Path, model_path: str) -> None:
+    """A LoRA run's final/ is the adapter (its base pinned); final/merged/ the plain checkpoint (vLLM, eval)."""
+    pin_adapter_base(final, model_path)
+    merge_adapter(final, final / "merged")
+    copy_processor_files(model_path, final / "merged")
+
+
 def default_trainer(cfg: TrainConfig):
     """The trainer class of the recipe's paradigm (imports TRL)."""
     if cfg.paradigm == "sft":
@@ -192,6 +199,8 @@ def train_round(cfg: TrainConfig, *, model_path: str, ref_path: str | None, samp
     if resume is True:
         resume = last_complete_checkpoint(out)
     if resume and not steps_left(Path(resume), cfg.trl):
+        if not is_writer(cfg.trl):  # the writer rebuilds final/ when needed; run_training waits for it
+            return {"final": str(out / "final"), "steps": None, "resumed_from": resume}
         return finish_without_training(Path(resume), model_path, out, n_samples=len(samples))
     from datasets import Dataset
 
@@ -247,10 +256,8 @@ def train_round(cfg: TrainConfig, *, model_path: str, ref_path: str | None, samp
         import torch
 
         torch.save(trainer.optimizer.state_dict(), staging / "optimizer_state.pt")
-    if cfg.paradigm == "sft" and cfg.lora.enabled:  # final/ is the adapter; final/merged/ a plain checkpoint
-        pin_adapter_base(staging, model_path)
-        merge_adapter(staging, staging / "merged")
-        copy_processor_files(model_path, staging / "merged")
+    if cfg.lora.enabled:
+        finish_adapter(staging, model_path)
     _swap_in(staging, final)
     _write_log(trainer.state.log_history, out / "train_log.jsonl")
     return {"final": str(final), "steps": trainer.state.global_step, "train_seconds": time.perf_counter() - started,
@@ -332,6 +339,8 @@ def finish_without_training(checkpoint: Path, model_path: str, out: Path, n_samp
         if (checkpoint / "optimizer.pt").is_file():  # what a round carries on with (sample_filter.reset_optimizer)
             shutil.copy2(checkpoint / "optimizer.pt", staging / "optimizer_state.pt")
         copy_processor_files(model_path, staging)
+        if (staging / "adapter_config.json").is_file():  # a LoRA run's checkpoint holds its adapter
+            finish_adapter(staging, model_path)
         _swap_in(staging, final)
     print(f"nothing to train: {checkpoint} is at step {state['global_step']}, the last one "
           f"(raise trl.max_steps to train on); {'final/ rebuilt from it' if rebuilt else 'final/ kept'}",
