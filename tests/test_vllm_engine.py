@@ -134,6 +134,8 @@ def test_without_engine_args_the_settings_are_unchanged(tmp_path, fake_vllm, one
     assert "engine_args" not in run["settings"] and run["settings"]["backend_options"] == {"dtype": "float32"}
     assert fake_vllm.made[0]["gpu_memory_utilization"] == 0.9
     assert run["backend"]["dtype"] == "float32" and "dtype_requested" not in run["backend"]
+    stop = run["backend"]["sampling_params"]["stop_token_ids"]  # vocabulary ids, not a secret "token"
+    assert stop and all(isinstance(i, int) for i in stop)
 
 
 def test_an_unknown_or_duplicated_engine_arg_is_one_line_and_a_failed_run(tmp_path, fake_vllm, one_video_split,

@@ -26,9 +26,10 @@ _URL_USERINFO = re.compile(r"^(?P<scheme>[A-Za-z][\w+.-]*://)(?P<userinfo>[^/?#@
 
 
 def is_secret_name(name: str) -> bool:
-    """``api_key`` is a secret; ``api_key_env`` (it names an environment variable) and ``tokenizer`` are not."""
+    """``api_key`` is a secret; ``api_key_env`` (it names an environment variable), ``tokenizer`` and
+    ``stop_token_ids`` (vocabulary ids) are not."""
     words = re.split(r"[^a-z0-9]+", name.lower())
-    return words[-1:] != ["env"] and any(w in _SECRET_WORDS for w in words)
+    return words[-1:] not in (["env"], ["id"], ["ids"]) and any(w in _SECRET_WORDS for w in words)
 
 
 def secret_query_names(query: str) -> list[str]:
