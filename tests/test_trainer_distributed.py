@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import socket
 import subprocess
 import sys
@@ -104,6 +105,12 @@ def test_resume_on_two_machines(runs):
     assert run["steps"] == 3 and run["world_size"] == 2 and run["resumed_from"].endswith("checkpoint-2")
     assert [e["step"] for e in _log(two)] == [1, 2, 3]
     assert (two / "checkpoint-3").is_dir() and (two / "final" / "model.safetensors").is_file()
+    # killed after checkpoint-3 but before final/: a resume at the last step rebuilds it once (the writer)
+    shutil.rmtree(two / "final")
+    res = _run(_accelerate("--multi_gpu", "--num_processes", "2", "--main_process_port", str(_free_port()),
+                           "-m", "trainer", "--recipe", "tiny-cpu", "-o", str(two), *settings, "--resume"))
+    assert res.stderr.count("final/ rebuilt from it") == 1
+    assert (two / "final" / "model.safetensors").is_file() and not (two / ".final.tmp").exists()
 
 
 # -- launching -----------------------------------------------------------------------------------

@@ -53,6 +53,14 @@ def writer_first(args, what: str = "preparing the run folder"):
         yield
 
 
+def is_writer(trl: dict[str, Any]) -> bool:
+    """Whether this process writes the run folder (HF's ``should_save``), once the process group is up."""
+    from accelerate import PartialState
+
+    state = PartialState()
+    return state.is_local_main_process if trl.get("save_on_each_node") else state.is_main_process
+
+
 def world_record(args) -> dict[str, Any]:
     """What run.json records about the processes: how many, on what, with which batch per step."""
     state = args.distributed_state
