@@ -179,6 +179,8 @@ def plot(result: dict, runs: dict[str, Path], path: Path) -> None:
         curve = result["heldout_curves"].get(name) or []
         if curve and name != "sft" and result["heldout_miou"]["sft"] is not None:
             curve = [(0, result["heldout_miou"]["sft"]), *curve]  # GRPO starts from the SFT model
+        elif curve and name == "sft":
+            curve = [(0, result["heldout_miou"]["base"]), *curve]  # SFT starts from the base model
         if curve:
             start = result["sft_steps"] if name != "sft" else 0
             ax_miou.plot([start + s for s, _ in curve], [m for _, m in curve], marker="o", label=name)
