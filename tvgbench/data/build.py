@@ -244,8 +244,8 @@ def select_balanced(samples: Sequence[Sample], keep: np.ndarray, config: BuildCo
             overall[pool.qcenter[j]] += 1
 
     # 1. minimum per query type: rarest type first, each pick into the cell with the most quota left;
-    # planned in a small build, or where that greedy pass (it cannot backtrack) left a stocked type with
-    # nothing (a type merely short of the minimum keeps the greedy rows: builds stay as they were)
+    # planned in a small build, or where that greedy pass (it cannot backtrack: the cells its picks filled
+    # may be the only ones a rarer type had left) left a stocked type short of what its supply allows
     if not small:
         for t in np.argsort(type_supply, kind="stable"):
             while type_count[t] < config.min_per_type:
@@ -256,7 +256,7 @@ def select_balanced(samples: Sequence[Sample], keep: np.ndarray, config: BuildCo
                 cell = cells[np.lexsort((rng.random(len(cells)), -remaining[cells]))[0]]
                 in_cell = open_of_type[cell_of[open_of_type] == cell]
                 take(_pick_in_cell(pool, in_cell, deciles_taken[cell]))
-        small = minimum > 0 and bool(((type_count == 0) & (type_supply > 0)).any())
+        small = minimum > 0 and bool((type_count < np.minimum(type_supply, minimum)).any())
         if small:  # start again from nothing, planned
             taken[:], deciles_taken[:], type_count[:] = False, 0, 0
             overall = deciles_taken.sum(axis=0)
