@@ -13,7 +13,9 @@ Ground truth is never served: no route reads a split file, and results carry no 
 server paths. Requests must name a Host this server answers to, and uploads must come from its own
 origin (guards.py). Uploads are capped in bytes while they stream, need the token when one is
 configured (the header's is checked before the body is read), take one of a few upload slots, and are
-scored in a worker thread so the page stays responsive.
+scored in a worker thread so the page stays responsive. An HTML form cannot send a header: its token is
+a form field, so /submit reads the form first, and that read is bounded in bytes, spooled to a temporary
+file and holds an upload slot, so unauthenticated forms cost disk, not memory, and only a few at a time.
 """
 
 from __future__ import annotations
