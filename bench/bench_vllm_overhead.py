@@ -13,6 +13,12 @@ Arms alternate (ABCABC...) so load drifts hit all; medians, and the median of pe
 Goal: harness / bare <= 1.10. The outputs of the arms are compared (they must be equal: the same requests
 through the same engine).
 
+Measured (44 queries, 9 repeats, 2 cores, load ~1.5): default 1.08x bare (1.11x before the prefetcher kept
+each request's byte count instead of re-walking its token ids on every submission, ~35 ms a run, and the loop
+fsynced once per batch instead of once per line, ~20 ms), --workers 0 1.07x. The rest is preparing the
+requests (~70 ms, mostly reading cached frames): inline it is added to the loop; in the pool it slows
+``LLM.generate`` about as much (it shares the GIL with the in-process engine), so the pool cannot hide it here.
+
 Runs in the venv .ci/vllm-cpu builds (vLLM on CPU):
 
     .venv-vllm-cpu/bin/python bench/bench_vllm_overhead.py [--videos 2] [--repeats 5] [--json bench/results/vllm_overhead.json]
