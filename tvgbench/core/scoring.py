@@ -241,7 +241,7 @@ def score(pred_path: str | os.PathLike, split_dir: str | os.PathLike, *, mode: s
         preds = text_first(preds)
     realigned = realign_timer1_ids(preds, split_dir, split_name, timer1_videos, name=str(pred_path), split_qid=split.qid)
     strict = mode == "timer1"
-    joined = join(preds, split, PEER_RULES.get(mode) or (TIMER1 if strict else CANONICAL))
+    joined = join(preds, split, peer_rule or (TIMER1 if strict else CANONICAL))
     counts: dict[str, int] = {"split_queries": len(split.start), "prediction_lines": len(preds),
                               "unknown_qids": int((joined.line_query < 0).sum())}
     extra: dict[str, Any] = {}  # keys a compat mode adds to the result
